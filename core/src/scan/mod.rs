@@ -1,0 +1,5 @@
+//! The pipeline: message + compiled rules -> verdict.
+
+mod verdict;
+
+pub use verdict::*;
