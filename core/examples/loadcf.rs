@@ -16,4 +16,18 @@ fn main() {
     println!("{kinds:?}");
     for d in c.diagnostics.iter().take(30) { println!("{d}"); }
     println!("diags {}", c.diagnostics.len());
+    use spamcore::config::RuleKind::*;
+    let mut stats = std::collections::BTreeMap::new();
+    let t = std::time::Instant::now();
+    for r in c.rules.values() {
+        let p = match &r.kind { Header{pattern,..} | Body{pattern} | Rawbody{pattern} | Full{pattern} | Uri{pattern} | Mimeheader{pattern,..} => pattern, _ => continue };
+        match spamcore::rules::perlre::Matcher::compile_delimited(p) {
+            Ok(m) => *stats.entry(m.engine().to_string()).or_insert(0) += 1,
+            Err(e) => { println!("ERR {} {}: {}", r.name, p, e); *stats.entry("err".to_string()).or_insert(0) += 1 }
+        }
+    }
+    println!("{stats:?} in {:?}", t.elapsed());
 }
+
+#[allow(dead_code)]
+fn unused() {}

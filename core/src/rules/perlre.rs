@@ -1,0 +1,267 @@
+//! Perl regular expressions as SpamAssassin rules write them, compiled for
+//! matching bytes.
+//!
+//! SpamAssassin compiles every rule regex with Perl's `/aa` over byte
+//! strings: `\d \s \w` and POSIX classes are ASCII-only and `.` is any byte
+//! but `\n`. We translate each pattern to the `regex` crate's syntax in
+//! bytes mode (`(?-u)`) when every construct in it has a known, identical
+//! meaning there; anything else (lookaround, back-references, possessive or
+//! atomic groups, `/x`, unusual escapes) runs on PCRE2, which speaks Perl's
+//! dialect natively, in non-UTF byte mode.
+
+use std::fmt;
+
+/// A rule regex split into body and modifiers (`/re/flags`, `m{re}flags` ...).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PerlPattern {
+    /// Pattern text; each char is one byte (Latin-1 mapping of the .cf file).
+    pub body: String,
+    pub mods: String,
+}
+
+/// Why a pattern could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PatternError(pub String);
+
+impl fmt::Display for PatternError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Split delimiters and modifiers the way SpamAssassin's compile_regexp does.
+pub fn parse_delimited(text: &str) -> Result<PerlPattern, PatternError> {
+    let err = |m: &str| Err(PatternError(m.to_string()));
+    let (rest, close) = if let Some(r) = text.strip_prefix('/') {
+        (r, '/')
+    } else {
+        let r = text
+            .strip_prefix("qr")
+            .or_else(|| text.strip_prefix('m'))
+            .ok_or_else(|| PatternError("missing regexp delimiters".into()))?;
+        let Some(open) = r.chars().next() else {
+            return err("missing regexp delimiters");
+        };
+        let close = match open {
+            '{' => '}',
+            '(' => ')',
+            '<' => '>',
+            '[' => ']',
+            '\\' => return err("backslash delimiter not allowed"),
+            c if c.is_alphanumeric() || c == '_' || c.is_whitespace() => {
+                return err("missing regexp delimiters");
+            }
+            c => c,
+        };
+        (&r[open.len_utf8()..], close)
+    };
+    // Modifiers: [a-df-z]* after the final delimiter.
+    let mods_start = rest
+        .char_indices()
+        .rev()
+        .take_while(|(_, c)| c.is_ascii_lowercase() && *c != 'e')
+        .last()
+        .map(|(i, _)| i)
+        .unwrap_or(rest.len());
+    let before_mods = &rest[..mods_start];
+    let Some(body) = before_mods.strip_suffix(close) else {
+        return err("invalid end delimiter/mods");
+    };
+    let mods = rest[mods_start..].to_string();
+    if body.contains("(?{") || body.contains("(??{") {
+        return err("eval (?{}) found");
+    }
+    if !matches!(close, '}' | ')' | ']') {
+        // An unescaped delimiter inside the body is an error in SpamAssassin.
+        let stripped = body.replace("\\\\", "");
+        let b: Vec<char> = stripped.chars().collect();
+        for i in 0..b.len() {
+            if b[i] == close && (i == 0 || b[i - 1] != '\\') {
+                return Err(PatternError(format!("unquoted delimiter '{close}' found")));
+            }
+        }
+    }
+    Ok(PerlPattern { body: body.to_string(), mods })
+}
+
+/// A compiled matcher.
+#[derive(Debug, Clone)]
+pub enum Matcher {
+    Rust(regex::bytes::Regex),
+    Pcre(std::sync::Arc<pcre2::bytes::Regex>),
+}
+
+impl Matcher {
+    /// Compile a delimited rule pattern (`/re/i`).
+    pub fn compile_delimited(text: &str) -> Result<Matcher, PatternError> {
+        Matcher::compile(&parse_delimited(text)?)
+    }
+
+    /// Compile a parsed pattern: the `regex` crate when the translation is
+    /// exact, PCRE2 otherwise.
+    pub fn compile(p: &PerlPattern) -> Result<Matcher, PatternError> {
+        for m in p.mods.chars() {
+            if !matches!(m, 'i' | 'm' | 's' | 'x' | 'g' | 'o' | 'a' | 'u' | 'l' | 'd' | 'n' | 'p' | 'c') {
+                return Err(PatternError(format!("unknown regexp modifier '{m}'")));
+            }
+        }
+        let mut flags = String::new();
+        for c in p.mods.chars().filter(|c| matches!(c, 'i' | 'm' | 's')) {
+            if !flags.contains(c) {
+                flags.push(c);
+            }
+        }
+        let extended = p.mods.contains('x');
+        if !extended && let Ok(tr) = super::translate::to_rust(&p.body) {
+            let full = if flags.is_empty() {
+                format!("(?-u){tr}")
+            } else {
+                format!("(?{flags}-u){tr}")
+            };
+            if let Ok(re) = regex::bytes::RegexBuilder::new(&full)
+                .size_limit(64 << 20)
+                .dfa_size_limit(8 << 20)
+                .build()
+            {
+                return Ok(Matcher::Rust(re));
+            }
+        }
+        let body = latin1_to_pcre(&p.body);
+        let mut pflags = String::new();
+        for c in p.mods.chars().filter(|c| matches!(c, 'i' | 'm' | 's' | 'x')) {
+            if !pflags.contains(c) {
+                pflags.push(c);
+            }
+        }
+        let full = if pflags.is_empty() { body } else { format!("(?{pflags}){body}") };
+        pcre2::bytes::RegexBuilder::new()
+            .utf(false)
+            .ucp(false)
+            .jit_if_available(true)
+            .build(&full)
+            .map(|r| Matcher::Pcre(std::sync::Arc::new(r)))
+            .map_err(|e| PatternError(e.to_string()))
+    }
+
+    /// Does the pattern match anywhere in `hay`? A PCRE2 run that exceeds its
+    /// match limit counts as no match (bounded cost per rule).
+    pub fn is_match(&self, hay: &[u8]) -> bool {
+        match self {
+            Matcher::Rust(r) => r.is_match(hay),
+            Matcher::Pcre(r) => r.is_match(hay).unwrap_or(false),
+        }
+    }
+
+    /// Number of non-overlapping matches (Perl's `/g` loop), at most `cap`.
+    pub fn count(&self, hay: &[u8], cap: u32) -> u32 {
+        let mut n = 0;
+        match self {
+            Matcher::Rust(r) => {
+                for _ in r.find_iter(hay) {
+                    n += 1;
+                    if n >= cap {
+                        break;
+                    }
+                }
+            }
+            Matcher::Pcre(r) => {
+                for m in r.find_iter(hay) {
+                    if m.is_err() {
+                        break;
+                    }
+                    n += 1;
+                    if n >= cap {
+                        break;
+                    }
+                }
+            }
+        }
+        n
+    }
+
+    /// Which engine runs this pattern (for `--lint` statistics).
+    pub fn engine(&self) -> &'static str {
+        match self {
+            Matcher::Rust(_) => "regex",
+            Matcher::Pcre(_) => "pcre2",
+        }
+    }
+}
+
+/// PCRE2 patterns are passed as UTF-8 text; write the pattern's high bytes
+/// as `\x{HH}` so PCRE2 (in non-UTF mode) sees the same bytes Perl does.
+fn latin1_to_pcre(body: &str) -> String {
+    let mut out = String::with_capacity(body.len());
+    for c in body.chars() {
+        if (c as u32) < 0x80 {
+            out.push(c);
+        } else if (c as u32) <= 0xFF {
+            out.push_str(&format!("\\x{{{:02x}}}", c as u32));
+        } else {
+            // Not a byte: cannot occur with Latin-1 mapped files; keep the
+            // character so PCRE2 reports it.
+            out.push(c);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn delimiters() {
+        assert_eq!(
+            parse_delimited("/foo/i").unwrap(),
+            PerlPattern { body: "foo".into(), mods: "i".into() }
+        );
+        assert_eq!(parse_delimited("m{a/b}s").unwrap().body, "a/b");
+        assert_eq!(parse_delimited("m!x!").unwrap().body, "x");
+        assert_eq!(parse_delimited("m,a\\,b,").unwrap().body, "a\\,b");
+        assert!(parse_delimited("foo").is_err());
+        assert!(parse_delimited("/a/b/").is_err());
+        assert!(parse_delimited("/a\\/b/").is_ok());
+        assert!(parse_delimited("/(?{ 1 })/").is_err());
+    }
+
+    #[test]
+    fn engines() {
+        let m = Matcher::compile_delimited("/\\bviagra\\b/i").unwrap();
+        assert_eq!(m.engine(), "regex");
+        assert!(m.is_match(b"Buy VIAGRA now"));
+        let m = Matcher::compile_delimited("/foo(?!bar)/").unwrap();
+        assert_eq!(m.engine(), "pcre2");
+        assert!(m.is_match(b"foobaz"));
+        assert!(!m.is_match(b"foobar"));
+        let m = Matcher::compile_delimited("/(a)\\1/").unwrap();
+        assert!(m.is_match(b"xaax"));
+        assert!(!m.is_match(b"xabx"));
+    }
+
+    #[test]
+    fn perl_dollar() {
+        // Perl's `$` matches before a final newline.
+        let m = Matcher::compile_delimited("/foo$/").unwrap();
+        assert!(m.is_match(b"foo\n"));
+        assert!(m.is_match(b"foo"));
+        assert!(!m.is_match(b"foo\nbar"));
+    }
+
+    #[test]
+    fn high_bytes() {
+        let m = Matcher::compile_delimited("/caf\u{e9}/").unwrap();
+        assert!(m.is_match(b"caf\xe9"));
+        assert!(!m.is_match("café".as_bytes()));
+        let m = Matcher::compile_delimited("/x(?=caf\u{e9})/").unwrap();
+        assert_eq!(m.engine(), "pcre2");
+        assert!(m.is_match(b"xcaf\xe9"));
+    }
+
+    #[test]
+    fn counting() {
+        let m = Matcher::compile_delimited("/a/").unwrap();
+        assert_eq!(m.count(b"aaaa", 3), 3);
+        assert_eq!(m.count(b"aaaa", 10), 4);
+    }
+}
