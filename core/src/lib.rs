@@ -9,6 +9,8 @@ pub mod protocol;
 #[cfg(feature = "engine")]
 pub mod config;
 #[cfg(feature = "engine")]
+pub mod eval;
+#[cfg(feature = "engine")]
 pub mod message;
 #[cfg(feature = "engine")]
 pub mod report;

@@ -207,7 +207,13 @@ mod tests {
         assert!(!eval("!plugin(Mail::SpamAssassin::Plugin::MIMEHeader)", &Env).unwrap());
         assert!(eval("plugin(Mail::SpamAssassin::Plugin::MIMEHeader)", &Env).unwrap());
         assert!(eval("can(Mail::SpamAssassin::Conf::feature_bug6558_free)", &Env).unwrap());
-        assert!(eval("!can(Mail::SpamAssassin::Conf::compat_welcomelist_blocklist)", &Env).unwrap());
+        assert!(
+            eval(
+                "!can(Mail::SpamAssassin::Conf::compat_welcomelist_blocklist)",
+                &Env
+            )
+            .unwrap()
+        );
         assert!(eval("local_tests_only && version > 4", &Env).unwrap());
         assert!(eval("0 || 1", &Env).unwrap());
         assert!(eval("$x", &Env).is_err());

@@ -10,88 +10,304 @@ use super::{Config, Diagnostic, cond};
 /// as plain settings: they are valid, and the engine reads the ones it uses
 /// from `Config::settings`/`Config::lists`.
 const KNOWN_SETTINGS: &[&str] = &[
-    "adsp_override", "all_spam_to", "allow_user_rules", "always_trust_envelope_sender",
-    "asn_lookup", "asn_lookup_ipv6", "asn_prefer_geodb", "asn_prefix", "asn_use_dns",
-    "asn_use_geodb", "authres_ignored_authserv", "authres_networks", "authres_trusted_authserv",
-    "auto_welcomelist_db_modules", "auto_welcomelist_distinguish_signed",
-    "auto_welcomelist_factor", "auto_welcomelist_factory", "auto_welcomelist_file_mode",
-    "auto_welcomelist_ipv4_mask_len", "auto_welcomelist_ipv6_mask_len", "auto_welcomelist_path",
-    "auto_whitelist_db_modules", "auto_whitelist_distinguish_signed", "auto_whitelist_factor",
-    "auto_whitelist_factory", "auto_whitelist_file_mode", "auto_whitelist_ipv4_mask_len",
-    "auto_whitelist_ipv6_mask_len", "auto_whitelist_path",
-    "bayes_auto_expire", "bayes_auto_learn", "bayes_auto_learn_on_error",
-    "bayes_auto_learn_threshold_nonspam", "bayes_auto_learn_threshold_spam",
-    "bayes_expiry_max_db_size", "bayes_file_mode", "bayes_ignore_from", "bayes_ignore_header",
-    "bayes_ignore_to", "bayes_journal_max_size", "bayes_learn_during_report",
-    "bayes_learn_to_journal", "bayes_max_token_length", "bayes_min_ham_num",
-    "bayes_min_spam_num", "bayes_path", "bayes_seen_ttl", "bayes_sql_dsn",
-    "bayes_sql_override_username", "bayes_sql_password", "bayes_sql_username",
-    "bayes_sql_username_authorized", "bayes_stopword_languages", "bayes_store_module",
-    "bayes_token_sources", "bayes_token_ttl", "bayes_use_hapaxes", "blocklist_subject",
-    "blacklist_subject", "body_part_scan_size", "clear_asn_lookups", "clear_dns_servers",
-    "clear_internal_networks", "clear_msa_networks", "clear_originating_ip_headers",
-    "clear_trusted_networks", "clear_uridnsbl_skip_domain", "clear_url_shortener",
-    "clear_util_rb", "country_db_path", "country_db_type", "dcc_body_max",
-    "dcc_dccifd_path", "dcc_fuz1_max", "dcc_fuz2_max", "dcc_home", "dcc_learn_score",
-    "dcc_options", "dcc_path", "dcc_rep_percent", "dcc_timeout", "dccifd_options",
-    "def_welcomelist_auth", "def_welcomelist_from_dkim", "def_welcomelist_from_rcvd",
-    "def_welcomelist_from_spf", "def_whitelist_auth", "def_whitelist_from_dkim",
-    "def_whitelist_from_rcvd", "def_whitelist_from_spf", "delist_uri_host",
-    "dkim_minimum_key_bits", "dkim_timeout", "dmarc_save_reports", "dns_available",
-    "dns_block_rule", "dns_block_time", "dns_local_ports_avoid", "dns_local_ports_none",
-    "dns_local_ports_permit", "dns_options", "dns_query_restriction", "dns_server",
-    "dns_test_interval", "do_not_use_mail_spf", "do_not_use_mail_spf_query", "enable_compat",
-    "enlist_addrlist", "enlist_uri_host", "envelope_sender_header", "extracttext_maxparts",
-    "extracttext_timeout", "fns_add_addrlist", "fns_check", "fns_extrachars",
-    "fns_ignore_dkim", "fns_ignore_headers", "fns_remove_addrlist", "freemail_add_describe_email",
-    "freemail_domains", "freemail_import_def_welcomelist_auth",
-    "freemail_import_def_whitelist_auth", "freemail_import_welcomelist_auth",
-    "freemail_import_whitelist_auth", "freemail_max_body_emails", "freemail_max_body_freemails",
-    "freemail_skip_bulk_envfrom", "freemail_skip_when_over_max", "freemail_welcomelist",
-    "freemail_whitelist", "geodb_module", "geodb_options", "geodb_search_path",
-    "hashbl_email_domain_alias", "hashbl_email_regex", "hashbl_email_welcomelist",
-    "hashbl_email_whitelist", "hashbl_ignore", "ignore_received_spf_header", "inactive_languages",
-    "internal_networks", "lock_method", "max_short_url_redirections", "max_short_urls",
-    "mbox_format_from_regex", "more_spam_to", "msa_networks", "normalize_charset",
-    "ok_languages", "ok_locales", "olemacro_download_marker", "olemacro_extended_scan",
-    "olemacro_exts", "olemacro_macro_exts", "olemacro_max_file", "olemacro_num_mime",
-    "olemacro_num_zip", "olemacro_prefer_contentdisposition", "olemacro_skip_ctypes",
-    "olemacro_skip_exts", "olemacro_zip_depth", "olemacro_zips", "originating_ip_headers",
-    "parse_dkim_uris", "phishing_openphish_feed", "phishing_phishstats_feed",
-    "phishing_phishstats_minscore", "phishing_phishtank_feed", "phishing_uri_noparam",
-    "pyzor_count_min", "pyzor_fork", "pyzor_max", "pyzor_options", "pyzor_path", "pyzor_perl",
-    "pyzor_server_file", "pyzor_timeout", "pyzor_welcomelist_factor", "pyzor_welcomelist_min",
-    "pyzor_whitelist_factor", "pyzor_whitelist_min", "rawbody_part_scan_size",
-    "razor_config", "razor_fork", "razor_timeout", "rbl_headers", "rbl_timeout",
-    "redirector_pattern", "replace_end", "replace_inter", "replace_post", "replace_pre",
-    "replace_rules", "replace_start", "replace_tag", "run_reuse_tests_only", "shortcircuit",
-    "shortcircuit_ham_score", "shortcircuit_max_spam_score", "shortcircuit_min_ham_score",
-    "shortcircuit_spam_score", "skip_rbl_checks", "skip_uribl_checks", "spamcop_from_address",
-    "spamcop_max_report_size", "spamcop_relayhost", "spamcop_to_address", "spf_timeout",
-    "subjprefix", "textcat_acceptable_score", "textcat_max_languages", "textcat_max_ngrams",
-    "textcat_optimal_ngrams", "time_limit", "trigger_config", "trigger_ratio", "trigger_target",
-    "trusted_networks", "unwelcomelist_auth", "unwelcomelist_from_dkim",
-    "unwelcomelist_from_rcvd", "unwelcomelist_from_spf", "unwhitelist_auth",
-    "unwhitelist_from_dkim", "unwhitelist_from_rcvd", "unwhitelist_from_spf", "uri_block_cc",
-    "uri_block_cidr", "uri_block_cont", "uri_block_exclude", "uri_block_isp",
-    "uri_country_db_isp_path", "uri_country_db_path", "uri_host_lists", "uridnsbl_max_domains",
-    "uridnsbl_skip_domain", "uridnsbl_skip_mailto", "uridnsbl_timeout", "url_shortener",
-    "url_shortener_cache_autoclean", "url_shortener_cache_dsn", "url_shortener_cache_password",
-    "url_shortener_cache_ttl", "url_shortener_cache_type", "url_shortener_cache_username",
-    "url_shortener_get", "url_shortener_loginfo", "url_shortener_timeout",
-    "url_shortener_user_agent", "use_auto_welcomelist", "use_auto_whitelist", "use_bayes",
-    "use_bayes_rules", "use_dcc", "use_dcc_rep", "use_learner", "use_newest_received_spf_header",
-    "use_pyzor", "use_razor2", "user_awl_dsn", "user_awl_sql_override_username",
-    "user_awl_sql_password", "user_awl_sql_table", "user_awl_sql_username", "user_scores_dsn",
-    "user_scores_fallback_to_global", "user_scores_ldap_password", "user_scores_ldap_username",
-    "user_scores_sql_custom_query", "user_scores_sql_password", "user_scores_sql_username",
-    "util_rb_2tld", "util_rb_3tld", "util_rb_tld", "version_tag", "welcomelist_allows_relays",
-    "welcomelist_auth", "welcomelist_bounce_relays", "welcomelist_from_dkim",
-    "welcomelist_from_rcvd", "welcomelist_from_spf", "welcomelist_subject",
-    "whitelist_allows_relays", "whitelist_auth", "whitelist_bounce_relays",
-    "whitelist_from_dkim", "whitelist_from_rcvd", "whitelist_from_spf", "whitelist_subject",
-    "uri_detail", "report_wrap_width", "bayes_stopword_languages", "urirhsbl", "urinsrhsbl",
-    "urifullnsrhsbl", "uridnsbl", "urinsrhssub", "urifullnsrhssub",
+    "adsp_override",
+    "all_spam_to",
+    "allow_user_rules",
+    "always_trust_envelope_sender",
+    "asn_lookup",
+    "asn_lookup_ipv6",
+    "asn_prefer_geodb",
+    "asn_prefix",
+    "asn_use_dns",
+    "asn_use_geodb",
+    "authres_ignored_authserv",
+    "authres_networks",
+    "authres_trusted_authserv",
+    "auto_welcomelist_db_modules",
+    "auto_welcomelist_distinguish_signed",
+    "auto_welcomelist_factor",
+    "auto_welcomelist_factory",
+    "auto_welcomelist_file_mode",
+    "auto_welcomelist_ipv4_mask_len",
+    "auto_welcomelist_ipv6_mask_len",
+    "auto_welcomelist_path",
+    "auto_whitelist_db_modules",
+    "auto_whitelist_distinguish_signed",
+    "auto_whitelist_factor",
+    "auto_whitelist_factory",
+    "auto_whitelist_file_mode",
+    "auto_whitelist_ipv4_mask_len",
+    "auto_whitelist_ipv6_mask_len",
+    "auto_whitelist_path",
+    "bayes_auto_expire",
+    "bayes_auto_learn",
+    "bayes_auto_learn_on_error",
+    "bayes_auto_learn_threshold_nonspam",
+    "bayes_auto_learn_threshold_spam",
+    "bayes_expiry_max_db_size",
+    "bayes_file_mode",
+    "bayes_ignore_from",
+    "bayes_ignore_header",
+    "bayes_ignore_to",
+    "bayes_journal_max_size",
+    "bayes_learn_during_report",
+    "bayes_learn_to_journal",
+    "bayes_max_token_length",
+    "bayes_min_ham_num",
+    "bayes_min_spam_num",
+    "bayes_path",
+    "bayes_seen_ttl",
+    "bayes_sql_dsn",
+    "bayes_sql_override_username",
+    "bayes_sql_password",
+    "bayes_sql_username",
+    "bayes_sql_username_authorized",
+    "bayes_stopword_languages",
+    "bayes_store_module",
+    "bayes_token_sources",
+    "bayes_token_ttl",
+    "bayes_use_hapaxes",
+    "blocklist_subject",
+    "blacklist_subject",
+    "body_part_scan_size",
+    "clear_asn_lookups",
+    "clear_dns_servers",
+    "clear_internal_networks",
+    "clear_msa_networks",
+    "clear_originating_ip_headers",
+    "clear_trusted_networks",
+    "clear_uridnsbl_skip_domain",
+    "clear_url_shortener",
+    "clear_util_rb",
+    "country_db_path",
+    "country_db_type",
+    "dcc_body_max",
+    "dcc_dccifd_path",
+    "dcc_fuz1_max",
+    "dcc_fuz2_max",
+    "dcc_home",
+    "dcc_learn_score",
+    "dcc_options",
+    "dcc_path",
+    "dcc_rep_percent",
+    "dcc_timeout",
+    "dccifd_options",
+    "def_welcomelist_auth",
+    "def_welcomelist_from_dkim",
+    "def_welcomelist_from_rcvd",
+    "def_welcomelist_from_spf",
+    "def_whitelist_auth",
+    "def_whitelist_from_dkim",
+    "def_whitelist_from_rcvd",
+    "def_whitelist_from_spf",
+    "delist_uri_host",
+    "dkim_minimum_key_bits",
+    "dkim_timeout",
+    "dmarc_save_reports",
+    "dns_available",
+    "dns_block_rule",
+    "dns_block_time",
+    "dns_local_ports_avoid",
+    "dns_local_ports_none",
+    "dns_local_ports_permit",
+    "dns_options",
+    "dns_query_restriction",
+    "dns_server",
+    "dns_test_interval",
+    "do_not_use_mail_spf",
+    "do_not_use_mail_spf_query",
+    "enable_compat",
+    "enlist_addrlist",
+    "enlist_uri_host",
+    "envelope_sender_header",
+    "extracttext_maxparts",
+    "extracttext_timeout",
+    "fns_add_addrlist",
+    "fns_check",
+    "fns_extrachars",
+    "fns_ignore_dkim",
+    "fns_ignore_headers",
+    "fns_remove_addrlist",
+    "freemail_add_describe_email",
+    "freemail_domains",
+    "freemail_import_def_welcomelist_auth",
+    "freemail_import_def_whitelist_auth",
+    "freemail_import_welcomelist_auth",
+    "freemail_import_whitelist_auth",
+    "freemail_max_body_emails",
+    "freemail_max_body_freemails",
+    "freemail_skip_bulk_envfrom",
+    "freemail_skip_when_over_max",
+    "freemail_welcomelist",
+    "freemail_whitelist",
+    "geodb_module",
+    "geodb_options",
+    "geodb_search_path",
+    "hashbl_email_domain_alias",
+    "hashbl_email_regex",
+    "hashbl_email_welcomelist",
+    "hashbl_email_whitelist",
+    "hashbl_ignore",
+    "ignore_received_spf_header",
+    "inactive_languages",
+    "internal_networks",
+    "lock_method",
+    "max_short_url_redirections",
+    "max_short_urls",
+    "mbox_format_from_regex",
+    "more_spam_to",
+    "msa_networks",
+    "normalize_charset",
+    "ok_languages",
+    "ok_locales",
+    "olemacro_download_marker",
+    "olemacro_extended_scan",
+    "olemacro_exts",
+    "olemacro_macro_exts",
+    "olemacro_max_file",
+    "olemacro_num_mime",
+    "olemacro_num_zip",
+    "olemacro_prefer_contentdisposition",
+    "olemacro_skip_ctypes",
+    "olemacro_skip_exts",
+    "olemacro_zip_depth",
+    "olemacro_zips",
+    "originating_ip_headers",
+    "parse_dkim_uris",
+    "phishing_openphish_feed",
+    "phishing_phishstats_feed",
+    "phishing_phishstats_minscore",
+    "phishing_phishtank_feed",
+    "phishing_uri_noparam",
+    "pyzor_count_min",
+    "pyzor_fork",
+    "pyzor_max",
+    "pyzor_options",
+    "pyzor_path",
+    "pyzor_perl",
+    "pyzor_server_file",
+    "pyzor_timeout",
+    "pyzor_welcomelist_factor",
+    "pyzor_welcomelist_min",
+    "pyzor_whitelist_factor",
+    "pyzor_whitelist_min",
+    "rawbody_part_scan_size",
+    "razor_config",
+    "razor_fork",
+    "razor_timeout",
+    "rbl_headers",
+    "rbl_timeout",
+    "redirector_pattern",
+    "replace_end",
+    "replace_inter",
+    "replace_post",
+    "replace_pre",
+    "replace_rules",
+    "replace_start",
+    "replace_tag",
+    "run_reuse_tests_only",
+    "shortcircuit",
+    "shortcircuit_ham_score",
+    "shortcircuit_max_spam_score",
+    "shortcircuit_min_ham_score",
+    "shortcircuit_spam_score",
+    "skip_rbl_checks",
+    "skip_uribl_checks",
+    "spamcop_from_address",
+    "spamcop_max_report_size",
+    "spamcop_relayhost",
+    "spamcop_to_address",
+    "spf_timeout",
+    "subjprefix",
+    "textcat_acceptable_score",
+    "textcat_max_languages",
+    "textcat_max_ngrams",
+    "textcat_optimal_ngrams",
+    "time_limit",
+    "trigger_config",
+    "trigger_ratio",
+    "trigger_target",
+    "trusted_networks",
+    "unwelcomelist_auth",
+    "unwelcomelist_from_dkim",
+    "unwelcomelist_from_rcvd",
+    "unwelcomelist_from_spf",
+    "unwhitelist_auth",
+    "unwhitelist_from_dkim",
+    "unwhitelist_from_rcvd",
+    "unwhitelist_from_spf",
+    "uri_block_cc",
+    "uri_block_cidr",
+    "uri_block_cont",
+    "uri_block_exclude",
+    "uri_block_isp",
+    "uri_country_db_isp_path",
+    "uri_country_db_path",
+    "uri_host_lists",
+    "uridnsbl_max_domains",
+    "uridnsbl_skip_domain",
+    "uridnsbl_skip_mailto",
+    "uridnsbl_timeout",
+    "url_shortener",
+    "url_shortener_cache_autoclean",
+    "url_shortener_cache_dsn",
+    "url_shortener_cache_password",
+    "url_shortener_cache_ttl",
+    "url_shortener_cache_type",
+    "url_shortener_cache_username",
+    "url_shortener_get",
+    "url_shortener_loginfo",
+    "url_shortener_timeout",
+    "url_shortener_user_agent",
+    "use_auto_welcomelist",
+    "use_auto_whitelist",
+    "use_bayes",
+    "use_bayes_rules",
+    "use_dcc",
+    "use_dcc_rep",
+    "use_learner",
+    "use_newest_received_spf_header",
+    "use_pyzor",
+    "use_razor2",
+    "user_awl_dsn",
+    "user_awl_sql_override_username",
+    "user_awl_sql_password",
+    "user_awl_sql_table",
+    "user_awl_sql_username",
+    "user_scores_dsn",
+    "user_scores_fallback_to_global",
+    "user_scores_ldap_password",
+    "user_scores_ldap_username",
+    "user_scores_sql_custom_query",
+    "user_scores_sql_password",
+    "user_scores_sql_username",
+    "util_rb_2tld",
+    "util_rb_3tld",
+    "util_rb_tld",
+    "version_tag",
+    "welcomelist_allows_relays",
+    "welcomelist_auth",
+    "welcomelist_bounce_relays",
+    "welcomelist_from_dkim",
+    "welcomelist_from_rcvd",
+    "welcomelist_from_spf",
+    "welcomelist_subject",
+    "whitelist_allows_relays",
+    "whitelist_auth",
+    "whitelist_bounce_relays",
+    "whitelist_from_dkim",
+    "whitelist_from_rcvd",
+    "whitelist_from_spf",
+    "whitelist_subject",
+    "uri_detail",
+    "report_wrap_width",
+    "bayes_stopword_languages",
+    "urirhsbl",
+    "urinsrhsbl",
+    "urifullnsrhsbl",
+    "uridnsbl",
+    "urinsrhssub",
+    "urifullnsrhssub",
 ];
 
 #[derive(Debug, Clone, Copy)]
@@ -129,7 +345,11 @@ impl<'a> Reader<'a> {
     }
 
     fn diag(&mut self, file: &str, line: usize, message: String) {
-        self.conf.diagnostics.push(Diagnostic { file: file.to_string(), line, message });
+        self.conf.diagnostics.push(Diagnostic {
+            file: file.to_string(),
+            line,
+            message,
+        });
     }
 
     pub(super) fn read_text(&mut self, file: &str, text: &str) {
@@ -138,7 +358,9 @@ impl<'a> Reader<'a> {
         let mut stack: Vec<IfFrame> = Vec::new();
         for (idx, raw_line) in text.split('\n').enumerate() {
             let lineno = idx + 1;
-            let Some(line) = clean_line(raw_line) else { continue };
+            let Some(line) = clean_line(raw_line) else {
+                continue;
+            };
             let line = match strip_lang(&line) {
                 LangLine::Keep(l) => l,
                 LangLine::Skip => continue,
@@ -238,23 +460,37 @@ impl<'a> Reader<'a> {
         let path = if path.is_absolute() {
             path
         } else {
-            Path::new(file).parent().unwrap_or(Path::new(".")).join(path)
+            Path::new(file)
+                .parent()
+                .unwrap_or(Path::new("."))
+                .join(path)
         };
         self.depth += 1;
         self.read_file(&path);
         self.depth -= 1;
     }
 
-    fn add_rule(&mut self, name: &str, kind: RuleKind, file: &str, line: usize) -> Result<(), String> {
+    fn add_rule(
+        &mut self,
+        name: &str,
+        kind: RuleKind,
+        file: &str,
+        line: usize,
+    ) -> Result<(), String> {
         if !valid_rule_name(name) {
-            return Err(format!("rule '{name}' has invalid characters or is too long"));
+            return Err(format!(
+                "rule '{name}' has invalid characters or is too long"
+            ));
         }
         self.conf.rules.insert(
             name.to_string(),
             RuleDef {
                 name: name.to_string(),
                 kind,
-                origin: Origin { file: file.to_string(), line },
+                origin: Origin {
+                    file: file.to_string(),
+                    line,
+                },
             },
         );
         Ok(())
@@ -266,7 +502,11 @@ impl<'a> Reader<'a> {
             None => (value, ""),
         };
         let need = |s: &str| -> Result<(), String> {
-            if s.is_empty() { Err(format!("missing '{key}' value")) } else { Ok(()) }
+            if s.is_empty() {
+                Err(format!("missing '{key}' value"))
+            } else {
+                Ok(())
+            }
         };
         match key {
             "header" => {
@@ -285,7 +525,10 @@ impl<'a> Reader<'a> {
                     _ => EvalTarget::Uri,
                 };
                 let kind = if let Some(fun) = rest.strip_prefix("eval:") {
-                    RuleKind::Eval { target, call: parse_eval_call(fun)? }
+                    RuleKind::Eval {
+                        target,
+                        call: parse_eval_call(fun)?,
+                    }
                 } else {
                     let pattern = rest.to_string();
                     match key {
@@ -304,7 +547,14 @@ impl<'a> Reader<'a> {
             }
             "meta" => {
                 need(rest)?;
-                self.add_rule(name, RuleKind::Meta { expr: rest.to_string() }, file, line)
+                self.add_rule(
+                    name,
+                    RuleKind::Meta {
+                        expr: rest.to_string(),
+                    },
+                    file,
+                    line,
+                )
             }
             "reuse" => {
                 need(name)?;
@@ -317,14 +567,36 @@ impl<'a> Reader<'a> {
             | "urifullnsrhsbl" | "urifullnsrhssub" => {
                 need(rest)?;
                 self.keep(key, value);
-                let call = EvalCall { function: "check_uridnsbl".into(), args: vec![name.into()] };
-                self.add_rule(name, RuleKind::Eval { target: EvalTarget::Body, call }, file, line)
+                let call = EvalCall {
+                    function: "check_uridnsbl".into(),
+                    args: vec![name.into()],
+                };
+                self.add_rule(
+                    name,
+                    RuleKind::Eval {
+                        target: EvalTarget::Body,
+                        call,
+                    },
+                    file,
+                    line,
+                )
             }
             "askdns" => {
                 need(rest)?;
                 self.keep(key, value);
-                let call = EvalCall { function: "askdns".into(), args: vec![name.into()] };
-                self.add_rule(name, RuleKind::Eval { target: EvalTarget::Header, call }, file, line)
+                let call = EvalCall {
+                    function: "askdns".into(),
+                    args: vec![name.into()],
+                };
+                self.add_rule(
+                    name,
+                    RuleKind::Eval {
+                        target: EvalTarget::Header,
+                        call,
+                    },
+                    file,
+                    line,
+                )
             }
             "score" => {
                 need(rest)?;
@@ -332,14 +604,20 @@ impl<'a> Reader<'a> {
                 let parse = |s: &str| -> Result<f64, String> {
                     // `(n)` relative scores: not used by stock rules; take n.
                     let s = s.trim_start_matches('(').trim_end_matches(')');
-                    s.parse::<f64>().map_err(|_| format!("invalid score '{s}' for {name}"))
+                    s.parse::<f64>()
+                        .map_err(|_| format!("invalid score '{s}' for {name}"))
                 };
                 let scores = match nums.len() {
                     1 => {
                         let s = parse(nums[0])?;
                         [s; 4]
                     }
-                    4 => [parse(nums[0])?, parse(nums[1])?, parse(nums[2])?, parse(nums[3])?],
+                    4 => [
+                        parse(nums[0])?,
+                        parse(nums[1])?,
+                        parse(nums[2])?,
+                        parse(nums[3])?,
+                    ],
                     _ => return Err(format!("score for {name} needs 1 or 4 values")),
                 };
                 self.conf.scores.insert(name.to_string(), scores);
@@ -347,12 +625,16 @@ impl<'a> Reader<'a> {
             }
             "describe" => {
                 need(name)?;
-                self.conf.describe.insert(name.to_string(), rest.to_string());
+                self.conf
+                    .describe
+                    .insert(name.to_string(), rest.to_string());
                 Ok(())
             }
             "tflags" => {
                 need(name)?;
-                self.conf.tflags.insert(name.to_string(), TFlags::parse(rest));
+                self.conf
+                    .tflags
+                    .insert(name.to_string(), TFlags::parse(rest));
                 Ok(())
             }
             "priority" => {
@@ -414,7 +696,9 @@ impl<'a> Reader<'a> {
     }
 
     fn keep(&mut self, key: &str, value: &str) {
-        self.conf.settings.insert(key.to_string(), value.to_string());
+        self.conf
+            .settings
+            .insert(key.to_string(), value.to_string());
         self.conf
             .lists
             .entry(key.to_string())
@@ -458,7 +742,11 @@ fn clean_line(raw: &str) -> Option<String> {
         line = line.replace("\\#", "#");
     }
     let t = line.trim();
-    if t.is_empty() { None } else { Some(t.to_string()) }
+    if t.is_empty() {
+        None
+    } else {
+        Some(t.to_string())
+    }
 }
 
 enum LangLine {
@@ -480,7 +768,10 @@ fn strip_lang(line: &str) -> LangLine {
     let Some((code, directive)) = rest.split_once(|c: char| c.is_ascii_whitespace()) else {
         return LangLine::Keep(line.to_string());
     };
-    if current_lang().to_ascii_lowercase().starts_with(&code.to_ascii_lowercase()) {
+    if current_lang()
+        .to_ascii_lowercase()
+        .starts_with(&code.to_ascii_lowercase())
+    {
         LangLine::Keep(directive.trim_start().to_string())
     } else {
         LangLine::Skip
@@ -501,7 +792,10 @@ fn current_lang() -> String {
     if lang == "C" || lang == "POSIX" {
         return "en_US".into();
     }
-    lang.split(['@', '.', '+', ',']).next().unwrap_or("").to_string()
+    lang.split(['@', '.', '+', ','])
+        .next()
+        .unwrap_or("")
+        .to_string()
 }
 
 #[cfg(test)]

@@ -49,10 +49,14 @@ pub fn default_rules_dir() -> Option<PathBuf> {
 
 /// SpamAssassin's site configuration search.
 pub fn default_site_dir() -> Option<PathBuf> {
-    ["/etc/spamassassin", "/etc/mail/spamassassin", "/usr/local/etc/spamassassin"]
-        .iter()
-        .map(PathBuf::from)
-        .find(|p| p.is_dir())
+    [
+        "/etc/spamassassin",
+        "/etc/mail/spamassassin",
+        "/usr/local/etc/spamassassin",
+    ]
+    .iter()
+    .map(PathBuf::from)
+    .find(|p| p.is_dir())
 }
 
 fn dir_has_cf(p: &Path) -> bool {
@@ -230,7 +234,9 @@ impl CondEnv for Config {
         if let Some(pm) = class_method.strip_prefix("Mail::SpamAssassin::Plugin::") {
             let plugin = pm.split("::").next().unwrap_or("");
             return PLUGIN_METHODS.contains(&pm)
-                && self.plugins.contains(&format!("Mail::SpamAssassin::Plugin::{plugin}"));
+                && self
+                    .plugins
+                    .contains(&format!("Mail::SpamAssassin::Plugin::{plugin}"));
         }
         false
     }
@@ -248,8 +254,16 @@ impl Config {
             ..Config::default()
         };
         let mut reader = directives::Reader::new(&mut conf);
-        let site = sources.site_dir.as_deref().map(list_dir).unwrap_or_default();
-        let rules = sources.rules_dir.as_deref().map(list_dir).unwrap_or_default();
+        let site = sources
+            .site_dir
+            .as_deref()
+            .map(list_dir)
+            .unwrap_or_default();
+        let rules = sources
+            .rules_dir
+            .as_deref()
+            .map(list_dir)
+            .unwrap_or_default();
         for f in site.iter().filter(|f| has_ext(f, "pre")) {
             reader.read_file(f);
         }
@@ -331,9 +345,11 @@ fn list_dir(dir: &Path) -> Vec<PathBuf> {
             p.file_name()
                 .is_some_and(|n| n == "updates_spamassassin_org.cf")
         };
-        first(b)
-            .cmp(&first(a))
-            .then_with(|| a.as_os_str().as_encoded_bytes().cmp(b.as_os_str().as_encoded_bytes()))
+        first(b).cmp(&first(a)).then_with(|| {
+            a.as_os_str()
+                .as_encoded_bytes()
+                .cmp(b.as_os_str().as_encoded_bytes())
+        })
     });
     files
 }

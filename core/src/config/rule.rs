@@ -27,11 +27,21 @@ pub enum RuleKind {
         if_unset: Option<String>,
     },
     /// `header NAME exists:Header`.
-    Exists { header: String },
-    Body { pattern: String },
-    Rawbody { pattern: String },
-    Full { pattern: String },
-    Uri { pattern: String },
+    Exists {
+        header: String,
+    },
+    Body {
+        pattern: String,
+    },
+    Rawbody {
+        pattern: String,
+    },
+    Full {
+        pattern: String,
+    },
+    Uri {
+        pattern: String,
+    },
     /// `mimeheader NAME Header[:raw] =~ /re/`.
     Mimeheader {
         header: String,
@@ -39,9 +49,14 @@ pub enum RuleKind {
         negate: bool,
         pattern: String,
     },
-    Meta { expr: String },
+    Meta {
+        expr: String,
+    },
     /// `TYPE NAME eval:function(args)`.
-    Eval { target: EvalTarget, call: EvalCall },
+    Eval {
+        target: EvalTarget,
+        call: EvalCall,
+    },
     /// `reuse NAME`: a placeholder that never hits.
     Reuse,
 }
@@ -165,7 +180,10 @@ pub fn parse_eval_call(text: &str) -> Result<EvalCall, String> {
     let mut rest = &text[open + 1..text.len() - 1];
     let mut args = Vec::new();
     if rest.trim().is_empty() {
-        return Ok(EvalCall { function: function.to_string(), args });
+        return Ok(EvalCall {
+            function: function.to_string(),
+            args,
+        });
     }
     loop {
         rest = rest.trim_start();
@@ -196,7 +214,10 @@ pub fn parse_eval_call(text: &str) -> Result<EvalCall, String> {
             .strip_prefix(',')
             .ok_or_else(|| format!("unparseable eval arguments '{after}'"))?;
     }
-    Ok(EvalCall { function: function.to_string(), args })
+    Ok(EvalCall {
+        function: function.to_string(),
+        args,
+    })
 }
 
 /// Parse the part of a `header` line after the rule name.
@@ -220,7 +241,9 @@ pub fn parse_header_rule(value: &str) -> Result<RuleKind, String> {
         {
             return Err(format!("invalid head test header: {h}"));
         }
-        return Ok(RuleKind::Exists { header: h.to_string() });
+        return Ok(RuleKind::Exists {
+            header: h.to_string(),
+        });
     }
     // Header[:mod[:mod]] then =~ or !~ then the pattern.
     let name_end = value
@@ -242,9 +265,8 @@ pub fn parse_header_rule(value: &str) -> Result<RuleKind, String> {
     }
     let mut modifiers = Vec::new();
     for m in parts.filter(|m| !m.is_empty()) {
-        modifiers.push(
-            HeaderMod::parse(m).ok_or_else(|| format!("invalid header modifier: {spec}"))?,
-        );
+        modifiers
+            .push(HeaderMod::parse(m).ok_or_else(|| format!("invalid header modifier: {spec}"))?);
     }
     if modifiers.len() > 2 {
         return Err(format!("invalid header modifier: {spec}"));
@@ -255,17 +277,31 @@ pub fn parse_header_rule(value: &str) -> Result<RuleKind, String> {
         && pattern.ends_with(']')
         && pattern[..pos].ends_with(char::is_whitespace)
     {
-        let v = pattern[pos + "[if-unset:".len()..pattern.len() - 1].trim().to_string();
+        let v = pattern[pos + "[if-unset:".len()..pattern.len() - 1]
+            .trim()
+            .to_string();
         if_unset = Some(v);
         pattern = pattern[..pos].trim_end().to_string();
     }
-    Ok(RuleKind::Header { header, modifiers, negate, pattern, if_unset })
+    Ok(RuleKind::Header {
+        header,
+        modifiers,
+        negate,
+        pattern,
+        if_unset,
+    })
 }
 
 /// Parse the part of a `mimeheader` line after the rule name.
 pub fn parse_mimeheader_rule(value: &str) -> Result<RuleKind, String> {
     match parse_header_rule(value)? {
-        RuleKind::Header { header, modifiers, negate, pattern, .. } => Ok(RuleKind::Mimeheader {
+        RuleKind::Header {
+            header,
+            modifiers,
+            negate,
+            pattern,
+            ..
+        } => Ok(RuleKind::Mimeheader {
             header,
             raw: modifiers.contains(&HeaderMod::Raw),
             negate,
@@ -294,10 +330,18 @@ mod tests {
     #[test]
     fn header_rules() {
         let k = parse_header_rule("Subject =~ /free/i").unwrap();
-        assert!(matches!(k, RuleKind::Header { ref header, negate: false, ref pattern, .. } if header == "Subject" && pattern == "/free/i"));
+        assert!(
+            matches!(k, RuleKind::Header { ref header, negate: false, ref pattern, .. } if header == "Subject" && pattern == "/free/i")
+        );
         let k = parse_header_rule("From:addr !~ /\\@/ [if-unset: nobody]").unwrap();
         match k {
-            RuleKind::Header { header, modifiers, negate, pattern, if_unset } => {
+            RuleKind::Header {
+                header,
+                modifiers,
+                negate,
+                pattern,
+                if_unset,
+            } => {
                 assert_eq!(header, "From");
                 assert_eq!(modifiers, vec![HeaderMod::Addr]);
                 assert!(negate);
@@ -308,7 +352,9 @@ mod tests {
         }
         assert_eq!(
             parse_header_rule("exists:X-Mailer").unwrap(),
-            RuleKind::Exists { header: "X-Mailer".into() }
+            RuleKind::Exists {
+                header: "X-Mailer".into()
+            }
         );
         assert!(parse_header_rule("From:bogus =~ /x/").is_err());
         assert!(parse_header_rule("From xx /x/").is_err());

@@ -1,4 +1,512 @@
-//! Compiling rule definitions into matchers and evaluating them.
+//! Compiling rule definitions into matchers and running them over a message.
+//!
+//! Compiled rules are immutable and shared by every scan (`Arc`). Rules whose
+//! score is 0 in the active score set are not run, as in SpamAssassin, and
+//! count as 0 inside metas.
 
+pub mod meta;
 pub mod perlre;
 pub mod translate;
+
+use std::collections::{HashMap, HashSet};
+
+use crate::config::{Config, Diagnostic, EvalTarget, HeaderMod, RuleKind, TFlags};
+use crate::eval::{self, EvalCtx, EvalFn};
+use crate::message::Message;
+use crate::scan::Area;
+use perlre::Matcher;
+
+/// Options that pick the score set and what may run.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CompileOptions {
+    /// Network tests enabled (score sets 1/3). `-L` turns this off.
+    pub net: bool,
+    /// Bayes usable (score sets 2/3).
+    pub bayes: bool,
+}
+
+impl CompileOptions {
+    /// SpamAssassin's score set index.
+    pub fn score_set(self) -> usize {
+        usize::from(self.net) + 2 * usize::from(self.bayes)
+    }
+}
+
+#[derive(Debug)]
+enum Test {
+    Header {
+        header: String,
+        mods: Vec<HeaderMod>,
+        negate: bool,
+        matcher: Matcher,
+        if_unset: Option<String>,
+    },
+    Exists(String),
+    Body(Matcher),
+    Rawbody(Matcher),
+    Full(Matcher),
+    Uri(Matcher),
+    Eval(EvalFn, Vec<String>),
+    Meta(meta::Expr),
+    /// Defined but never hits here (unsupported eval, DNS, `reuse`).
+    Never,
+}
+
+#[derive(Debug)]
+struct Rule {
+    name: String,
+    test: Test,
+    score: f64,
+    tflags: TFlags,
+    area: Area,
+    /// Runs at all (non-zero score in the active set).
+    enabled: bool,
+}
+
+/// Rules ready to run.
+#[derive(Debug)]
+pub struct CompiledRules {
+    rules: Vec<Rule>,
+    /// Non-meta rules first, then metas in dependency order.
+    order: Vec<usize>,
+    /// Metas that can never be decided (depend on a disabled meta).
+    undecidable: HashSet<usize>,
+    pub score_set: usize,
+    pub config: Config,
+}
+
+/// The hits of one scan: (rule name, score of one hit, count, area).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Hit {
+    pub name: String,
+    pub score: f64,
+    pub count: u32,
+    pub area: Area,
+}
+
+impl CompiledRules {
+    /// Compile every rule of `config`. Problems (bad regex, unsupported
+    /// eval, bad meta) are returned as diagnostics; the rule is dropped or
+    /// never hits, as in SpamAssassin.
+    pub fn compile(config: Config, opts: CompileOptions) -> (CompiledRules, Vec<Diagnostic>) {
+        let set = opts.score_set();
+        let mut diags = Vec::new();
+        let mut names: Vec<&String> = config.rules.keys().collect();
+        names.sort();
+        let index: HashMap<&str, usize> = names
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.as_str(), i))
+            .collect();
+        let all_names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+        let mut rules = Vec::with_capacity(names.len());
+        let mut meta_deps: HashMap<usize, HashSet<usize>> = HashMap::new();
+        for (i, name) in names.iter().enumerate() {
+            let def = &config.rules[name.as_str()];
+            let diag = |m: String| Diagnostic {
+                file: def.origin.file.clone(),
+                line: def.origin.line,
+                message: format!("{name}: {m}"),
+            };
+            let compile_re = |p: &str| {
+                Matcher::compile_delimited(p).map_err(|e| format!("invalid regexp '{p}': {e}"))
+            };
+            let (test, area) = match &def.kind {
+                RuleKind::Header {
+                    header,
+                    modifiers,
+                    negate,
+                    pattern,
+                    if_unset,
+                } => match compile_re(pattern) {
+                    Ok(m) => (
+                        Test::Header {
+                            header: header.clone(),
+                            mods: modifiers.clone(),
+                            negate: *negate,
+                            matcher: m,
+                            if_unset: if_unset.clone(),
+                        },
+                        Area::Header,
+                    ),
+                    Err(e) => {
+                        diags.push(diag(e));
+                        continue_rule(&mut rules, name, &config, set);
+                        continue;
+                    }
+                },
+                RuleKind::Exists { header } => (Test::Exists(header.clone()), Area::Header),
+                RuleKind::Body { pattern }
+                | RuleKind::Rawbody { pattern }
+                | RuleKind::Full { pattern }
+                | RuleKind::Uri { pattern } => match compile_re(pattern) {
+                    Ok(m) => match &def.kind {
+                        RuleKind::Body { .. } => (Test::Body(m), Area::Body),
+                        RuleKind::Rawbody { .. } => (Test::Rawbody(m), Area::Rawbody),
+                        RuleKind::Full { .. } => (Test::Full(m), Area::Full),
+                        _ => (Test::Uri(m), Area::Uri),
+                    },
+                    Err(e) => {
+                        diags.push(diag(e));
+                        continue_rule(&mut rules, name, &config, set);
+                        continue;
+                    }
+                },
+                RuleKind::Mimeheader { .. } => {
+                    diags.push(diag("mimeheader rules are not supported yet".into()));
+                    (Test::Never, Area::Header)
+                }
+                RuleKind::Meta { expr } => {
+                    let mut resolve = |n: &str| index.get(n).copied();
+                    match meta::compile(expr, &all_names, &mut resolve) {
+                        Ok((e, deps)) => {
+                            meta_deps.insert(i, deps);
+                            (Test::Meta(e), Area::Meta)
+                        }
+                        Err(e) => {
+                            diags.push(diag(e));
+                            continue_rule(&mut rules, name, &config, set);
+                            continue;
+                        }
+                    }
+                }
+                RuleKind::Eval { target, call } => {
+                    let area = match target {
+                        EvalTarget::Header => Area::Header,
+                        EvalTarget::Body => Area::Body,
+                        EvalTarget::Uri => Area::Uri,
+                        EvalTarget::Rawbody => Area::Rawbody,
+                        EvalTarget::Full => Area::FullEval,
+                    };
+                    match eval::lookup(&call.function) {
+                        Some(f) => (Test::Eval(f, call.args.clone()), area),
+                        None => {
+                            diags.push(diag(format!(
+                                "eval function {}() is not implemented; the rule never hits",
+                                call.function
+                            )));
+                            (Test::Never, area)
+                        }
+                    }
+                }
+                RuleKind::Reuse => (Test::Never, Area::Header),
+            };
+            let score = config.score(name, set);
+            rules.push(Rule {
+                name: name.to_string(),
+                test,
+                score,
+                tflags: config
+                    .tflags
+                    .get(name.as_str())
+                    .cloned()
+                    .unwrap_or_default(),
+                area,
+                enabled: score != 0.0,
+            });
+        }
+        // Metas in dependency order; a cycle makes its members constant 0.
+        let mut order: Vec<usize> = (0..rules.len())
+            .filter(|i| !meta_deps.contains_key(i))
+            .collect();
+        let mut state: HashMap<usize, u8> = HashMap::new(); // 1 visiting, 2 done
+        let mut cyclic = HashSet::new();
+        let mut metas: Vec<usize> = meta_deps.keys().copied().collect();
+        metas.sort_unstable();
+        for m in metas {
+            visit(m, &meta_deps, &mut state, &mut order, &mut cyclic);
+        }
+        for &c in &cyclic {
+            diags.push(Diagnostic {
+                file: String::new(),
+                line: 0,
+                message: format!("{}: meta rule depends on itself", rules[c].name),
+            });
+            rules[c].test = Test::Never;
+        }
+        // A meta that depends on a disabled meta is never decided.
+        let mut undecidable = HashSet::new();
+        for &i in &order {
+            if let Some(deps) = meta_deps.get(&i)
+                && deps.iter().any(|d| {
+                    (meta_deps.contains_key(d) && !rules[*d].enabled) || undecidable.contains(d)
+                })
+            {
+                undecidable.insert(i);
+            }
+        }
+        let score_set = set;
+        (
+            CompiledRules {
+                rules,
+                order,
+                undecidable,
+                score_set,
+                config,
+            },
+            diags,
+        )
+    }
+
+    /// Number of rules defined.
+    pub fn len(&self) -> usize {
+        self.rules.len()
+    }
+
+    /// Whether there are no rules.
+    pub fn is_empty(&self) -> bool {
+        self.rules.is_empty()
+    }
+
+    /// Run every enabled rule over `msg`. Returns scoring hits (non-`__`)
+    /// and the names of `__` sub-rules that hit.
+    pub fn run(&self, msg: &Message) -> (Vec<Hit>, Vec<String>) {
+        let mut counts = vec![0u32; self.rules.len()];
+        let ctx = EvalCtx {
+            msg,
+            conf: &self.config,
+        };
+        for &i in &self.order {
+            let r = &self.rules[i];
+            if !r.enabled || self.undecidable.contains(&i) {
+                continue;
+            }
+            counts[i] = match &r.test {
+                Test::Meta(e) => {
+                    let v = meta::eval(e, &|d| f64::from(counts[d]));
+                    if v > 0.0 {
+                        v.round().max(1.0) as u32
+                    } else if v != 0.0 {
+                        1
+                    } else {
+                        0
+                    }
+                }
+                test => run_test(test, &r.tflags, msg, &ctx),
+            };
+        }
+        let mut hits = Vec::new();
+        let mut subs = Vec::new();
+        for (i, r) in self.rules.iter().enumerate() {
+            if counts[i] == 0 {
+                continue;
+            }
+            if r.name.starts_with("__") {
+                subs.push(r.name.clone());
+            } else {
+                let count = if r.tflags.multiple { counts[i] } else { 1 };
+                hits.push(Hit {
+                    name: r.name.clone(),
+                    score: r.score,
+                    count,
+                    area: r.area,
+                });
+            }
+        }
+        (hits, subs)
+    }
+}
+
+fn continue_rule(rules: &mut Vec<Rule>, name: &str, config: &Config, set: usize) {
+    // Keep indices aligned: an invalid rule stays as one that never hits.
+    rules.push(Rule {
+        name: name.to_string(),
+        test: Test::Never,
+        score: config.score(name, set),
+        tflags: TFlags::default(),
+        area: Area::Header,
+        enabled: false,
+    });
+}
+
+fn visit(
+    n: usize,
+    deps: &HashMap<usize, HashSet<usize>>,
+    state: &mut HashMap<usize, u8>,
+    order: &mut Vec<usize>,
+    cyclic: &mut HashSet<usize>,
+) {
+    match state.get(&n) {
+        Some(2) => return,
+        Some(1) => {
+            cyclic.insert(n);
+            return;
+        }
+        _ => {}
+    }
+    state.insert(n, 1);
+    if let Some(ds) = deps.get(&n) {
+        let mut ds: Vec<usize> = ds
+            .iter()
+            .copied()
+            .filter(|d| deps.contains_key(d))
+            .collect();
+        ds.sort_unstable();
+        for d in ds {
+            visit(d, deps, state, order, cyclic);
+            if cyclic.contains(&d) {
+                cyclic.insert(n);
+            }
+        }
+    }
+    state.insert(n, 2);
+    order.push(n);
+}
+
+fn max_hits(t: &TFlags) -> u32 {
+    if t.multiple {
+        t.maxhits.unwrap_or(u32::MAX).max(1)
+    } else {
+        1
+    }
+}
+
+fn run_lines<'a, I: IntoIterator<Item = &'a [u8]>>(m: &Matcher, lines: I, t: &TFlags) -> u32 {
+    let cap = max_hits(t);
+    let mut n = 0;
+    for line in lines {
+        if t.multiple {
+            n += m.count(line, cap - n);
+        } else if m.is_match(line) {
+            return 1;
+        }
+        if n >= cap {
+            break;
+        }
+    }
+    n
+}
+
+fn run_test(test: &Test, t: &TFlags, msg: &Message, ctx: &EvalCtx<'_>) -> u32 {
+    match test {
+        Test::Header {
+            header,
+            mods,
+            negate,
+            matcher,
+            if_unset,
+        } => {
+            let value = header_value(msg, header, mods)
+                .or_else(|| if_unset.as_ref().map(|s| s.as_bytes().to_vec()));
+            match value {
+                None => u32::from(*negate),
+                Some(v) => {
+                    if *negate {
+                        u32::from(!matcher.is_match(&v))
+                    } else if t.multiple {
+                        matcher.count(&v, max_hits(t))
+                    } else {
+                        u32::from(matcher.is_match(&v))
+                    }
+                }
+            }
+        }
+        Test::Exists(h) => u32::from(msg.has_header(h)),
+        Test::Body(m) => {
+            let lines = msg.body_lines();
+            let skip = usize::from(t.nosubject && !lines.is_empty());
+            run_lines(m, lines[skip..].iter().map(|l| l.as_bytes()), t)
+        }
+        Test::Rawbody(m) => run_lines(m, msg.rawbody_chunks().iter().map(|c| c.as_slice()), t),
+        Test::Full(m) => run_lines(m, std::iter::once(msg.raw()), t),
+        Test::Uri(m) => run_lines(m, msg.uris().iter().map(|u| u.as_bytes()), t),
+        Test::Eval(f, args) => f(ctx, args),
+        Test::Meta(_) | Test::Never => 0,
+    }
+}
+
+/// The value a header rule matches against, with its modifiers applied.
+fn header_value(msg: &Message, header: &str, mods: &[HeaderMod]) -> Option<Vec<u8>> {
+    if mods.contains(&HeaderMod::Addr) {
+        let v = msg.header_addrs(header);
+        return if v.is_empty() {
+            None
+        } else {
+            Some(
+                v.iter()
+                    .map(|a| format!("{a}\n"))
+                    .collect::<String>()
+                    .into_bytes(),
+            )
+        };
+    }
+    if mods.contains(&HeaderMod::Name) {
+        let v = msg.header_names(header);
+        return if v.is_empty() {
+            None
+        } else {
+            Some(
+                v.iter()
+                    .map(|a| format!("{a}\n"))
+                    .collect::<String>()
+                    .into_bytes(),
+            )
+        };
+    }
+    if mods.contains(&HeaderMod::Raw) {
+        return msg.header_raw(header);
+    }
+    msg.header(header).map(String::into_bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn compile(cf: &str) -> CompiledRules {
+        let (r, d) =
+            CompiledRules::compile(Config::from_text("t.cf", cf), CompileOptions::default());
+        assert!(d.is_empty(), "{d:?}");
+        r
+    }
+
+    fn names(r: &CompiledRules, msg: &[u8]) -> Vec<String> {
+        let (hits, _) = r.run(&Message::parse(msg));
+        hits.into_iter().map(|h| h.name).collect()
+    }
+
+    #[test]
+    fn kinds_and_metas() {
+        let r = compile(
+            "body __A /cheap/i\nheader __B Subject =~ /offer/i\nmeta BOTH __A && __B\nscore BOTH 3\n\
+             header NOTO To !~ /./\nheader MISSING X-Nope =~ /./\nheader EXISTS exists:Subject\n\
+             full FULLR /^Subject: special/m\nmeta NEVER __A && !__A\n",
+        );
+        let msg = b"Subject: special offer\n\nreally cheap stuff\n";
+        assert_eq!(names(&r, msg), ["BOTH", "EXISTS", "FULLR", "NOTO"]);
+        assert_eq!(names(&r, b"Subject: hi\nTo: a@b\n\nnothing\n"), ["EXISTS"]);
+    }
+
+    #[test]
+    fn zero_scores_do_not_run() {
+        let r = compile("body A /x/\nscore A 0\nmeta B A || 1 > 2\nbody C /x/\nscore C 0 2 0 2\n");
+        assert!(names(&r, b"\nx\n").is_empty());
+        let (r, _) = CompiledRules::compile(
+            Config::from_text("t.cf", "body C /x/\nscore C 0 2 0 2\n"),
+            CompileOptions {
+                net: true,
+                bayes: false,
+            },
+        );
+        assert_eq!(names(&r, b"\nx\n"), ["C"]);
+    }
+
+    #[test]
+    fn multiple_hits() {
+        let r = compile("body M /a/\ntflags M multiple maxhits=3\n");
+        let (hits, _) = r.run(&Message::parse(b"\na a\n\na\n\na a a\n"));
+        assert_eq!(hits[0].count, 3);
+    }
+
+    #[test]
+    fn bad_rules_are_reported() {
+        let (_, d) = CompiledRules::compile(
+            Config::from_text(
+                "t.cf",
+                "body A /(/\nmeta B A &&& $x\nheader C eval:no_such_fn()\n",
+            ),
+            CompileOptions::default(),
+        );
+        assert_eq!(d.len(), 3, "{d:?}");
+    }
+}

@@ -81,7 +81,10 @@ pub fn parse_delimited(text: &str) -> Result<PerlPattern, PatternError> {
             }
         }
     }
-    Ok(PerlPattern { body: body.to_string(), mods })
+    Ok(PerlPattern {
+        body: body.to_string(),
+        mods,
+    })
 }
 
 /// A compiled matcher.
@@ -101,7 +104,10 @@ impl Matcher {
     /// exact, PCRE2 otherwise.
     pub fn compile(p: &PerlPattern) -> Result<Matcher, PatternError> {
         for m in p.mods.chars() {
-            if !matches!(m, 'i' | 'm' | 's' | 'x' | 'g' | 'o' | 'a' | 'u' | 'l' | 'd' | 'n' | 'p' | 'c') {
+            if !matches!(
+                m,
+                'i' | 'm' | 's' | 'x' | 'g' | 'o' | 'a' | 'u' | 'l' | 'd' | 'n' | 'p' | 'c'
+            ) {
                 return Err(PatternError(format!("unknown regexp modifier '{m}'")));
             }
         }
@@ -128,12 +134,20 @@ impl Matcher {
         }
         let body = latin1_to_pcre(&p.body);
         let mut pflags = String::new();
-        for c in p.mods.chars().filter(|c| matches!(c, 'i' | 'm' | 's' | 'x')) {
+        for c in p
+            .mods
+            .chars()
+            .filter(|c| matches!(c, 'i' | 'm' | 's' | 'x'))
+        {
             if !pflags.contains(c) {
                 pflags.push(c);
             }
         }
-        let full = if pflags.is_empty() { body } else { format!("(?{pflags}){body}") };
+        let full = if pflags.is_empty() {
+            body
+        } else {
+            format!("(?{pflags}){body}")
+        };
         pcre2::bytes::RegexBuilder::new()
             .utf(false)
             .ucp(false)
@@ -214,7 +228,10 @@ mod tests {
     fn delimiters() {
         assert_eq!(
             parse_delimited("/foo/i").unwrap(),
-            PerlPattern { body: "foo".into(), mods: "i".into() }
+            PerlPattern {
+                body: "foo".into(),
+                mods: "i".into()
+            }
         );
         assert_eq!(parse_delimited("m{a/b}s").unwrap().body, "a/b");
         assert_eq!(parse_delimited("m!x!").unwrap().body, "x");

@@ -158,7 +158,9 @@ fn group_open(chars: &[char], i: usize) -> Result<(String, usize), Untranslatabl
             .ok_or(Untranslatable("unterminated comment"))?;
         return Ok((String::new(), close + 1));
     }
-    if rest.starts_with("P<") || (rest.starts_with('<') && !rest.starts_with("<=") && !rest.starts_with("<!")) {
+    if rest.starts_with("P<")
+        || (rest.starts_with('<') && !rest.starts_with("<=") && !rest.starts_with("<!"))
+    {
         let start = if rest.starts_with("P<") { i + 4 } else { i + 3 };
         let close = chars[start..]
             .iter()
@@ -233,8 +235,13 @@ fn hex_escape(chars: &[char], i: usize) -> Result<(u32, usize), Untranslatable> 
             .ok_or(Untranslatable("unterminated \\x{"))?
             + i
             + 3;
-        let hex: String = chars[i + 3..close].iter().filter(|c| !c.is_whitespace()).collect();
-        let v = if hex.is_empty() { 0 } else {
+        let hex: String = chars[i + 3..close]
+            .iter()
+            .filter(|c| !c.is_whitespace())
+            .collect();
+        let v = if hex.is_empty() {
+            0
+        } else {
             u32::from_str_radix(&hex, 16).map_err(|_| Untranslatable("bad \\x{}"))?
         };
         if v > 0xFF {
@@ -371,7 +378,9 @@ fn class_item(chars: &[char], j: usize) -> Result<(String, usize, bool), Untrans
             let (v, used) = octal_escape(chars, j)?;
             Ok((format!("\\x{v:02X}"), used, true))
         }
-        c if c.is_ascii_alphanumeric() => Err(Untranslatable("class escape without an exact equivalent")),
+        c if c.is_ascii_alphanumeric() => {
+            Err(Untranslatable("class escape without an exact equivalent"))
+        }
         c => {
             let mut s = String::new();
             push_byte_escape(&mut s, c)?;
@@ -418,7 +427,10 @@ mod tests {
 
     #[test]
     fn refuses_what_differs() {
-        for p in ["a++", "a*+", "(?=x)", "(?!x)", "(?<=x)", "(?<!x)", "(?>x)", "(a)\\1", "\\h", "\\K", "\\Qx\\E", "(?m)x", "(?x)a b", "\\x{456}", "\\p{L}", "\\G"] {
+        for p in [
+            "a++", "a*+", "(?=x)", "(?!x)", "(?<=x)", "(?<!x)", "(?>x)", "(a)\\1", "\\h", "\\K",
+            "\\Qx\\E", "(?m)x", "(?x)a b", "\\x{456}", "\\p{L}", "\\G",
+        ] {
             assert!(to_rust(p).is_err(), "{p} should be refused");
         }
     }
