@@ -1,1 +1,455 @@
-fn main() {}
+//! spamd: a SpamAssassin-compatible spam filtering daemon.
+
+mod cli;
+mod engine;
+mod log;
+mod server;
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use clap::Parser;
+use tokio::sync::{Semaphore, mpsc, watch};
+
+use crate::cli::Cli;
+use crate::engine::Engine;
+use crate::log::{error, info, warning};
+use crate::server::{Cidr, Listener, Shared};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.version {
+        println!(
+            "SpamAssassin Server version {} (Rust spamd {})",
+            spamcore::SA_VERSION,
+            env!("CARGO_PKG_VERSION")
+        );
+        println!("  compatible with the SPAMC/SPAMD protocol 1.5");
+        return ExitCode::SUCCESS;
+    }
+    if cli.lint {
+        return lint(&cli);
+    }
+    if let Err(e) = log::init(&cli.syslog, cli.debug.is_some()) {
+        eprintln!("spamd: {e}");
+        return ExitCode::from(2);
+    }
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            error!("spamd: {e}");
+            eprintln!("spamd: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// `--lint`: print every configuration problem with file:line; exit 1 if any.
+fn lint(cli: &Cli) -> ExitCode {
+    let (engine, diags) = Engine::load(cli);
+    for d in &diags {
+        println!("lint: {d}");
+    }
+    eprintln!(
+        "lint: {} rules from {}, {} problem(s)",
+        engine.rules.len(),
+        engine.origin,
+        diags.len()
+    );
+    if diags.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}
+
+/// A parsed `-i` value.
+enum ListenSpec {
+    Unix(String),
+    Tcp(Vec<SocketAddr>),
+}
+
+fn listen_specs(cli: &Cli) -> Result<Vec<ListenSpec>, String> {
+    let mut specs: Vec<String> = cli.listen.clone();
+    if let Some(p) = &cli.socketpath {
+        if !p.starts_with('/') {
+            return Err(format!(
+                "socketpath option should specify an absolute path: {p}"
+            ));
+        }
+        specs.push(p.clone());
+    }
+    if specs.is_empty() {
+        specs.push("localhost".into());
+    }
+    let default_port: u16 = cli
+        .port
+        .parse()
+        .map_err(|_| format!("invalid port: {}", cli.port))?;
+    let mut out = Vec::new();
+    for spec in specs {
+        let spec = if spec.is_empty() {
+            "*".to_string()
+        } else {
+            spec
+        };
+        if spec.starts_with('/') {
+            out.push(ListenSpec::Unix(spec));
+            continue;
+        }
+        if spec.starts_with("ssl:") {
+            return Err(format!("TLS listeners are not supported yet: {spec}"));
+        }
+        // [v6]:port, v6, host:port, host, *, *:port
+        let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
+            let (h, after) = rest
+                .split_once(']')
+                .ok_or_else(|| format!("Invalid socket specification syntax: {spec}"))?;
+            (h.to_string(), after.strip_prefix(':').map(str::to_string))
+        } else if spec.matches(':').count() > 1 {
+            (spec.clone(), None)
+        } else if let Some((h, p)) = spec.split_once(':') {
+            (h.to_string(), Some(p.to_string()))
+        } else {
+            (spec.clone(), None)
+        };
+        let port = match port.filter(|p| !p.is_empty()) {
+            Some(p) => p
+                .parse::<u16>()
+                .map_err(|_| format!("invalid port: {p}, socket: {spec}"))?,
+            None => default_port,
+        };
+        let ips: Vec<IpAddr> = match host.as_str() {
+            "" | "*" => vec![
+                IpAddr::V4(Ipv4Addr::UNSPECIFIED),
+                IpAddr::V6(Ipv6Addr::UNSPECIFIED),
+            ],
+            "localhost" => vec![
+                IpAddr::V4(Ipv4Addr::LOCALHOST),
+                IpAddr::V6(Ipv6Addr::LOCALHOST),
+            ],
+            h => match h.parse::<IpAddr>() {
+                Ok(ip) => vec![ip],
+                Err(_) => {
+                    use std::net::ToSocketAddrs;
+                    (h, port)
+                        .to_socket_addrs()
+                        .map_err(|e| format!("cannot resolve {h}: {e}"))?
+                        .map(|a| a.ip())
+                        .collect()
+                }
+            },
+        };
+        let ips = ips
+            .into_iter()
+            .filter(|ip| !(cli.ipv4 && ip.is_ipv6() || cli.ipv6 && ip.is_ipv4()))
+            .map(|ip| SocketAddr::new(ip, port))
+            .collect();
+        out.push(ListenSpec::Tcp(ips));
+    }
+    Ok(out)
+}
+
+fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    use socket2::{Domain, Socket, Type};
+    let sock = Socket::new(Domain::for_address(addr), Type::STREAM, None)?;
+    sock.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        // Keep IPv6 sockets IPv6-only so "*" can bind both families.
+        sock.set_only_v6(true)?;
+    }
+    sock.bind(&addr.into())?;
+    sock.listen(128)?;
+    sock.set_nonblocking(true)?;
+    Ok(sock.into())
+}
+
+enum Bound {
+    Tcp(std::net::TcpListener),
+    Unix(std::os::unix::net::UnixListener, String),
+}
+
+fn bind_all(cli: &Cli) -> Result<Vec<Bound>, String> {
+    let mut bound = Vec::new();
+    for spec in listen_specs(cli)? {
+        match spec {
+            ListenSpec::Unix(path) => {
+                if Path::new(&path).exists() {
+                    // A stale socket from a previous run: refuse only if
+                    // something still answers on it.
+                    if std::os::unix::net::UnixStream::connect(&path).is_ok() {
+                        return Err(format!("socket {path} is in use by another process"));
+                    }
+                    let _ = std::fs::remove_file(&path);
+                }
+                let l = std::os::unix::net::UnixListener::bind(&path)
+                    .map_err(|e| format!("could not create UNIX socket on {path}: {e}"))?;
+                l.set_nonblocking(true).map_err(|e| e.to_string())?;
+                set_socket_perms(cli, &path)?;
+                info!("spamd: server socket set to: {path}");
+                bound.push(Bound::Unix(l, path));
+            }
+            ListenSpec::Tcp(addrs) => {
+                let mut any = false;
+                let mut last_err = None;
+                for a in addrs {
+                    match bind_tcp(a) {
+                        Ok(l) => {
+                            info!("spamd: server socket set to: [{}]:{}", a.ip(), a.port());
+                            bound.push(Bound::Tcp(l));
+                            any = true;
+                        }
+                        Err(e) => {
+                            last_err = Some(format!("could not create INET socket on {a}: {e}"))
+                        }
+                    }
+                }
+                if !any {
+                    return Err(last_err.unwrap_or_else(|| "no address to listen on".into()));
+                }
+            }
+        }
+    }
+    Ok(bound)
+}
+
+fn set_socket_perms(cli: &Cli, path: &str) -> Result<(), String> {
+    use std::os::unix::fs::PermissionsExt;
+    if let Some(mode) = &cli.socketmode {
+        let m = u32::from_str_radix(mode, 8).map_err(|_| format!("invalid socketmode {mode}"))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(m))
+            .map_err(|e| e.to_string())?;
+    }
+    let uid = match &cli.socketowner {
+        Some(u) => Some(
+            nix::unistd::User::from_name(u)
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("unknown socketowner {u}"))?
+                .uid,
+        ),
+        None => None,
+    };
+    let gid = match &cli.socketgroup {
+        Some(g) => Some(
+            nix::unistd::Group::from_name(g)
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("unknown socketgroup {g}"))?
+                .gid,
+        ),
+        None => None,
+    };
+    if uid.is_some() || gid.is_some() {
+        nix::unistd::chown(path, uid, gid).map_err(|e| format!("chown {path}: {e}"))?;
+    }
+    Ok(())
+}
+
+fn drop_privileges(cli: &Cli) -> Result<(), String> {
+    let Some(name) = &cli.username else {
+        return Ok(());
+    };
+    let user = nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .ok_or_else(|| format!("fatal: setuid to {name} failed: no such user"))?;
+    if user.uid.is_root() {
+        return Err("fatal: will not run as root; use -u with a non-root user".into());
+    }
+    let gid = match &cli.groupname {
+        Some(g) => {
+            nix::unistd::Group::from_name(g)
+                .ok()
+                .flatten()
+                .ok_or_else(|| format!("unknown group {g}"))?
+                .gid
+        }
+        None => user.gid,
+    };
+    if nix::unistd::geteuid().is_root() {
+        nix::unistd::setgroups(&[gid]).map_err(|e| format!("setgroups: {e}"))?;
+        nix::unistd::setgid(gid).map_err(|e| format!("setgid: {e}"))?;
+        nix::unistd::setuid(user.uid).map_err(|e| format!("setuid: {e}"))?;
+    }
+    Ok(())
+}
+
+fn daemonize() -> Result<(), String> {
+    use nix::unistd::{ForkResult, fork, setsid};
+    // SAFETY: called before any thread or runtime exists.
+    match unsafe { fork() }.map_err(|e| format!("fork: {e}"))? {
+        ForkResult::Parent { .. } => std::process::exit(0),
+        ForkResult::Child => {}
+    }
+    setsid().map_err(|e| format!("setsid: {e}"))?;
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")
+        .map_err(|e| e.to_string())?;
+    use std::os::fd::AsRawFd;
+    for fd in 0..3 {
+        // SAFETY: both descriptors are valid; replacing stdio is the intent.
+        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+            return Err(format!("dup2: {}", std::io::Error::last_os_error()));
+        }
+    }
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    if cli.ssl || cli.ssl_port.is_some() {
+        return Err("TLS (--ssl) is not supported yet; use a Unix socket or loopback TCP".into());
+    }
+    if cli.max_children == 0 {
+        return Err("--max-children must be at least 1".into());
+    }
+    let mut allowed = Vec::new();
+    for a in &cli.allowed_ips {
+        allowed.push(Cidr::parse(a)?);
+    }
+    if allowed.is_empty() {
+        allowed.push(Cidr::parse("127.0.0.1")?);
+        allowed.push(Cidr::parse("::1")?);
+    }
+    // Bind first (may need root), then daemonize, then drop privileges.
+    let bound = bind_all(&cli)?;
+    if cli.daemonize {
+        daemonize()?;
+    }
+    if let Some(p) = &cli.pidfile {
+        std::fs::write(p, format!("{}\n", std::process::id()))
+            .map_err(|e| format!("cannot write pidfile {p}: {e}"))?;
+    }
+    drop_privileges(&cli)?;
+    let started = std::time::Instant::now();
+    let (engine, diags) = Engine::load(&cli);
+    for d in diags.iter().take(50) {
+        warning!("config: {d}");
+    }
+    if diags.len() > 50 {
+        warning!(
+            "config: ... and {} more problems (run spamd --lint)",
+            diags.len() - 50
+        );
+    }
+    info!(
+        "spamd: loaded {} rules from {} in {:.2} seconds",
+        engine.rules.len(),
+        engine.origin,
+        started.elapsed().as_secs_f64()
+    );
+    let shared = Arc::new(Shared {
+        engine: RwLock::new(Arc::new(engine)),
+        scan_slots: Semaphore::new(cli.max_children),
+        allowed,
+        allow_tell: cli.allow_tell,
+        timeout_tcp: Duration::from_secs(if cli.timeout_tcp == 0 {
+            86400
+        } else {
+            cli.timeout_tcp
+        }),
+        timeout_child: (cli.timeout_child > 0).then(|| Duration::from_secs(cli.timeout_child)),
+        max_size: cli.max_size,
+    });
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(cli.max_children.max(1) + 2)
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start runtime: {e}"))?;
+    let unix_paths: Vec<String> = bound
+        .iter()
+        .filter_map(|b| match b {
+            Bound::Unix(_, p) => Some(p.clone()),
+            Bound::Tcp(_) => None,
+        })
+        .collect();
+    let cli = Arc::new(cli);
+    let cli_run = cli.clone();
+    let result = runtime.block_on(async move {
+        let cli = cli_run;
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        for b in bound {
+            let listener = match b {
+                Bound::Tcp(l) => {
+                    Listener::Tcp(tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?)
+                }
+                Bound::Unix(l, p) => Listener::Unix(
+                    tokio::net::UnixListener::from_std(l).map_err(|e| e.to_string())?,
+                    p,
+                ),
+            };
+            tokio::spawn(server::serve(
+                listener,
+                shared.clone(),
+                shutdown_rx.clone(),
+                done_tx.clone(),
+            ));
+        }
+        drop(done_tx);
+        info!(
+            "spamd: server started on {} (running version {})",
+            "configured sockets",
+            spamcore::SA_VERSION
+        );
+        info!("spamd: server pid: {}", std::process::id());
+        let sig = wait_for_signals(&cli, &shared).await;
+        info!("spamd: server killed by {sig}, shutting down");
+        let _ = shutdown_tx.send(true);
+        // Let scans in flight finish, within the child timeout.
+        let limit = Duration::from_secs(cli.timeout_child.clamp(1, 300));
+        let _ = tokio::time::timeout(limit, done_rx.recv()).await;
+        Ok::<(), String>(())
+    });
+    for p in &unix_paths {
+        let _ = std::fs::remove_file(p);
+    }
+    if let Some(p) = &cli.pidfile {
+        let _ = std::fs::remove_file(p);
+    }
+    result
+}
+
+/// Wait for SIGTERM/SIGINT (returned) while handling SIGHUP (reload).
+async fn wait_for_signals(cli: &Cli, shared: &Arc<Shared>) -> &'static str {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
+    ) else {
+        warning!("spamd: cannot install signal handlers");
+        std::future::pending::<()>().await;
+        return "nothing";
+    };
+    loop {
+        tokio::select! {
+            _ = term.recv() => return "SIGTERM",
+            _ = int.recv() => return "SIGINT",
+            _ = hup.recv() => {
+                info!("spamd: server hit by SIGHUP, reloading configuration");
+                let cli2 = cli.clone();
+                match tokio::task::spawn_blocking(move || Engine::load(&cli2)).await {
+                    Ok((engine, diags)) => {
+                        for d in diags.iter().take(50) {
+                            warning!("config: {d}");
+                        }
+                        let n = engine.rules.len();
+                        match shared.engine.write() {
+                            Ok(mut g) => *g = Arc::new(engine),
+                            Err(p) => *p.into_inner() = Arc::new(engine),
+                        }
+                        info!("spamd: reloaded {n} rules");
+                    }
+                    Err(e) => warning!("spamd: reload failed: {e}"),
+                }
+            }
+        }
+    }
+}

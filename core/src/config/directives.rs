@@ -331,15 +331,7 @@ impl<'a> Reader<'a> {
     pub(super) fn read_file(&mut self, path: &Path) {
         let name = path.display().to_string();
         match std::fs::read(path) {
-            Ok(bytes) => {
-                // .cf files are bytes (regexes may hold Latin-1); keep every
-                // byte by mapping invalid UTF-8 through Latin-1.
-                let text = match String::from_utf8(bytes) {
-                    Ok(t) => t,
-                    Err(e) => e.into_bytes().iter().map(|&b| b as char).collect(),
-                };
-                self.read_text(&name, &text);
-            }
+            Ok(bytes) => self.read_bytes(&name, &bytes),
             Err(e) => self.diag(&name, 0, format!("cannot read config file: {e}")),
         }
     }
@@ -352,7 +344,15 @@ impl<'a> Reader<'a> {
         });
     }
 
-    pub(super) fn read_text(&mut self, file: &str, text: &str) {
+    /// Read config bytes. SpamAssassin's rules are byte strings (a regex
+    /// written in UTF-8 matches those bytes), so every byte becomes one char
+    /// (Latin-1) here; text meant for people is turned back with [`utf8`].
+    pub(super) fn read_bytes(&mut self, file: &str, bytes: &[u8]) {
+        let text: String = bytes.iter().map(|&b| b as char).collect();
+        self.read_text(file, &text);
+    }
+
+    fn read_text(&mut self, file: &str, text: &str) {
         self.conf.files.push(file.to_string());
         let mut skip = false;
         let mut stack: Vec<IfFrame> = Vec::new();
@@ -683,7 +683,7 @@ impl<'a> Reader<'a> {
                 Ok(())
             }
             _ => {
-                if let Some(res) = self.conf.report.directive(key, value) {
+                if let Some(res) = self.conf.report.directive(key, &utf8(value)) {
                     return res;
                 }
                 if KNOWN_SETTINGS.contains(&key) || key.starts_with("bayes_stopword_") {
@@ -705,6 +705,13 @@ impl<'a> Reader<'a> {
             .or_default()
             .push(value.to_string());
     }
+}
+
+/// Undo the one-char-per-byte mapping for text shown to people
+/// (descriptions, report templates): the bytes as UTF-8.
+pub fn utf8(latin1: &str) -> String {
+    let bytes: Vec<u8> = latin1.chars().map(|c| c as u32 as u8).collect();
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 fn add_addrs(list: &mut Vec<String>, value: &str) {

@@ -276,14 +276,14 @@ impl Config {
             }
         } else {
             for (name, text) in &sources.embedded {
-                reader.read_text(name, text);
+                reader.read_bytes(name, text.as_bytes());
             }
         }
         for f in site.iter().filter(|f| has_ext(f, "cf")) {
             reader.read_file(f);
         }
         if !sources.extra_lines.is_empty() {
-            reader.read_text("(command line)", &sources.extra_lines.join("\n"));
+            reader.read_bytes("(command line)", sources.extra_lines.join("\n").as_bytes());
         }
         conf
     }
@@ -291,7 +291,7 @@ impl Config {
     /// Parse configuration text (tests, `--cf` lines, user prefs).
     pub fn from_text(name: &str, text: &str) -> Config {
         let mut conf = Config::default();
-        directives::Reader::new(&mut conf).read_text(name, text);
+        directives::Reader::new(&mut conf).read_bytes(name, text.as_bytes());
         conf
     }
 

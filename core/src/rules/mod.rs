@@ -386,8 +386,11 @@ fn run_test(test: &Test, t: &TFlags, msg: &Message, ctx: &EvalCtx<'_>) -> u32 {
             matcher,
             if_unset,
         } => {
-            let value = header_value(msg, header, mods)
-                .or_else(|| if_unset.as_ref().map(|s| s.as_bytes().to_vec()));
+            let value = header_value(msg, header, mods).or_else(|| {
+                if_unset
+                    .as_ref()
+                    .map(|s| s.chars().map(|c| c as u32 as u8).collect())
+            });
             match value {
                 None => u32::from(*negate),
                 Some(v) => {
