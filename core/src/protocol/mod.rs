@@ -49,8 +49,21 @@ impl ProtocolError {
     }
 
     /// The single status line spamd sends for this error (CRLF included).
+    /// Characters up to U+00FF are written as single bytes: texts that echo
+    /// client input carry it one char per byte.
     pub fn status_line(&self) -> Vec<u8> {
-        format!("SPAMD/1.0 {} {}\r\n", self.code, self.text).into_bytes()
+        let mut out = format!("SPAMD/1.0 {} ", self.code).into_bytes();
+        for c in self.text.chars() {
+            match u8::try_from(u32::from(c)) {
+                Ok(b) => out.push(b),
+                Err(_) => {
+                    let mut buf = [0u8; 4];
+                    out.extend_from_slice(c.encode_utf8(&mut buf).as_bytes());
+                }
+            }
+        }
+        out.extend_from_slice(b"\r\n");
+        out
     }
 }
 
@@ -92,6 +105,12 @@ mod tests {
         assert_eq!(perl_number("abc"), 0.0);
         assert_eq!(perl_number("2"), 2.0);
         assert_eq!(perl_number("."), 0.0);
+    }
+
+    #[test]
+    fn error_lines_echo_bytes() {
+        let e = crate::protocol::parse_request_line(b"\xff\x00junk\r\n").unwrap_err();
+        assert_eq!(e.status_line(), b"SPAMD/1.0 76 Bad header line: \xff\x00junk\r\n");
     }
 
     #[test]

@@ -7,7 +7,9 @@ use super::{ProtocolError, perl_number};
 /// SpamAssassin's spamd reads lines of any length; a client could make it
 /// buffer gigabytes before deciding. We refuse a line past this bound with
 /// `EX_PROTOCOL` instead. spamc's own lines are under 300 bytes.
-pub const MAX_LINE: usize = 64 * 1024;
+/// 4 MiB: long enough that a client's 1 MB header line is judged as
+/// SpamAssassin judges it (ignored, or a format error).
+pub const MAX_LINE: usize = 4 * 1024 * 1024;
 
 /// The most header lines spamd reads before answering `(too many headers)`.
 pub const MAX_HEADERS: usize = 256;
@@ -77,7 +79,8 @@ impl RequestLine {
 /// is answered with `SPAMD/1.0 76 Bad header line: <line>`.
 pub fn parse_request_line(line: &[u8]) -> Result<RequestLine, ProtocolError> {
     let line = strip_eol(line);
-    let text = String::from_utf8_lossy(line);
+    // One char per byte, so the error line echoes the client's bytes exactly.
+    let text: String = line.iter().map(|&b| b as char).collect();
     // Order matters: the scanning verbs are tried first, then TELL, then
     // SKIP/PING, exactly as spamd's if/elsif chain does.
     const GROUPS: [&[Command]; 3] = [
@@ -101,16 +104,13 @@ pub fn parse_request_line(line: &[u8]) -> Result<RequestLine, ProtocolError> {
             });
         }
     }
-    Err(ProtocolError::bad_header(text.into_owned()))
+    Err(ProtocolError::bad_header(text))
 }
 
 /// Leftmost match of `(V1|V2|...) SPAMC/(.*)`, alternatives tried in order at
 /// each start position, as Perl's regex engine does.
 fn find_verb(text: &str, verbs: &[Command]) -> Option<(Command, String)> {
-    for start in 0..text.len() {
-        if !text.is_char_boundary(start) {
-            continue;
-        }
+    for (start, _) in text.char_indices() {
         let rest = &text[start..];
         for &verb in verbs {
             let name = verb.as_str();

@@ -1,0 +1,100 @@
+//! Our spamc against our spamd, over TCP and the Unix socket.
+
+use e2e::*;
+
+fn strip_mbox_from(m: &[u8]) -> Vec<u8> {
+    if m.starts_with(b"From ") {
+        let nl = m.iter().position(|&b| b == b'\n').map(|p| p + 1).unwrap_or(m.len());
+        m[nl..].to_vec()
+    } else {
+        m.to_vec()
+    }
+}
+
+/// Drop `X-Spam-*` header fields (with continuation lines) from a header block.
+fn without_spam_headers(block: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut skipping = false;
+    for line in block.split_inclusive(|&b| b == b'\n') {
+        let cont = line.first().is_some_and(|&c| c == b' ' || c == b'\t');
+        if !cont {
+            skipping = line.len() >= 7 && line[..7].eq_ignore_ascii_case(b"X-Spam-");
+        }
+        if !skipping {
+            out.extend_from_slice(line);
+        }
+    }
+    out
+}
+
+fn parse_check(out: &[u8]) -> (f64, f64) {
+    let s = String::from_utf8_lossy(out);
+    let line = s.trim_end_matches('\n');
+    let (a, b) = line.split_once('/').unwrap_or_else(|| panic!("not score/threshold: {s:?}"));
+    let one_decimal = |x: &str| x.split_once('.').is_some_and(|(_, d)| d.len() == 1);
+    assert!(one_decimal(a) && one_decimal(b), "not %.1f/%.1f: {s:?}");
+    (a.parse().expect("score"), b.parse().expect("threshold"))
+}
+
+#[test]
+fn gtube_spam_and_ham_over_tcp_and_unix() {
+    let d = Daemon::ours(&[]);
+    let spamc = our_bin("spamc");
+    let port = d.port.to_string();
+    let sock = d.socket.clone().expect("socket").display().to_string();
+    let ham = strip_mbox_from(&ham());
+    for target in [vec!["-p", port.as_str()], vec!["-U", sock.as_str()]] {
+        let with = |extra: &[&'static str]| -> Vec<String> {
+            target.iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect()
+        };
+        let args = with(&["-c"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = run(&spamc, &args, &gtube(), T);
+        assert_eq!(r.code, 1, "-c on GTUBE exits 1 ({target:?}): {r:?}");
+        let (score, thr) = parse_check(&r.stdout);
+        assert!(score >= 1000.0, "GTUBE score {score}");
+        assert_eq!(thr, 5.0);
+
+        let args = with(&["-E"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = run(&spamc, &args, &gtube(), T);
+        assert_eq!(r.code, 1, "-E on GTUBE exits 1: {r:?}");
+        let text = String::from_utf8_lossy(&r.stdout);
+        assert!(text.contains("X-Spam-Flag: YES"), "{text}");
+        assert!(text.contains("XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE"), "original kept: {text}");
+
+        let args = with(&["-c"]);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let r = run(&spamc, &args, &ham, T);
+        assert_eq!(r.code, 0, "-c on ham exits 0: {r:?}");
+        let (score, _) = parse_check(&r.stdout);
+        assert!(score < 5.0, "ham score {score}");
+
+        // PROCESS: the input plus X-Spam-* headers, nothing else changed.
+        let r = run(&spamc, &target, &ham, T);
+        assert_eq!(r.code, 0, "{r:?}");
+        let (out_head, out_body) = split_message(&r.stdout);
+        let (in_head, in_body) = split_message(&ham);
+        assert_eq!(out_body, in_body, "body returned byte for byte");
+        assert_eq!(without_spam_headers(out_head), in_head, "only X-Spam-* headers added");
+        let head = String::from_utf8_lossy(out_head);
+        assert!(head.contains("\nX-Spam-Status: No, score=") || head.starts_with("X-Spam-Status: No, score="), "{head}");
+        assert!(head.contains("X-Spam-Checker-Version: SpamAssassin 4.0.1"), "{head}");
+        assert!(head.contains("X-Spam-Level: "), "{head}");
+        assert!(!head.contains("X-Spam-Flag"), "{head}");
+    }
+}
+
+#[test]
+fn ping_and_symbols() {
+    let d = Daemon::ours(&[]);
+    let spamc = our_bin("spamc");
+    let port = d.port.to_string();
+    let r = run(&spamc, &["-p", &port, "-K"], b"", T);
+    assert_eq!(r.code, 0, "{r:?}");
+    assert_eq!(String::from_utf8_lossy(&r.stdout), "SPAMD/1.5 0\n");
+    let r = run(&spamc, &["-p", &port, "-y"], &gtube(), T);
+    let names = String::from_utf8_lossy(&r.stdout);
+    assert!(names.split(',').any(|n| n == "GTUBE"), "{names:?}");
+    assert!(!names.ends_with('\n'), "-y prints no trailing newline");
+}
