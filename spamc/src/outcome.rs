@@ -39,11 +39,10 @@ pub fn plan(opts: &Options, outcome: &Outcome) -> Plan {
     match outcome {
         Outcome::Told(reply) => told(opts, reply),
         Outcome::Scanned { out, is_spam } => {
-            let spam_code = |s: &Option<bool>| i32::from(s.unwrap_or(false));
-            let exit = if opts.check && !opts.ping {
-                spam_code(is_spam)
-            } else if opts.exit_code && is_spam.is_some() && !opts.ping {
-                spam_code(is_spam)
+            // -c always reports the verdict; -E only when spamd gave one.
+            let verdict = (opts.check || (opts.exit_code && is_spam.is_some())) && !opts.ping;
+            let exit = if verdict {
+                i32::from(is_spam.unwrap_or(false))
             } else {
                 0
             };
