@@ -282,8 +282,8 @@ pub struct ClientRequest<'a> {
 }
 
 /// Encode a request exactly as spamc 4.0.1 does: verb line, `User:`,
-/// `Message-class:`/`Set:`/`Remove:` (TELL), `Compress:`, `Content-length:`,
-/// a blank line, then the (possibly compressed) body. PING and SKIP send just
+/// `Compress:`, `Content-length:`; for TELL `Message-class:`/`Set:`/`Remove:`
+/// come first and `User:` after them; then a blank line, then the (possibly compressed) body. PING and SKIP send just
 /// the verb line and a blank line.
 pub fn encode_request(command: Command, req: &ClientRequest<'_>, body: &[u8]) -> Vec<u8> {
     let mut out = format!("{} SPAMC/1.5\r\n", command.as_str()).into_bytes();
@@ -291,8 +291,13 @@ pub fn encode_request(command: Command, req: &ClientRequest<'_>, body: &[u8]) ->
         out.extend_from_slice(b"\r\n");
         return out;
     }
-    if let Some(user) = req.user {
-        out.extend_from_slice(format!("User: {user}\r\n").as_bytes());
+    // spamc sends User before anything else, except in TELL, where it
+    // comes after Message-class/Set/Remove.
+    let user_line = req.user.map(|user| format!("User: {user}\r\n"));
+    if command != Command::Tell
+        && let Some(line) = &user_line
+    {
+        out.extend_from_slice(line.as_bytes());
     }
     if let Some(class) = req.message_class {
         out.extend_from_slice(format!("Message-class: {class}\r\n").as_bytes());
@@ -302,6 +307,11 @@ pub fn encode_request(command: Command, req: &ClientRequest<'_>, body: &[u8]) ->
     }
     if let Some(remove) = req.remove {
         out.extend_from_slice(format!("Remove: {remove}\r\n").as_bytes());
+    }
+    if command == Command::Tell
+        && let Some(line) = &user_line
+    {
+        out.extend_from_slice(line.as_bytes());
     }
     let compressed;
     let payload = if req.compress {
@@ -476,6 +486,17 @@ mod tests {
         assert_eq!(
             encode_request(Command::Ping, &req, b""),
             b"PING SPAMC/1.5\r\n\r\n"
+        );
+        let tell = ClientRequest {
+            user: Some("joe"),
+            message_class: Some("ham"),
+            set: Some("local"),
+            remove: Some("remote"),
+            ..Default::default()
+        };
+        assert_eq!(
+            encode_request(Command::Tell, &tell, b"m"),
+            b"TELL SPAMC/1.5\r\nMessage-class: ham\r\nSet: local\r\nRemove: remote\r\nUser: joe\r\nContent-length: 1\r\n\r\nm"
         );
     }
 }

@@ -1,0 +1,128 @@
+//! Error and notice logging: syslog (facility mail) by default, stderr with
+//! `-l`, as libspamc does. Logging must never make spamc fail, so every
+//! error here is ignored.
+
+use std::cell::Cell;
+use std::io::Write;
+use std::os::unix::net::UnixDatagram;
+
+/// syslog severities spamc uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Err = 3,
+    Notice = 5,
+    Debug = 7,
+}
+
+const LOG_MAIL: u8 = 2 << 3;
+/// libspamc formats log lines into a 1024-byte buffer.
+const MAX_LINE: usize = 1022;
+
+/// Where log lines go. `-l` can be seen late in argv, so it is switchable.
+#[derive(Debug, Default)]
+pub struct Logger {
+    to_stderr: Cell<bool>,
+}
+
+impl Logger {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn set_stderr(&self, on: bool) {
+        self.to_stderr.set(on);
+    }
+
+    pub fn to_stderr(&self) -> bool {
+        self.to_stderr.get()
+    }
+
+    pub fn log(&self, level: Level, msg: &str) {
+        emit(self.to_stderr.get(), level, msg);
+    }
+
+    pub fn err(&self, msg: &str) {
+        self.log(Level::Err, msg);
+    }
+}
+
+/// Write one line to stderr (`spamc: msg`) or syslog.
+pub fn emit(to_stderr: bool, level: Level, msg: &str) {
+    let msg = truncate(msg, MAX_LINE);
+    if to_stderr {
+        let _ = writeln!(std::io::stderr(), "spamc: {msg}");
+    } else {
+        syslog(level, msg);
+    }
+}
+
+fn truncate(s: &str, max: usize) -> &str {
+    if s.len() <= max {
+        return s;
+    }
+    let mut end = max;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
+/// An RFC 3164 datagram to /dev/log, like openlog("spamc", LOG_PID, LOG_MAIL).
+fn syslog(level: Level, msg: &str) {
+    let Ok(sock) = UnixDatagram::unbound() else {
+        return;
+    };
+    let line = format!(
+        "<{}>{} spamc[{}]: {}",
+        LOG_MAIL | level as u8,
+        timestamp(),
+        std::process::id(),
+        msg
+    );
+    let _ = sock.send_to(line.as_bytes(), "/dev/log");
+}
+
+/// `Mmm dd hh:mm:ss` in local time.
+fn timestamp() -> String {
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    // SAFETY: time(NULL) has no preconditions; localtime_r writes only into
+    // the zeroed struct we own and returns NULL on failure, which we check.
+    let tm = unsafe {
+        let now = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        if libc::localtime_r(&now, &mut tm).is_null() {
+            return "Jan  1 00:00:00".to_string();
+        }
+        tm
+    };
+    let month = MONTHS
+        .get(usize::try_from(tm.tm_mon).unwrap_or(0))
+        .copied()
+        .unwrap_or("Jan");
+    format!(
+        "{month} {:2} {:02}:{:02}:{:02}",
+        tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn truncation_keeps_utf8() {
+        let s = "é".repeat(600);
+        let t = truncate(&s, MAX_LINE);
+        assert!(t.len() <= MAX_LINE);
+        assert!(t.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn timestamp_shape() {
+        let t = timestamp();
+        assert_eq!(t.len(), 15, "{t}");
+        assert_eq!(&t[9..10], ":");
+    }
+}
