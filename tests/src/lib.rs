@@ -126,7 +126,10 @@ impl Daemon {
             "-s".into(),
             log.display().to_string(),
         ];
-        if !extra.iter().any(|a| *a == "-C" || a.starts_with("--configpath")) {
+        if !extra
+            .iter()
+            .any(|a| *a == "-C" || a.starts_with("--configpath"))
+        {
             args.push("-C".into());
             args.push(root().join("rules").display().to_string());
         }
@@ -142,7 +145,13 @@ impl Daemon {
             .stderr(Stdio::null())
             .spawn()
             .expect("start our spamd");
-        let d = Daemon { child, port, socket: Some(sock), log, _dir: dir };
+        let d = Daemon {
+            child,
+            port,
+            socket: Some(sock),
+            log,
+            _dir: dir,
+        };
         d.wait_ready(Duration::from_secs(20));
         d
     }
@@ -155,7 +164,17 @@ impl Daemon {
         let log = dir.path().join("spamd.log");
         let pid = dir.path().join("spamd.pid");
         let child = Command::new(bin)
-            .args(["-L", "-i", "127.0.0.1", "-p", &port.to_string(), "-A", "127.0.0.1", "-m", "2"])
+            .args([
+                "-L",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-A",
+                "127.0.0.1",
+                "-m",
+                "2",
+            ])
             .arg(format!("--pidfile={}", pid.display()))
             .arg(format!("--syslog={}", log.display()))
             .stdin(Stdio::null())
@@ -163,7 +182,13 @@ impl Daemon {
             .stderr(Stdio::null())
             .spawn()
             .expect("start SpamAssassin's spamd");
-        let d = Daemon { child, port, socket: None, log, _dir: dir };
+        let d = Daemon {
+            child,
+            port,
+            socket: None,
+            log,
+            _dir: dir,
+        };
         d.wait_ready(Duration::from_secs(60));
         d
     }
@@ -177,7 +202,10 @@ impl Daemon {
             std::thread::sleep(Duration::from_millis(50));
         }
         let log = std::fs::read_to_string(&self.log).unwrap_or_default();
-        panic!("daemon on port {} did not answer PING within {limit:?}; log:\n{log}", self.port);
+        panic!(
+            "daemon on port {} did not answer PING within {limit:?}; log:\n{log}",
+            self.port
+        );
     }
 
     pub fn pid(&self) -> i32 {
@@ -221,7 +249,9 @@ impl Drop for Daemon {
 
 /// PING on a port; true on `SPAMD/1.5 0 PONG`.
 pub fn ping(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else { return false };
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
     let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
     if s.write_all(b"PING SPAMC/1.5\r\n\r\n").is_err() {
         return false;
@@ -234,7 +264,8 @@ pub fn ping(port: u16) -> bool {
 /// Send raw bytes to a port, half-close, and read the whole reply (bounded).
 pub fn raw_request(port: u16, req: &[u8]) -> Vec<u8> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
     let _ = s.write_all(req);
     let _ = s.shutdown(std::net::Shutdown::Write);
     let mut buf = Vec::new();
@@ -291,7 +322,11 @@ pub fn run(bin: &Path, args: &[&str], input: &[u8], limit: Duration) -> Run {
     let _ = writer.join();
     let stdout = reader.join().unwrap_or_default();
     let stderr = ereader.join().unwrap_or_default();
-    Run { code: status.code().unwrap_or(-1), stdout, stderr }
+    Run {
+        code: status.code().unwrap_or(-1),
+        stdout,
+        stderr,
+    }
 }
 
 /// The GTUBE test message.
@@ -301,14 +336,18 @@ pub fn gtube() -> Vec<u8> {
 
 /// A ham message from the public corpus.
 pub fn ham() -> Vec<u8> {
-    let p = corpus().join("spamassassin-public/easy_ham/00001.7c53336b37003a9286aba55d2945844c.txt");
+    let p =
+        corpus().join("spamassassin-public/easy_ham/00001.7c53336b37003a9286aba55d2945844c.txt");
     std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
 }
 
 /// Split a message at the first blank line: (header block, body).
 pub fn split_message(m: &[u8]) -> (&[u8], &[u8]) {
     for i in 0..m.len() {
-        if m[i] == b'\n' && (m.get(i + 1) == Some(&b'\n') || (m.get(i + 1) == Some(&b'\r') && m.get(i + 2) == Some(&b'\n'))) {
+        if m[i] == b'\n'
+            && (m.get(i + 1) == Some(&b'\n')
+                || (m.get(i + 1) == Some(&b'\r') && m.get(i + 2) == Some(&b'\n')))
+        {
             let body_start = if m[i + 1] == b'\n' { i + 2 } else { i + 3 };
             return (&m[..i + 1], &m[body_start..]);
         }

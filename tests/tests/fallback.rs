@@ -41,7 +41,15 @@ fn fake_server(reply: Option<&'static [u8]>) -> u16 {
     port
 }
 
-const FLAGS: [&[&str]; 7] = [&[], &["-c"], &["-y"], &["-E"], &["-x"], &["-x", "-c"], &["-R"]];
+const FLAGS: [&[&str]; 7] = [
+    &[],
+    &["-c"],
+    &["-y"],
+    &["-E"],
+    &["-x"],
+    &["-x", "-c"],
+    &["-R"],
+];
 
 fn compare(scenario: &str, port: u16, input: &[u8]) {
     let ours = our_bin("spamc");
@@ -52,7 +60,10 @@ fn compare(scenario: &str, port: u16, input: &[u8]) {
         args.extend_from_slice(flags);
         let a = run(&ours, &args, input, T);
         let b = run(&theirs, &args, input, T);
-        assert_eq!(a.code, b.code, "{scenario} {flags:?}: exit code (ours {a:?}, theirs {b:?})");
+        assert_eq!(
+            a.code, b.code,
+            "{scenario} {flags:?}: exit code (ours {a:?}, theirs {b:?})"
+        );
         assert_eq!(
             String::from_utf8_lossy(&a.stdout),
             String::from_utf8_lossy(&b.stdout),
@@ -60,7 +71,10 @@ fn compare(scenario: &str, port: u16, input: &[u8]) {
         );
         if flags.is_empty() {
             assert_eq!(a.code, 0, "{scenario}: safe fallback exits 0");
-            assert_eq!(a.stdout, input, "{scenario}: the message comes out unchanged");
+            assert_eq!(
+                a.stdout, input,
+                "{scenario}: the message comes out unchanged"
+            );
         }
         if flags == ["-x"] {
             assert_ne!(a.code, 0, "{scenario}: -x reports the failure");
@@ -81,7 +95,11 @@ fn silent_server() {
 
 #[test]
 fn garbage_server() {
-    compare("garbage reply", fake_server(Some(b"HTTP/1.0 200 OK\r\n\r\n<html>hello</html>\n")), &gtube());
+    compare(
+        "garbage reply",
+        fake_server(Some(b"HTTP/1.0 200 OK\r\n\r\n<html>hello</html>\n")),
+        &gtube(),
+    );
 }
 
 #[test]
@@ -124,7 +142,10 @@ fn spamd_killed_mid_request() {
             codes.push(r.code);
             drop(d);
         }
-        assert_eq!(codes[0], codes[1], "{flags:?}: same exit code as SpamAssassin's spamc");
+        assert_eq!(
+            codes[0], codes[1],
+            "{flags:?}: same exit code as SpamAssassin's spamc"
+        );
     }
 }
 

@@ -4,7 +4,11 @@ use e2e::*;
 
 fn strip_mbox_from(m: &[u8]) -> Vec<u8> {
     if m.starts_with(b"From ") {
-        let nl = m.iter().position(|&b| b == b'\n').map(|p| p + 1).unwrap_or(m.len());
+        let nl = m
+            .iter()
+            .position(|&b| b == b'\n')
+            .map(|p| p + 1)
+            .unwrap_or(m.len());
         m[nl..].to_vec()
     } else {
         m.to_vec()
@@ -30,7 +34,9 @@ fn without_spam_headers(block: &[u8]) -> Vec<u8> {
 fn parse_check(out: &[u8]) -> (f64, f64) {
     let s = String::from_utf8_lossy(out);
     let line = s.trim_end_matches('\n');
-    let (a, b) = line.split_once('/').unwrap_or_else(|| panic!("not score/threshold: {s:?}"));
+    let (a, b) = line
+        .split_once('/')
+        .unwrap_or_else(|| panic!("not score/threshold: {s:?}"));
     let one_decimal = |x: &str| x.split_once('.').is_some_and(|(_, d)| d.len() == 1);
     assert!(one_decimal(a) && one_decimal(b), "not %.1f/%.1f: {s:?}");
     (a.parse().expect("score"), b.parse().expect("threshold"))
@@ -45,7 +51,11 @@ fn gtube_spam_and_ham_over_tcp_and_unix() {
     let ham = strip_mbox_from(&ham());
     for target in [vec!["-p", port.as_str()], vec!["-U", sock.as_str()]] {
         let with = |extra: &[&'static str]| -> Vec<String> {
-            target.iter().map(|s| s.to_string()).chain(extra.iter().map(|s| s.to_string())).collect()
+            target
+                .iter()
+                .map(|s| s.to_string())
+                .chain(extra.iter().map(|s| s.to_string()))
+                .collect()
         };
         let args = with(&["-c"]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -61,7 +71,10 @@ fn gtube_spam_and_ham_over_tcp_and_unix() {
         assert_eq!(r.code, 1, "-E on GTUBE exits 1: {r:?}");
         let text = String::from_utf8_lossy(&r.stdout);
         assert!(text.contains("X-Spam-Flag: YES"), "{text}");
-        assert!(text.contains("XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE"), "original kept: {text}");
+        assert!(
+            text.contains("XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE"),
+            "original kept: {text}"
+        );
 
         let args = with(&["-c"]);
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -76,10 +89,21 @@ fn gtube_spam_and_ham_over_tcp_and_unix() {
         let (out_head, out_body) = split_message(&r.stdout);
         let (in_head, in_body) = split_message(&ham);
         assert_eq!(out_body, in_body, "body returned byte for byte");
-        assert_eq!(without_spam_headers(out_head), in_head, "only X-Spam-* headers added");
+        assert_eq!(
+            without_spam_headers(out_head),
+            in_head,
+            "only X-Spam-* headers added"
+        );
         let head = String::from_utf8_lossy(out_head);
-        assert!(head.contains("\nX-Spam-Status: No, score=") || head.starts_with("X-Spam-Status: No, score="), "{head}");
-        assert!(head.contains("X-Spam-Checker-Version: SpamAssassin 4.0.1"), "{head}");
+        assert!(
+            head.contains("\nX-Spam-Status: No, score=")
+                || head.starts_with("X-Spam-Status: No, score="),
+            "{head}"
+        );
+        assert!(
+            head.contains("X-Spam-Checker-Version: SpamAssassin 4.0.1"),
+            "{head}"
+        );
         assert!(head.contains("X-Spam-Level: "), "{head}");
         assert!(!head.contains("X-Spam-Flag"), "{head}");
     }

@@ -20,7 +20,12 @@ fn maildir_files(dir: &Path) -> Vec<Vec<u8>> {
 fn deliver(home: &Path, rc: &Path, msg: &[u8]) -> Run {
     let procmail = require("/usr/bin/procmail", "procmail");
     let rc = rc.display().to_string();
-    let r = run(&procmail, &["-m", &format!("HOME={}", home.display()), &rc], msg, T);
+    let r = run(
+        &procmail,
+        &["-m", &format!("HOME={}", home.display()), &rc],
+        msg,
+        T,
+    );
     assert_eq!(r.code, 0, "procmail failed: {r:?}");
     r
 }
@@ -57,7 +62,10 @@ fn procmail_files_spam_and_ham() {
     assert_eq!(maildir_files(&inbox).len(), 1, "ham filed in the inbox");
     assert_eq!(maildir_files(&spambox).len(), 1);
     let filed = &maildir_files(&inbox)[0];
-    assert!(String::from_utf8_lossy(filed).contains("X-Spam-Status: No"), "ham was scanned");
+    assert!(
+        String::from_utf8_lossy(filed).contains("X-Spam-Status: No"),
+        "ham was scanned"
+    );
 
     // spamd down: spamc passes the message through, procmail files it.
     let port = d.port;
@@ -66,5 +74,8 @@ fn procmail_files_spam_and_ham() {
     deliver(home.path(), &rc, &gtube());
     let files = maildir_files(&inbox);
     assert_eq!(files.len(), 2, "delivered to the inbox with spamd stopped");
-    assert!(files.iter().any(|f| f.as_slice() == gtube().as_slice()), "unchanged, nothing lost");
+    assert!(
+        files.iter().any(|f| f.as_slice() == gtube().as_slice()),
+        "unchanged, nothing lost"
+    );
 }

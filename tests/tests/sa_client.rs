@@ -14,7 +14,10 @@ fn debian_spamc_accepts_every_answer() {
     let r = run(&sa_spamc, &["-p", p, "-c"], &spam, T);
     assert_eq!(r.code, 1, "{r:?}");
     let out = String::from_utf8_lossy(&r.stdout).to_string();
-    assert!(out.ends_with("/5.0\n") && !out.starts_with("0/0"), "{out:?}");
+    assert!(
+        out.ends_with("/5.0\n") && !out.starts_with("0/0"),
+        "{out:?}"
+    );
 
     let r = run(&sa_spamc, &["-p", p, "-y"], &spam, T);
     assert_eq!(r.code, 0, "{r:?}");
@@ -26,18 +29,30 @@ fn debian_spamc_accepts_every_answer() {
         assert_eq!(r.code, 0, "{flag}: {r:?}");
         let out = String::from_utf8_lossy(&r.stdout).to_string();
         let first = out.lines().next().unwrap_or("");
-        assert!(first.ends_with("/5.0") && !first.starts_with("0/0"), "{flag}: {out:?}");
-        assert!(out.contains("GTUBE"), "{flag}: report lists the rule: {out:?}");
+        assert!(
+            first.ends_with("/5.0") && !first.starts_with("0/0"),
+            "{flag}: {out:?}"
+        );
+        assert!(
+            out.contains("GTUBE"),
+            "{flag}: report lists the rule: {out:?}"
+        );
     }
 
     let r = run(&sa_spamc, &["-p", p, "-K"], b"", T);
-    assert_eq!((r.code, String::from_utf8_lossy(&r.stdout).to_string()), (0, "SPAMD/1.5 0\n".to_string()));
+    assert_eq!(
+        (r.code, String::from_utf8_lossy(&r.stdout).to_string()),
+        (0, "SPAMD/1.5 0\n".to_string())
+    );
 
     let r = run(&sa_spamc, &["-p", p, "--headers"], &spam, T);
     assert_eq!(r.code, 0, "{r:?}");
     let out = String::from_utf8_lossy(&r.stdout).to_string();
     assert!(out.contains("X-Spam-Flag: YES"), "{out}");
-    assert!(out.contains("XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE"), "body appended by spamc: {out}");
+    assert!(
+        out.contains("XJS*C4JDBQADN1.NSBN3*2IDNEN*GTUBE"),
+        "body appended by spamc: {out}"
+    );
 
     let r = run(&sa_spamc, &["-p", p], &spam, T);
     assert_eq!(r.code, 0, "{r:?}");
@@ -47,7 +62,10 @@ fn debian_spamc_accepts_every_answer() {
     let r = run(&sa_spamc, &["-p", p, "-L", "spam"], &spam, T);
     assert_eq!(r.code, 0, "{r:?}");
     let out = String::from_utf8_lossy(&r.stdout).to_string();
-    assert!(out.starts_with("Message "), "spamc understood the TELL reply: {out:?}");
+    assert!(
+        out.starts_with("Message "),
+        "spamc understood the TELL reply: {out:?}"
+    );
 
     let r = run(&sa_spamc, &["-p", p, "-c"], &ham(), T);
     assert_eq!(r.code, 0, "{r:?}");
@@ -58,10 +76,17 @@ fn zlib_request_is_answered() {
     let d = Daemon::ours(&[]);
     let msg = gtube();
     let packed = spamcore_deflate(&msg);
-    let mut req = format!("CHECK SPAMC/1.5\r\nUser: tester\r\nCompress: zlib\r\nContent-length: {}\r\n\r\n", packed.len()).into_bytes();
+    let mut req = format!(
+        "CHECK SPAMC/1.5\r\nUser: tester\r\nCompress: zlib\r\nContent-length: {}\r\n\r\n",
+        packed.len()
+    )
+    .into_bytes();
     req.extend_from_slice(&packed);
     let reply = String::from_utf8_lossy(&raw_request(d.port, &req)).to_string();
-    assert!(reply.starts_with("SPAMD/1.1 0 EX_OK\r\nSpam: True ; "), "{reply:?}");
+    assert!(
+        reply.starts_with("SPAMD/1.1 0 EX_OK\r\nSpam: True ; "),
+        "{reply:?}"
+    );
 }
 
 fn spamcore_deflate(data: &[u8]) -> Vec<u8> {

@@ -10,8 +10,12 @@ fn mask_volatile(out: &[u8]) -> String {
     for line in s.split('\n') {
         let l = if line.contains("----------=_") {
             "<boundary>".to_string()
-        } else if line.starts_with("\tSun, ") || line.starts_with("\tMon, ") || line.starts_with("\tTue, ")
-            || line.starts_with("\tWed, ") || line.starts_with("\tThu, ") || line.starts_with("\tFri, ")
+        } else if line.starts_with("\tSun, ")
+            || line.starts_with("\tMon, ")
+            || line.starts_with("\tTue, ")
+            || line.starts_with("\tWed, ")
+            || line.starts_with("\tThu, ")
+            || line.starts_with("\tFri, ")
             || line.starts_with("\tSat, ")
         {
             "<date>".to_string()
@@ -49,7 +53,11 @@ fn same_output_as_spamassassins_spamc() {
             let theirs = run(&sa_spamc, &args, msg, T);
             let mine = run(&ours, &args, msg, T);
             assert_eq!(mine.code, theirs.code, "{name} {cmd:?}: exit code");
-            assert_eq!(mask_volatile(&mine.stdout), mask_volatile(&theirs.stdout), "{name} {cmd:?}: output");
+            assert_eq!(
+                mask_volatile(&mine.stdout),
+                mask_volatile(&theirs.stdout),
+                "{name} {cmd:?}: output"
+            );
         }
     }
     let theirs = run(&sa_spamc, &["-p", p, "-K"], b"", T);

@@ -110,7 +110,10 @@ mod tests {
     #[test]
     fn error_lines_echo_bytes() {
         let e = crate::protocol::parse_request_line(b"\xff\x00junk\r\n").unwrap_err();
-        assert_eq!(e.status_line(), b"SPAMD/1.0 76 Bad header line: \xff\x00junk\r\n");
+        assert_eq!(
+            e.status_line(),
+            b"SPAMD/1.0 76 Bad header line: \xff\x00junk\r\n"
+        );
     }
 
     #[test]
