@@ -161,8 +161,51 @@ impl<'a> Pristine<'a> {
         out
     }
 
+    /// `get_pristine_header($name)` in scalar context: the last value. A
+    /// last field without a final newline escapes SpamAssassin's pristine
+    /// regex; it then falls back to the parsed value (unfolded, trimmed,
+    /// plus `\n`), which this mimics without RFC 2047 decoding.
     fn header(&self, name: &str) -> Option<Vec<u8>> {
-        self.header_values(name).last().map(|v| v.to_vec())
+        if let Some(v) = self.header_values(name).last() {
+            return Some(v.to_vec());
+        }
+        let h = &self.headers;
+        let last_start = h.iter().rposition(|&b| b == b'\n').map_or(0, |p| p + 1);
+        if last_start >= h.len() {
+            return None;
+        }
+        // The unterminated field may have started on an earlier line.
+        let mut start = last_start;
+        while h.get(start).is_some_and(|&b| b == b' ' || b == b'\t') && start > 0 {
+            let prev_end = start - 1;
+            start = h[..prev_end]
+                .iter()
+                .rposition(|&b| b == b'\n')
+                .map_or(0, |p| p + 1);
+        }
+        let field = &h[start..];
+        let colon = field.iter().position(|&b| b == b':')?;
+        let key = field[..colon].trim_ascii_end();
+        if !key.eq_ignore_ascii_case(name.as_bytes()) {
+            return None;
+        }
+        let mut value = Vec::new();
+        let mut i = colon + 1;
+        while i < field.len() {
+            if field[i] == b'\n' && field.get(i + 1).is_some_and(|&b| b == b' ' || b == b'\t') {
+                value.push(b' ');
+                i += 1;
+                while field.get(i).is_some_and(|&b| b == b' ' || b == b'\t') {
+                    i += 1;
+                }
+                continue;
+            }
+            value.push(field[i]);
+            i += 1;
+        }
+        let mut value = value.trim_ascii().to_vec();
+        value.push(b'\n');
+        Some(value)
     }
 
     /// `_fixup_report_line_endings`: generated text follows the message.
@@ -556,7 +599,14 @@ mod tests {
         let m = Pristine::parse(b"Subject: x");
         assert_eq!(m.headers, b"Subject: x");
         assert!(m.body.is_empty());
-        assert_eq!(m.header("Subject"), None);
+        // An unterminated last field is still found, as SpamAssassin's
+        // fallback to the parsed header finds it.
+        assert_eq!(m.header("Subject").as_deref(), Some(&b"x\n"[..]));
+        assert_eq!(
+            Pristine::parse(b"A: 1\nB: 2\n 3").header("b").as_deref(),
+            Some(&b"2 3\n"[..])
+        );
+        assert_eq!(m.header("Cc"), None);
 
         let m = Pristine::parse(b"");
         assert_eq!(m.headers, b"\n");

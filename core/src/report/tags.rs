@@ -171,7 +171,8 @@ impl Tagger<'_> {
 
     fn score(&self, pad: Option<&str>) -> String {
         let v = self.verdict;
-        let score = format_score(v.score, v.required, v.is_spam);
+        // Perl's rounded score is never -0 ("-0.000" + 0 is 0).
+        let score = format_score(v.score + 0.0, v.required, v.is_spam);
         match pad {
             Some(p)
                 if !p.is_empty()
@@ -462,6 +463,8 @@ mod tests {
             expand(&v, "_REMOTEHOSTADDR_ _LASTEXTERNALIP_."),
             "127.0.0.1 ."
         );
+        // A sum of no scores can be -0.0 in Rust; Perl shows 0.0.
+        assert_eq!(expand(&verdict(-0.0, false, &[]), "_SCORE_"), "0.0");
         let h = verdict(0.0, false, &[]);
         assert_eq!(
             expand(&h, "_YESNO(s,h)_ _TESTS_ [_STARS_] _YESNO(s,)_|"),
