@@ -50,7 +50,6 @@ const ENGINE_COMMON_TAGS: &[&str] = &[
     "LASTEXTERNALREVIP",
     "LASTEXTERNALRDNS",
     "LASTEXTERNALHELO",
-    "AUTOLEARNSCORE",
     "TIMING",
 ];
 
@@ -145,6 +144,13 @@ impl Tagger<'_> {
             },
             // SpamAssassin breaks recursion by leaving these literal.
             "ADDEDHEADER" | "ADDEDHEADERHAM" | "ADDEDHEADERSPAM" => return None,
+            // Without autolearn data SpamAssassin's sum of points is 0.
+            "AUTOLEARNSCORE" => self
+                .ctx
+                .extra
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| "0".to_string()),
             _ if ENGINE_COMMON_TAGS.contains(&name) => {
                 self.ctx.extra.get(name).cloned().unwrap_or_default()
             }
@@ -460,8 +466,12 @@ mod tests {
             "_NOPE_ _ADDEDHEADER_ _lower_ _SCORE"
         );
         assert_eq!(
-            expand(&v, "_REMOTEHOSTADDR_ _LASTEXTERNALIP_."),
-            "127.0.0.1 ."
+            expand(
+                &v,
+                "_REMOTEHOSTNAME_ _REMOTEHOSTADDR_ _LASTEXTERNALIP_. [_AUTOLEARNSCORE_]"
+            ),
+            // As spamd 4.0.1 printed them for a plain local scan.
+            "localhost 127.0.0.1 . [0]"
         );
         // A sum of no scores can be -0.0 in Rust; Perl shows 0.0.
         assert_eq!(expand(&verdict(-0.0, false, &[]), "_SCORE_"), "0.0");

@@ -116,15 +116,37 @@ fn case_conf(case_cf: &str) -> ReportConf {
 }
 
 fn check(name: &str, msg: &[u8], case_cf: &str, want: &[u8], hits: &[&str], body: &[&str]) {
+    check_with(name, msg, case_cf, want, hits, body, None);
+}
+
+fn check_with(
+    name: &str,
+    msg: &[u8],
+    case_cf: &str,
+    want: &[u8],
+    hits: &[&str],
+    body: &[&str],
+    subjprefix: Option<&str>,
+) {
     let conf = case_conf(case_cf);
     let v = verdict(hits);
     let body: Vec<String> = body.iter().map(|s| s.to_string()).collect();
+    // What SpamAssassin's get("From") returns for the subjprefix case.
+    let header = |h: &str| {
+        if h == "From" {
+            "Ann <a@b.example>\n".to_string()
+        } else {
+            String::new()
+        }
+    };
     let ctx = TagContext {
         hostname: "vm".into(),
         date: "DATE".into(),
         time: 1,
         random: 2,
         body_lines: &body,
+        subjprefix: subjprefix.map(str::to_string),
+        header: Some(&header),
         ..Default::default()
     };
     let got = rewrite_mail(msg, &v, &conf, &ctx);
@@ -204,6 +226,34 @@ case!(
     ["ZZ_RS2", "ZZ_BODY_WORD"],
     ["", "widget http://example.org/"]
 );
+
+// subjprefix on spam (with report_safe 0) and ham; _HEADER()_ with a
+// newline, _SCORE(0000)_, one-armed _YESNO(a)_, unknown tags.
+#[test]
+fn subjprefix_rs0() {
+    check_with(
+        "subjprefix_rs0",
+        include_bytes!("testdata/subjprefix_rs0.msg"),
+        include_str!("testdata/subjprefix_rs0.cf"),
+        include_bytes!("testdata/subjprefix_rs0.out"),
+        &["ZZ_SUBJ_SPAM", "ZZ_BODY_WORD"],
+        &[],
+        Some("[PFX] [W] "),
+    );
+}
+
+#[test]
+fn subjprefix_ham() {
+    check_with(
+        "subjprefix_ham",
+        include_bytes!("testdata/subjprefix_ham.msg"),
+        include_str!("testdata/subjprefix_ham.cf"),
+        include_bytes!("testdata/subjprefix_ham.out"),
+        &["ZZ_SUBJ_HAM"],
+        &[],
+        Some("[H] "),
+    );
+}
 
 #[test]
 fn report_text_is_the_report_part() {
