@@ -220,6 +220,19 @@ case!(
     ["ZZ_SUBJ_SPAM", "ZZ_BODY_WORD"],
     ["spammy widget", "plain widget text"]
 );
+// report_safe 1 on a CRLF message: the wrapper follows CRLF, From/To get
+// their comment after the CR (as SpamAssassin does), fold_headers 0.
+case!(
+    rs1_crlf,
+    [
+        "ZZ_LONG_NAME_FOR_FOLDING_FOUR_DDDDDD",
+        "ZZ_LONG_NAME_FOR_FOLDING_TWO_BBBBBBB",
+        "ZZ_SUBJ_SPAM",
+        "ZZ_LONG_NAME_FOR_FOLDING_ONE_AAAAAAA",
+        "ZZ_LONG_NAME_FOR_FOLDING_THREE_CCCCC"
+    ],
+    ["spammy folding", "hello"]
+);
 // report_safe 2, multipart original, Subject created by rewrite_header.
 case!(
     rs2_multi,
