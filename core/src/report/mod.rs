@@ -77,6 +77,29 @@ pub fn symbols(verdict: &Verdict) -> String {
     verdict.test_names().join(",")
 }
 
+/// spamd's HEADERS answer from a rewritten message: everything up to and
+/// including the first blank line (`s/(\r?\n\r?\n).*$/$1/s`); the whole
+/// text when there is none, as SpamAssassin adds no blank line of its own.
+pub fn headers_only(rewritten: &[u8]) -> &[u8] {
+    let b = rewritten;
+    let nl_at = |i: usize| -> Option<usize> {
+        // `\r?\n` at i: where it ends.
+        match (b.get(i), b.get(i + 1)) {
+            (Some(b'\r'), Some(b'\n')) => Some(i + 2),
+            (Some(b'\n'), _) => Some(i + 1),
+            _ => None,
+        }
+    };
+    for i in 0..b.len() {
+        if let Some(j) = nl_at(i)
+            && let Some(k) = nl_at(j)
+        {
+            return &b[..k];
+        }
+    }
+    b
+}
+
 /// An RFC 2822 date as SpamAssassin writes it (`time_to_rfc822_date`), for
 /// `unix` seconds in a zone `offset_minutes` east of UTC.
 pub fn rfc2822_date(unix: i64, offset_minutes: i32) -> String {

@@ -43,7 +43,7 @@ fn wrap_and_fold_match_perl() {
     assert_eq!(n, 300);
 }
 
-use super::{ReportConf, TagContext, report_text, rewrite_mail, symbols};
+use super::{ReportConf, TagContext, headers_only, report_text, rewrite_mail, symbols};
 use crate::scan::{Area, RuleHit, Verdict};
 
 const LONG_DESC: &str =
@@ -337,4 +337,31 @@ fn malformed_input_does_not_panic() {
             assert!(out.windows(2).any(|w| w == b": "), "{msg:?}");
         }
     }
+}
+
+#[test]
+fn headers_only_cuts_after_first_blank_line() {
+    assert_eq!(headers_only(b"A: 1\r\n\r\nbody\r\n\r\nx"), b"A: 1\r\n\r\n");
+    assert_eq!(headers_only(b"A: 1\n\nbody\n"), b"A: 1\n\n");
+    assert_eq!(headers_only(b"A: 1\n\r\nb"), b"A: 1\n\r\n");
+    assert_eq!(headers_only(b"A: 1\nB: 2"), b"A: 1\nB: 2");
+    assert_eq!(headers_only(b""), b"");
+}
+
+#[test]
+fn date_format() {
+    assert_eq!(super::rfc2822_date(0, 0), "Thu, 01 Jan 1970 00:00:00 +0000");
+    assert_eq!(
+        super::rfc2822_date(1_704_067_200, 60),
+        "Mon, 01 Jan 2024 01:00:00 +0100"
+    );
+    assert_eq!(
+        super::rfc2822_date(1_709_164_800, -210),
+        "Wed, 28 Feb 2024 20:30:00 -0330"
+    );
+    // Perl prints a -30 minute zone as +0030 (its %+.2d of -0.5 is +00).
+    assert_eq!(
+        super::rfc2822_date(0, -30),
+        "Wed, 31 Dec 1969 23:30:00 +0030"
+    );
 }
