@@ -125,17 +125,29 @@ impl Engine {
             score: format_score(verdict.score, verdict.required, verdict.is_spam),
             threshold: format_required(verdict.required),
         };
-        let lines = msg.body_lines();
+        let header = |name: &str| msg.header(name).unwrap_or_default();
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap_or_default();
+        let rewriting = matches!(command, Command::Process | Command::Headers);
         let ctx = TagContext {
             hostname: self.hostname.clone(),
-            remote_hostname: remote_hostname.to_string(),
-            remote_addr: remote_addr.to_string(),
-            preview_lines: lines.iter().skip(1).cloned().collect(),
+            // spamd sets these tags only for PROCESS and HEADERS.
+            remote_hostname: rewriting.then(|| remote_hostname.to_string()),
+            remote_hostaddr: rewriting.then(|| remote_addr.to_string()),
+            body_lines: msg.body_lines(),
+            header: Some(&header),
+            date: report::rfc2822_date(now.as_secs() as i64, local_offset_minutes(now.as_secs())),
+            time: now.as_secs(),
+            random: boundary_random(now),
+            ..Default::default()
         };
         let conf = &self.rules.config.report;
         let body = match command {
             Command::Process => report::rewrite_mail(raw, &verdict, conf, &ctx),
-            Command::Headers => headers_only(report::rewrite_mail(raw, &verdict, conf, &ctx)),
+            Command::Headers => {
+                report::headers_only(&report::rewrite_mail(raw, &verdict, conf, &ctx)).to_vec()
+            }
             Command::Report | Command::ReportIfSpam => {
                 report::report_text(&verdict, conf, &ctx).into_bytes()
             }
@@ -153,24 +165,29 @@ impl Engine {
     }
 }
 
-/// HEADERS: everything up to and including the first blank line
-/// (spamd: `s/(\015?\012\015?\012).*$/$1/s`).
-fn headers_only(mut msg: Vec<u8>) -> Vec<u8> {
-    let mut i = 0;
-    while i < msg.len() {
-        if msg[i] == b'\n' {
-            let mut j = i + 1;
-            if msg.get(j) == Some(&b'\r') {
-                j += 1;
-            }
-            if msg.get(j) == Some(&b'\n') {
-                msg.truncate(j + 1);
-                return msg;
-            }
-        }
-        i += 1;
-    }
-    msg
+/// The local time zone's offset from UTC at `unix`, in minutes.
+fn local_offset_minutes(unix: u64) -> i32 {
+    let t = unix as libc::time_t;
+    // SAFETY: localtime_r fills the tm we own; a zeroed tm is valid input.
+    let mut tm: libc::tm = unsafe { std::mem::zeroed() };
+    // SAFETY: both pointers are valid for the call.
+    unsafe { libc::localtime_r(&t, &mut tm) };
+    (tm.tm_gmtoff / 60) as i32
+}
+
+/// The random half of a report_safe MIME boundary: it only has to differ
+/// between messages, not be secret.
+fn boundary_random(now: std::time::Duration) -> u32 {
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static COUNTER: AtomicU32 = AtomicU32::new(0);
+    let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+    let mut x = u64::from(now.subsec_nanos())
+        ^ (u64::from(std::process::id()) << 32)
+        ^ u64::from(n).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    x ^= x >> 33;
+    x = x.wrapping_mul(0xff51_afd7_ed55_8ccd);
+    x ^= x >> 33;
+    x as u32
 }
 
 /// The machine's name, as `_HOSTNAME_` uses it.
@@ -187,9 +204,19 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers_cut() {
-        assert_eq!(headers_only(b"A: b\n\nbody\n\nmore".to_vec()), b"A: b\n\n");
-        assert_eq!(headers_only(b"A: b\r\n\r\nbody".to_vec()), b"A: b\r\n\r\n");
-        assert_eq!(headers_only(b"A: b\n".to_vec()), b"A: b\n");
+    fn embedded_rules_load_clean() {
+        let sources = Sources {
+            embedded: EMBEDDED
+                .iter()
+                .map(|(n, t)| (n.to_string(), t.to_string()))
+                .collect(),
+            ..Default::default()
+        };
+        let mut config = Config::load(&sources);
+        assert!(config.diagnostics.is_empty(), "{:?}", config.diagnostics);
+        config.diagnostics.clear();
+        let (rules, diags) = CompiledRules::compile(config, CompileOptions::default());
+        assert!(diags.is_empty(), "{diags:?}");
+        assert!(rules.len() > 20);
     }
 }

@@ -61,6 +61,8 @@ struct Rule {
     area: Area,
     /// Runs at all (non-zero score in the active set).
     enabled: bool,
+    /// When SpamAssassin runs it: (priority, rule type).
+    rank: (i32, u8),
 }
 
 /// Rules ready to run.
@@ -192,6 +194,8 @@ impl CompiledRules {
                 RuleKind::Reuse => (Test::Never, Area::Header),
             };
             let score = config.score(name, set);
+            let priority = config.priority.get(name.as_str()).copied().unwrap_or(0);
+            let rank = (priority, type_rank(&test));
             rules.push(Rule {
                 name: name.to_string(),
                 test,
@@ -203,6 +207,7 @@ impl CompiledRules {
                     .unwrap_or_default(),
                 area,
                 enabled: score != 0.0,
+                rank,
             });
         }
         // Metas in dependency order; a cycle makes its members constant 0.
@@ -259,7 +264,8 @@ impl CompiledRules {
     }
 
     /// Run every enabled rule over `msg`. Returns scoring hits (non-`__`)
-    /// and the names of `__` sub-rules that hit.
+    /// in the order SpamAssassin fires them (priority, then rule type, then
+    /// name), and the names of `__` sub-rules that hit.
     pub fn run(&self, msg: &Message) -> (Vec<Hit>, Vec<String>) {
         let mut counts = vec![0u32; self.rules.len()];
         let ctx = EvalCtx {
@@ -287,7 +293,10 @@ impl CompiledRules {
         }
         let mut hits = Vec::new();
         let mut subs = Vec::new();
-        for (i, r) in self.rules.iter().enumerate() {
+        let mut fired: Vec<usize> = (0..self.rules.len()).filter(|&i| counts[i] > 0).collect();
+        fired.sort_by_key(|&i| self.rules[i].rank);
+        for i in fired {
+            let r = &self.rules[i];
             if counts[i] == 0 {
                 continue;
             }
@@ -316,7 +325,22 @@ fn continue_rule(rules: &mut Vec<Rule>, name: &str, config: &Config, set: usize)
         tflags: TFlags::default(),
         area: Area::Header,
         enabled: false,
+        rank: (0, 0),
     });
+}
+
+/// SpamAssassin's order within one priority: header, header eval, body,
+/// uri, body eval, rawbody, rawbody eval, full, full eval, meta.
+fn type_rank(t: &Test) -> u8 {
+    match t {
+        Test::Header { .. } | Test::Exists(_) => 0,
+        Test::Eval(..) | Test::Never => 1,
+        Test::Body(_) => 2,
+        Test::Uri(_) => 3,
+        Test::Rawbody(_) => 5,
+        Test::Full(_) => 7,
+        Test::Meta(_) => 9,
+    }
 }
 
 fn visit(
@@ -465,7 +489,9 @@ mod tests {
 
     fn names(r: &CompiledRules, msg: &[u8]) -> Vec<String> {
         let (hits, _) = r.run(&Message::parse(msg));
-        hits.into_iter().map(|h| h.name).collect()
+        let mut n: Vec<String> = hits.into_iter().map(|h| h.name).collect();
+        n.sort();
+        n
     }
 
     #[test]
@@ -492,6 +518,16 @@ mod tests {
             },
         );
         assert_eq!(names(&r, b"\nx\n"), ["C"]);
+    }
+
+    #[test]
+    fn firing_order() {
+        let r = compile(
+            "body A_BODY /x/\nheader Z_HEAD Subject =~ /x/\nmeta B_META A_BODY\npriority Z_LATE 10\nheader Z_LATE Subject =~ /x/\n",
+        );
+        let (hits, _) = r.run(&Message::parse(b"Subject: x\n\nx\n"));
+        let order: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(order, ["Z_HEAD", "A_BODY", "B_META", "Z_LATE"]);
     }
 
     #[test]

@@ -19,7 +19,7 @@ pub fn scan(rules: &CompiledRules, msg: &Message) -> Verdict {
     let total: f64 = hits.iter().map(|h| h.score * f64::from(h.count)).sum();
     let score = round_score(total);
     let required = rules.config.required_score;
-    let mut hits: Vec<RuleHit> = hits
+    let hits: Vec<RuleHit> = hits
         .into_iter()
         .map(|h| RuleHit {
             description: rules
@@ -34,7 +34,6 @@ pub fn scan(rules: &CompiledRules, msg: &Message) -> Verdict {
             area: h.area,
         })
         .collect();
-    hits.sort_by(|a, b| a.name.cmp(&b.name));
     subtests.sort();
     Verdict {
         score,

@@ -47,7 +47,8 @@ pub struct Verdict {
     pub score: f64,
     pub required: f64,
     pub is_spam: bool,
-    /// Scoring rules that hit, sorted by name (byte order).
+    /// Scoring rules that hit, in the order they fired (reports list them
+    /// so; `_TESTS_` sorts on its own).
     pub hits: Vec<RuleHit>,
     /// `__` sub-rules that hit, sorted by name.
     pub subtests: Vec<String>,
