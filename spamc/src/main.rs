@@ -1,6 +1,16 @@
 //! spamc: the SpamAssassin-compatible client. Reads a message on stdin,
 //! has spamd judge it, prints the result; never loses mail on network
 //! errors (the original is passed through unless `-x`).
+//!
+//! Output and exit codes follow Debian's spamc 4.0.1, checked against it
+//! with fake servers and a real spamd. Deliberate differences:
+//! - short flags may be bundled (`-cx`, `-p783`); spamc 4.0.1 reads only
+//!   the first letter of each word;
+//! - `-z` works (Debian's build lacks zlib); `-S` is accepted but TLS is not
+//!   built in, so it fails like a refused connection (69, or fallback);
+//! - `-e` finds the command on `PATH` and also receives `-L`/`-C` verdicts;
+//! - on fallback a BSMTP message is passed through as read (spamc re-stuffs
+//!   its unstuffed copy), and `-B --headers` appends the unstuffed body.
 
 mod args;
 mod config;
