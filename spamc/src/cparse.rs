@@ -52,9 +52,10 @@ pub fn atoi(s: &[u8]) -> i32 {
 pub fn spamc_float(s: &[u8]) -> f32 {
     let s = until_nul(s);
     let is_neg = s.first() == Some(&b'-');
-    let (int_part, used) = strtol(s);
+    // strtol leaves its end pointer at the start when there are no digits,
+    // so ".5" still reaches the fraction code.
+    let (int_part, dot) = strtol(s);
     let mut ret = int_part as f32;
-    let dot = if used == 0 { 0 } else { used };
     if s.get(dot) != Some(&b'.') {
         return ret;
     }

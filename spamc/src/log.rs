@@ -5,6 +5,7 @@
 use std::cell::Cell;
 use std::io::Write;
 use std::os::unix::net::UnixDatagram;
+use std::path::Path;
 
 /// syslog severities spamc uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -69,17 +70,24 @@ fn truncate(s: &str, max: usize) -> &str {
 
 /// An RFC 3164 datagram to /dev/log, like openlog("spamc", LOG_PID, LOG_MAIL).
 fn syslog(level: Level, msg: &str) {
+    send_syslog(Path::new("/dev/log"), level, msg);
+}
+
+fn send_syslog(socket: &Path, level: Level, msg: &str) {
     let Ok(sock) = UnixDatagram::unbound() else {
         return;
     };
-    let line = format!(
+    let _ = sock.send_to(syslog_line(level, msg).as_bytes(), socket);
+}
+
+fn syslog_line(level: Level, msg: &str) -> String {
+    format!(
         "<{}>{} spamc[{}]: {}",
         LOG_MAIL | level as u8,
         timestamp(),
         std::process::id(),
         msg
-    );
-    let _ = sock.send_to(line.as_bytes(), "/dev/log");
+    )
 }
 
 /// `Mmm dd hh:mm:ss` in local time.
@@ -117,6 +125,33 @@ mod tests {
         let t = truncate(&s, MAX_LINE);
         assert!(t.len() <= MAX_LINE);
         assert!(t.chars().all(|c| c == 'é'));
+    }
+
+    #[test]
+    fn syslog_datagrams() {
+        let dir = std::env::temp_dir().join(format!("spamc-log-test-{}", std::process::id()));
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join("log");
+        let _ = std::fs::remove_file(&path);
+        let server = UnixDatagram::bind(&path).unwrap();
+        server
+            .set_read_timeout(Some(std::time::Duration::from_secs(5)))
+            .unwrap();
+        send_syslog(&path, Level::Err, "connection refused");
+        let mut buf = [0u8; 512];
+        let n = server.recv(&mut buf).unwrap();
+        let line = String::from_utf8_lossy(&buf[..n]).into_owned();
+        // mail.err is facility 2, severity 3: 2 * 8 + 3.
+        assert!(line.starts_with("<19>"), "{line}");
+        let pid = std::process::id();
+        assert!(
+            line.ends_with(&format!(" spamc[{pid}]: connection refused")),
+            "{line}"
+        );
+        assert!(syslog_line(Level::Debug, "x").starts_with("<23>"));
+        let _ = std::fs::remove_dir_all(&dir);
+        // A missing socket is silently ignored.
+        send_syslog(&dir.join("nope"), Level::Notice, "dropped");
     }
 
     #[test]

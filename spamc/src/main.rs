@@ -1,6 +1,16 @@
 //! spamc: the SpamAssassin-compatible client. Reads a message on stdin,
 //! has spamd judge it, prints the result; never loses mail on network
 //! errors (the original is passed through unless `-x`).
+//!
+//! Output and exit codes follow Debian's spamc 4.0.1, checked against it
+//! with fake servers and a real spamd. Deliberate differences:
+//! - short flags may be bundled (`-cx`, `-p783`); spamc 4.0.1 reads only
+//!   the first letter of each word;
+//! - `-z` works (Debian's build lacks zlib); `-S` is accepted but TLS is not
+//!   built in, so it fails like a refused connection (69, or fallback);
+//! - `-e` finds the command on `PATH` and also receives `-L`/`-C` verdicts;
+//! - on fallback a BSMTP message is passed through as read (spamc re-stuffs
+//!   its unstuffed copy), and `-B --headers` appends the unstuffed body.
 
 mod args;
 mod config;
@@ -17,7 +27,8 @@ use std::os::unix::ffi::OsStringExt;
 use std::process::{Command as Process, Stdio};
 
 use spamcore::protocol::{
-    ClientRequest, Command, EX_CONFIG, EX_OSERR, EX_SOFTWARE, EX_TOOBIG, EX_USAGE, encode_request,
+    ClientRequest, Command, EX_CONFIG, EX_OSERR, EX_TOOBIG, EX_UNAVAILABLE, EX_USAGE,
+    encode_request,
 };
 
 use args::{Diag, Learn, Options, Report, Status};
@@ -132,7 +143,9 @@ fn talk(opts: &Options, log: &Logger, user: &str, stdin: &mut impl Read) -> (Inp
         if !log.to_stderr() {
             log.err("spamc not built with SSL support");
         }
-        return (input, Outcome::Failed(EX_SOFTWARE));
+        // Debian's spamc exits 69 when the TLS handshake fails: treat a
+        // missing TLS layer as that connection failure.
+        return (input, Outcome::Failed(EX_UNAVAILABLE));
     }
     if opts.learn.is_some() || opts.report.is_some() {
         let request = tell_request(opts, user, &input.msg);
@@ -170,8 +183,11 @@ fn talk(opts: &Options, log: &Logger, user: &str, stdin: &mut impl Read) -> (Inp
         Ok(r) => r,
         Err(code) => return (input, Outcome::Failed(code)),
     };
+    // The body comes from the message as sent: for BSMTP that is the
+    // dot-unstuffed DATA (libspamc reads a half-rewritten buffer there and
+    // appends stale envelope bytes; we do not reproduce that corruption).
     if command == Command::Headers
-        && !exchange::append_body(&mut reply, &input.raw, mode.max_size, log)
+        && !exchange::append_body(&mut reply, &input.msg, mode.max_size, log)
     {
         // libspamc then prints the message as it was sent.
         reply.out = input.msg.clone();
