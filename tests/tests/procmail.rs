@@ -50,6 +50,7 @@ fn procmail_files_spam_and_ham() {
         .expect("write procmailrc");
     };
     write_rc(d.port);
+    std::fs::create_dir_all(home.path().join("Maildir")).expect("Maildir");
     let inbox = home.path().join("Maildir/inbox");
     let spambox = home.path().join("Maildir/spam");
 
