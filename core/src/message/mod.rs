@@ -1,1 +1,560 @@
-//! placeholder
+//! One parse of a raw RFC 822 message into the views SpamAssassin 4.0.1's
+//! rules read: decoded and raw headers (`header`), the rendered body
+//! (`body`), the decoded body (`rawbody`), the pristine text (`full`) and
+//! the URI list (`uri`).
+//!
+//! The parser follows SpamAssassin's own line-oriented rules (`Message.pm`,
+//! `Message/Node.pm`, `HTML.pm`) rather than a general MIME library, because
+//! rules are written against SpamAssassin's quirks: a non-header line ends
+//! the header block, both halves of multipart/alternative are rendered,
+//! body "lines" are paragraphs, and 8-bit text falls back to Windows-1252.
+//! Views are computed on first use and cached; `Message` is `Send + Sync`.
+
+mod address;
+mod body;
+mod charset;
+mod decode;
+mod entities;
+mod headers;
+mod html;
+mod mime;
+mod uri;
+
+#[cfg(test)]
+mod tests;
+
+use std::sync::OnceLock;
+
+/// Which instances of a header a request selects (`:first` / `:last`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Instances {
+    /// Every instance, in order.
+    #[default]
+    All,
+    /// The topmost instance only.
+    First,
+    /// The bottommost instance only.
+    Last,
+}
+
+/// A parsed message and its lazily computed rule views.
+#[derive(Debug)]
+pub struct Message {
+    raw: Vec<u8>,
+    parsed: mime::Parsed,
+    body: OnceLock<body::BodyViews>,
+    body_strings: OnceLock<Vec<String>>,
+    rawbody: OnceLock<Vec<Vec<u8>>>,
+    uris: OnceLock<Vec<String>>,
+}
+
+impl std::fmt::Debug for body::BodyViews {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BodyViews")
+            .field("lines", &self.lines.len())
+            .finish()
+    }
+}
+
+impl Message {
+    /// Parse raw bytes. Never fails, never panics, on any input (empty,
+    /// binary, no headers, truncated MIME).
+    pub fn parse(raw: &[u8]) -> Message {
+        Message {
+            raw: raw.to_vec(),
+            parsed: mime::parse(raw),
+            body: OnceLock::new(),
+            body_strings: OnceLock::new(),
+            rawbody: OnceLock::new(),
+            uris: OnceLock::new(),
+        }
+    }
+
+    /// The bytes exactly as received (mbox `From ` line included, if any).
+    pub fn raw(&self) -> &[u8] {
+        &self.raw
+    }
+
+    /// What SpamAssassin's `full` rules see: the message without a leading
+    /// mbox `From ` line (incoming X-Spam-* headers still present).
+    pub fn pristine(&self) -> &[u8] {
+        &self.raw[self.parsed.mbox_len.min(self.raw.len())..]
+    }
+
+    /// The leading mbox `From ` line, if the message had one.
+    pub fn mbox_separator(&self) -> Option<&[u8]> {
+        (self.parsed.mbox_len > 0).then(|| &self.raw[..self.parsed.mbox_len])
+    }
+
+    /// Byte offset in `raw()` where the body starts (after the blank line
+    /// ending the headers; `raw().len()` if there is none).
+    pub fn body_offset(&self) -> usize {
+        self.parsed.body_offset
+    }
+
+    /// True when the header block did not end with a blank line
+    /// (SpamAssassin's `missing_head_body_separator`).
+    pub fn missing_head_body_separator(&self) -> bool {
+        self.parsed.missing_separator
+    }
+
+    fn top(&self) -> &headers::Headers {
+        static EMPTY: OnceLock<headers::Headers> = OnceLock::new();
+        self.parsed.nodes.first().map_or_else(
+            || EMPTY.get_or_init(headers::Headers::default),
+            |n| &n.headers,
+        )
+    }
+
+    /// Decoded value of every instance of header `name` (case-insensitive),
+    /// as SpamAssassin's `get(name)`: unfolded, trimmed, RFC 2047-decoded to
+    /// UTF-8 (except Received, Message-ID, Date, References, In-Reply-To,
+    /// MIME-Version, List-*), each instance followed by "\n", concatenated.
+    /// None when absent. Incoming X-Spam-* headers are invisible. Supports
+    /// the pseudo-headers `ALL`, `ToCc`, `MESSAGEID` and `EnvelopeFrom`
+    /// (from headers only; relay-derived envelope senders are not known
+    /// here).
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.header_instances(name, Instances::All)
+    }
+
+    /// `header` restricted to the first or last instance (`:first`/`:last`).
+    pub fn header_instances(&self, name: &str, which: Instances) -> Option<String> {
+        let values = self.values(name, false, which);
+        if values.is_empty() {
+            return None;
+        }
+        Some(
+            values
+                .into_iter()
+                .map(|v| String::from_utf8_lossy(&v).into_owned())
+                .collect(),
+        )
+    }
+
+    /// `Name:raw`: the undecoded value of every instance, as SpamAssassin
+    /// gives it: text after the colon (leading blank included), folding
+    /// kept, CRLF made LF, each instance ending in "\n". `ALL:raw` is the
+    /// pristine header block.
+    pub fn header_raw(&self, name: &str) -> Option<Vec<u8>> {
+        self.header_raw_instances(name, Instances::All)
+    }
+
+    /// `header_raw` restricted to the first or last instance.
+    pub fn header_raw_instances(&self, name: &str, which: Instances) -> Option<Vec<u8>> {
+        let values = self.values(name, true, which);
+        if values.is_empty() {
+            return None;
+        }
+        Some(values.concat())
+    }
+
+    /// The list of values `get(name[:raw])` would return (one per instance).
+    fn values(&self, name: &str, raw: bool, which: Instances) -> Vec<Vec<u8>> {
+        let lname = name.to_ascii_lowercase();
+        let out: Vec<Vec<u8>> = if name == "ALL" {
+            if raw {
+                self.all_raw_lines()
+            } else {
+                self.all_decoded_lines()
+            }
+        } else if lname == "envelopefrom" {
+            self.envelope_from()
+                .map(String::into_bytes)
+                .into_iter()
+                .collect()
+        } else if lname == "tocc" {
+            let mut v = self.get_header_values("To", raw);
+            v.extend(self.get_header_values("Cc", raw));
+            v
+        } else if name == "MESSAGEID" {
+            [
+                "X-Message-Id",
+                "Resent-Message-Id",
+                "X-Original-Message-ID",
+                "Message-Id",
+            ]
+            .iter()
+            .flat_map(|h| self.get_header_values(h, raw))
+            .filter(|v| !v.is_empty())
+            .collect()
+        } else if raw {
+            self.top().all(name).map(|f| f.raw.clone()).collect()
+        } else {
+            self.get_header_values(name, false)
+        };
+        pick(out, which)
+    }
+
+    /// `get_header(name, raw)` in list context: decoded values with "\n",
+    /// or raw values with folding collapsed to one space.
+    fn get_header_values(&self, name: &str, raw: bool) -> Vec<Vec<u8>> {
+        self.top()
+            .all(name)
+            .map(|f| {
+                if raw {
+                    collapse_folds(&f.raw)
+                } else {
+                    let mut v = f.decoded.clone().into_bytes();
+                    v.push(b'\n');
+                    v
+                }
+            })
+            .collect()
+    }
+
+    /// `ALL`: every header as `Name: value\n`, in order, size-capped.
+    fn all_decoded_lines(&self) -> Vec<Vec<u8>> {
+        let fields = &self.top().fields;
+        let mut names: Vec<&str> = Vec::new();
+        for f in fields {
+            if !names.contains(&f.key.as_str()) {
+                names.push(&f.key);
+            }
+        }
+        let mut lines: Vec<Option<Vec<u8>>> = vec![None; fields.len()];
+        let mut size = 0;
+        'outer: for key in names {
+            for (pos, f) in fields.iter().enumerate().filter(|(_, f)| f.key == key) {
+                size += key.len() + f.decoded.len() + 1 + 2;
+                if size > headers::MAX_ALL {
+                    break 'outer;
+                }
+                lines[pos] = Some(format!("{}: {}\n", f.name, f.decoded).into_bytes());
+            }
+        }
+        lines.into_iter().flatten().collect()
+    }
+
+    /// `ALL:raw`: the pristine header lines, continuation lines attached.
+    fn all_raw_lines(&self) -> Vec<Vec<u8>> {
+        let start = self.parsed.mbox_len.min(self.raw.len());
+        let end = self.parsed.body_offset.max(start).min(self.raw.len());
+        let block = &self.raw[start..end];
+        let mut out: Vec<Vec<u8>> = Vec::new();
+        for line in block.split_inclusive(|&b| b == b'\n') {
+            let cont = matches!(line.first(), Some(b' ' | b'\t'));
+            if line == b"\n" || line == b"\r\n" {
+                continue;
+            }
+            match (cont, out.last_mut()) {
+                (true, Some(last)) => last.extend_from_slice(line),
+                (true, None) => {}
+                (false, _) => out.push(line.to_vec()),
+            }
+        }
+        out.retain(|l| l.last() == Some(&b'\n'));
+        out
+    }
+
+    /// `Name:addr`: every address in every selected instance.
+    pub fn header_addrs(&self, name: &str) -> Vec<String> {
+        self.header_addrs_instances(name, Instances::All)
+    }
+
+    /// `header_addrs` with `:first`/`:last`.
+    pub fn header_addrs_instances(&self, name: &str, which: Instances) -> Vec<String> {
+        self.mailboxes(name, which)
+            .into_iter()
+            .filter_map(|m| m.address)
+            .collect()
+    }
+
+    /// `Name:name`: display names, RFC 2047-decoded, blanks squeezed, one
+    /// level of single quotes removed.
+    pub fn header_names(&self, name: &str) -> Vec<String> {
+        self.header_names_instances(name, Instances::All)
+    }
+
+    /// `header_names` with `:first`/`:last`.
+    pub fn header_names_instances(&self, name: &str, which: Instances) -> Vec<String> {
+        self.mailboxes(name, which)
+            .into_iter()
+            .filter_map(|m| m.phrase)
+            .map(|p| {
+                let d = headers::decode_field(p.as_bytes(), "pms:get:name");
+                if d.trim().is_empty() {
+                    return d;
+                }
+                let d = d.split_whitespace().collect::<Vec<_>>().join(" ");
+                match d.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
+                    Some(inner) => inner.to_owned(),
+                    None => d,
+                }
+            })
+            .collect()
+    }
+
+    /// Mailboxes parsed from the values `:addr`/`:name` read: raw values for
+    /// real headers, decoded ones for `ToCc`, the address for EnvelopeFrom.
+    fn mailboxes(&self, name: &str, which: Instances) -> Vec<address::Mailbox> {
+        let lname = name.to_ascii_lowercase();
+        let pseudo =
+            lname == "tocc" || lname == "envelopefrom" || name == "MESSAGEID" || name == "ALL";
+        let values: Vec<Vec<u8>> = if pseudo {
+            self.values(name, false, which)
+        } else {
+            pick(self.top().all(name).map(|f| f.raw.clone()).collect(), which)
+        };
+        values
+            .iter()
+            .flat_map(|v| address::parse(&String::from_utf8_lossy(v)))
+            .collect()
+    }
+
+    /// True if the message has at least one header field called `name`
+    /// (case-insensitive; X-Spam-* excluded), for `exists:` rules.
+    pub fn has_header(&self, name: &str) -> bool {
+        self.top().all(name).next().is_some()
+    }
+
+    /// Header field names in order, as written (X-Spam-* excluded).
+    pub fn header_field_names(&self) -> Vec<&str> {
+        self.top().fields.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    /// `EnvelopeFrom` as far as headers tell it: X-Envelope-From, then
+    /// Envelope-Sender, then Return-Path, each only when no Received header
+    /// precedes it; nothing if X-Sender and a fetchmail Received show up.
+    pub fn envelope_from(&self) -> Option<String> {
+        let fields = &self.top().fields;
+        let x_sender = self.header_addrs_instances("X-Sender", Instances::First);
+        if x_sender.first().is_some_and(|a| a.contains('@'))
+            && self
+                .top()
+                .all("Received")
+                .any(|f| f.decoded.contains("(fetchmail"))
+        {
+            return None;
+        }
+        let after_received = |key: &str| {
+            let first_rcvd = fields.iter().position(|f| f.key == "received");
+            let last = fields.iter().rposition(|f| f.key == key);
+            matches!((first_rcvd, last), (Some(r), Some(k)) if r < k)
+        };
+        for (h, key, final_if_blocked) in [
+            ("X-Envelope-From", "x-envelope-from", true),
+            ("Envelope-Sender", "envelope-sender", false),
+            ("Return-Path", "return-path", false),
+        ] {
+            if let Some(a) = self
+                .header_addrs_instances(h, Instances::First)
+                .into_iter()
+                .next()
+            {
+                if after_received(key) {
+                    if final_if_blocked {
+                        return None;
+                    }
+                    continue;
+                }
+                return Some(a);
+            }
+        }
+        None
+    }
+
+    /// Body rule input: SpamAssassin's rendered body array. The decoded
+    /// Subject plus "\n" comes first, then the text of every text/plain and
+    /// text/html part (HTML rendered, charset-decoded to UTF-8), whitespace
+    /// squeezed so that each element is a paragraph, cut at 2048 bytes.
+    /// A cut that would split a UTF-8 character is moved back to the
+    /// character start (see `body_lines_bytes` for the exact bytes).
+    pub fn body_lines(&self) -> &[String] {
+        self.body_strings.get_or_init(|| {
+            let views = self.body_views();
+            let mut out = Vec::with_capacity(views.lines.len());
+            let mut carry: Vec<u8> = Vec::new();
+            for l in &views.lines {
+                carry.extend_from_slice(l);
+                match std::str::from_utf8(&carry) {
+                    Ok(s) => {
+                        out.push(s.to_owned());
+                        carry.clear();
+                    }
+                    Err(e) if e.error_len().is_none() => {
+                        // Incomplete character at the end: keep its bytes
+                        // for the next line.
+                        let valid = e.valid_up_to();
+                        let rest = carry.split_off(valid);
+                        out.push(String::from_utf8_lossy(&carry).into_owned());
+                        carry = rest;
+                    }
+                    Err(_) => {
+                        out.push(String::from_utf8_lossy(&carry).into_owned());
+                        carry.clear();
+                    }
+                }
+            }
+            if !carry.is_empty() {
+                out.push(String::from_utf8_lossy(&carry).into_owned());
+            }
+            out
+        })
+    }
+
+    /// The body array exactly as SpamAssassin splits it (a hard cut at 2048
+    /// bytes may fall inside a UTF-8 character).
+    pub fn body_lines_bytes(&self) -> &[Vec<u8>] {
+        &self.body_views().lines
+    }
+
+    /// Rendered body text without the Subject line (for the report's
+    /// content preview).
+    pub fn body_text(&self) -> &str {
+        &self.body_views().text
+    }
+
+    fn body_views(&self) -> &body::BodyViews {
+        self.body.get_or_init(|| body::body_views(&self.parsed))
+    }
+
+    /// rawbody rule input: transfer-decoded text parts, not charset-converted
+    /// nor rendered, in chunks of 2–4 KiB.
+    pub fn rawbody_chunks(&self) -> &[Vec<u8>] {
+        self.rawbody
+            .get_or_init(|| body::rawbody_chunks(&self.parsed))
+    }
+
+    /// uri rule input: canonicalised URIs from the rendered text and HTML
+    /// attributes, unique, sorted (SpamAssassin's order is unspecified).
+    pub fn uris(&self) -> &[String] {
+        self.uris.get_or_init(|| {
+            let v = self.body_views();
+            uri::collect(self.body_lines(), &v.html_uris)
+        })
+    }
+
+    /// Sender addresses for welcomelist/blocklist checks, lowercased, as
+    /// SpamAssassin's `all_from_addrs`: the first Resent-From if present,
+    /// else From, Envelope-Sender, Resent-Sender, X-Envelope-From and the
+    /// envelope sender; repeated dots squeezed, duplicates removed.
+    pub fn from_addrs(&self) -> Vec<String> {
+        let resent = self.header_addrs_instances("Resent-From", Instances::First);
+        let addrs: Vec<String> = if !resent.is_empty() {
+            resent
+        } else {
+            let mut v = Vec::new();
+            for h in [
+                "From",
+                "Envelope-Sender",
+                "Resent-Sender",
+                "X-Envelope-From",
+                "EnvelopeFrom",
+            ] {
+                v.extend(
+                    self.header_addrs(h)
+                        .into_iter()
+                        .filter(|a| !a.is_empty())
+                        .map(|a| squeeze_dots(&a)),
+                );
+            }
+            v
+        };
+        let mut out: Vec<String> = Vec::new();
+        for a in addrs {
+            let a = a.to_lowercase();
+            if !out.contains(&a) {
+                out.push(a);
+            }
+        }
+        out
+    }
+
+    /// The Message-Id and Resent-Message-Id as spamd logs them: comments and
+    /// blanks removed, the id between angle brackets, odd characters as '?'.
+    pub fn log_msgids(&self) -> (Option<String>, Option<String>) {
+        (
+            self.log_msgid("Message-Id"),
+            self.log_msgid("Resent-Message-Id"),
+        )
+    }
+
+    fn log_msgid(&self, name: &str) -> Option<String> {
+        let raw = self.top().all(name).last()?.raw.clone();
+        let mut id = String::from_utf8_lossy(&raw).into_owned();
+        if id.is_empty() || id == "0" {
+            return Some(id);
+        }
+        // Remove innermost comments until none is left.
+        while let Some(close) = id.find(')') {
+            let Some(open) = id[..close].rfind('(') else {
+                break;
+            };
+            if id[open + 1..close].contains('(') {
+                break;
+            }
+            id.replace_range(open..=close, "");
+        }
+        let id = id.split_whitespace().collect::<Vec<_>>().join(" ");
+        let id = match id.find('<') {
+            Some(lt) => match id[lt + 1..].find('>') {
+                Some(gt) => id[lt + 1..lt + 1 + gt].to_owned(),
+                None => id,
+            },
+            None => id,
+        };
+        let id: String = id
+            .chars()
+            .map(|c| {
+                if ('\x21'..='\x7e').contains(&c) && c != '<' && c != '>' {
+                    c
+                } else {
+                    '?'
+                }
+            })
+            .collect();
+        Some(if id.is_empty() { id } else { format!("<{id}>") })
+    }
+}
+
+fn pick<T>(mut v: Vec<T>, which: Instances) -> Vec<T> {
+    match which {
+        Instances::All => v,
+        Instances::First => {
+            v.truncate(1);
+            v
+        }
+        Instances::Last => v.pop().into_iter().collect(),
+    }
+}
+
+/// `s/\r?\n\s+/ /g`.
+fn collapse_folds(raw: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(raw.len());
+    let mut i = 0;
+    while i < raw.len() {
+        let nl = if raw[i] == b'\n' {
+            Some(i + 1)
+        } else if raw[i] == b'\r' && raw.get(i + 1) == Some(&b'\n') {
+            Some(i + 2)
+        } else {
+            None
+        };
+        if let Some(j) = nl {
+            let mut k = j;
+            while k < raw.len() && headers::is_space(raw[k]) {
+                k += 1;
+            }
+            if k > j {
+                out.push(b' ');
+                i = k;
+                continue;
+            }
+        }
+        out.push(raw[i]);
+        i += 1;
+    }
+    out
+}
+
+fn squeeze_dots(a: &str) -> String {
+    let mut out = String::with_capacity(a.len());
+    for c in a.chars() {
+        if c == '.' && out.ends_with('.') {
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
