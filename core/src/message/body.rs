@@ -2,7 +2,7 @@
 //! `body` rules (`Message.pm` `get_body_text_array_common`) and the decoded
 //! body array for `rawbody` rules (`get_decoded_body_text_array`).
 
-use super::charset::normalize;
+use super::charset::normalize_flagged;
 use super::html;
 use super::mime::{MAX_LINE, Node, Parsed};
 
@@ -34,6 +34,8 @@ pub(crate) fn leaves(p: &Parsed) -> Vec<usize> {
 /// A text part rendered: plain text decoded, HTML turned into text.
 pub(crate) struct RenderedPart {
     pub text: String,
+    /// Perl would hold this text as characters (UTF-8 flag on).
+    pub flagged: bool,
     pub html: Option<html::Rendered>,
 }
 
@@ -46,15 +48,22 @@ pub(crate) fn render_part(node: &Node) -> Option<RenderedPart> {
     let is_html = ty == "text/html";
     let raw = node.decoded();
     let charset = node.charset.as_deref().unwrap_or("us-ascii");
-    let text = normalize(&raw, charset, false);
+    let (text, flagged) = normalize_flagged(&raw, charset, false);
     if is_html && !raw.is_empty() {
         let r = html::render(&text);
+        // Entities above U+00FF force Perl to upgrade the string.
+        let flagged = flagged || r.text.chars().any(|c| u32::from(c) > 0xff);
         Some(RenderedPart {
             text: r.text.clone(),
+            flagged,
             html: Some(r),
         })
     } else {
-        Some(RenderedPart { text, html: None })
+        Some(RenderedPart {
+            text,
+            flagged,
+            html: None,
+        })
     }
 }
 
@@ -81,17 +90,25 @@ fn cut_chars(s: &mut String, limit: usize) {
 /// holds two or more newlines becomes a paragraph break (keeping any blanks
 /// before the first and after the last newline as a space each); every
 /// other run becomes one space.
-pub(crate) fn squeeze(text: &str) -> String {
+pub(crate) fn squeeze(text: &str, unicode: bool) -> String {
+    // Perl's `\s` is Unicode-aware only on strings with the UTF-8 flag.
+    let is_ws = |c: char| {
+        if unicode {
+            c.is_whitespace()
+        } else {
+            matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}')
+        }
+    };
     let mut out = String::with_capacity(text.len());
     let mut chars = text.char_indices().peekable();
     while let Some((start, c)) = chars.next() {
-        if !c.is_whitespace() {
+        if !is_ws(c) {
             out.push(c);
             continue;
         }
         let mut end = start + c.len_utf8();
         while let Some(&(i, d)) = chars.peek() {
-            if !d.is_whitespace() {
+            if !is_ws(d) {
                 break;
             }
             end = i + d.len_utf8();
@@ -170,7 +187,8 @@ pub(crate) fn split_short_paragraphs(s: &[u8]) -> Vec<Vec<u8>> {
 pub(crate) struct BodyViews {
     /// Exact SpamAssassin body array (Subject line first), as bytes.
     pub lines: Vec<Vec<u8>>,
-    /// The rendered, squeezed text without the Subject line.
+    /// The rendered, squeezed text without the Subject line (lossy UTF-8
+    /// when SpamAssassin would keep Latin-1 bytes).
     pub text: String,
     /// URIs from HTML attributes, raw.
     pub html_uris: Vec<String>,
@@ -180,6 +198,7 @@ pub(crate) struct BodyViews {
 pub(crate) fn body_views(p: &Parsed) -> BodyViews {
     let mut text = String::new();
     let mut html_uris = Vec::new();
+    let mut flagged = false;
     for i in leaves(p) {
         if !text.is_empty() {
             text.push('\n');
@@ -187,19 +206,29 @@ pub(crate) fn body_views(p: &Parsed) -> BodyViews {
         if let Some(mut r) = render_part(&p.nodes[i]) {
             cut_chars(&mut r.text, BODY_PART_SCAN_SIZE);
             text.push_str(&r.text);
+            flagged |= r.flagged;
             if let Some(h) = r.html {
                 html_uris.extend(h.uris);
             }
         }
     }
-    let text = squeeze(&text);
+    let text = squeeze(&text, flagged);
     let subject = p
         .nodes
         .first()
         .and_then(|n| n.headers.last("subject"))
         .map_or_else(|| "\n".to_owned(), |s| format!("{s}\n"));
     let mut all = subject.into_bytes();
-    all.extend_from_slice(text.as_bytes());
+    if flagged {
+        all.extend_from_slice(text.as_bytes());
+    } else {
+        // Every character is below U+0100 here: one byte each, as Perl
+        // leaves a string without the UTF-8 flag.
+        all.extend(
+            text.chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')),
+        );
+    }
     BodyViews {
         lines: split_short_lines(&all),
         text,
@@ -255,8 +284,9 @@ mod tests {
 
     #[test]
     fn squeeze_paragraphs() {
-        assert_eq!(squeeze("a  b\nc\n\n d \n \n\ne\n"), "a b c\n d \ne ");
-        assert_eq!(squeeze("x\u{3000}y\u{a0}z"), "x y z");
+        assert_eq!(squeeze("a  b\nc\n\n d \n \n\ne\n", true), "a b c\n d \ne ");
+        assert_eq!(squeeze("x\u{3000}y\u{a0}z", true), "x y z");
+        assert_eq!(squeeze("x\u{a0}z", false), "x\u{a0}z");
     }
 
     #[test]

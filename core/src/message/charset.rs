@@ -170,14 +170,22 @@ fn w1252_plausible(b: u8) -> bool {
 /// RFC 2047 words) decodes by the declared charset with replacement instead
 /// of trying UTF-8 first and failing over to Windows-1252.
 pub(crate) fn normalize(data: &[u8], declared: &str, insist: bool) -> String {
+    normalize_flagged(data, declared, insist).0
+}
+
+/// `normalize`, also telling whether the text was decoded (a Perl string
+/// with the UTF-8 flag) or returned as the original all-ASCII octets. The
+/// difference shows in SpamAssassin's body text: when no part was decoded,
+/// characters from HTML entities stay single Latin-1 bytes.
+pub(crate) fn normalize_flagged(data: &[u8], declared: &str, insist: bool) -> (String, bool) {
     let eight_bit = data.iter().any(|&b| b >= 0x80);
     if !eight_bit && (ASCII_NAMES.is_match(declared) || EXTENDED_ASCII_NAMES.is_match(declared)) {
-        return ascii_string(data);
+        return (ascii_string(data), false);
     }
     let mut tried_utf8 = false;
     if eight_bit && !insist {
         if let Ok(s) = std::str::from_utf8(data) {
-            return s.to_owned();
+            return (s.to_owned(), true);
         }
         tried_utf8 = true;
     }
@@ -213,14 +221,14 @@ pub(crate) fn normalize(data: &[u8], declared: &str, insist: bool) -> String {
         }
     }
     if rv.is_none() && !eight_bit {
-        return ascii_string(data);
+        return (ascii_string(data), false);
     }
     if rv.is_none() && data.iter().all(|&b| w1252_plausible(b)) {
         rv = decode_windows1252(data, true);
     }
     match rv {
-        Some(s) => s,
-        None => decode_windows1252(data, false).unwrap_or_default(),
+        Some(s) => (s, true),
+        None => (decode_windows1252(data, false).unwrap_or_default(), true),
     }
 }
 

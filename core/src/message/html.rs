@@ -23,7 +23,7 @@ pub(crate) enum Event {
 fn literal_kind(tag: &str) -> Option<bool> {
     // Some(true): entities decoded (RCDATA); Some(false): raw (CDATA).
     match tag {
-        "script" | "style" | "xmp" => Some(false),
+        "script" | "style" | "xmp" | "iframe" => Some(false),
         "title" | "textarea" => Some(true),
         _ => None,
     }
@@ -501,6 +501,465 @@ pub(crate) struct Rendered {
 struct Piece {
     text: String,
     whitespace: bool,
+    invisible: bool,
+}
+
+/// One level of HTML.pm's text style stack: what decides invisibility.
+#[derive(Clone)]
+struct Style {
+    tag: String,
+    fg: String,
+    bg: String,
+    size: i64,
+    display: Option<String>,
+    visibility: Option<String>,
+}
+
+/// Tags whose attributes change the text style.
+fn styles_text(tag: &str) -> bool {
+    matches!(
+        tag,
+        "body"
+            | "font"
+            | "table"
+            | "tr"
+            | "th"
+            | "td"
+            | "big"
+            | "small"
+            | "basefont"
+            | "marquee"
+            | "span"
+            | "p"
+            | "div"
+            | "a"
+    )
+}
+
+/// Attributes HTML.pm reads for each style tag.
+fn style_attr_ok(tag: &str, name: &str) -> bool {
+    match tag {
+        "basefont" | "font" => matches!(name, "color" | "face" | "size"),
+        "body" => matches!(
+            name,
+            "text" | "bgcolor" | "link" | "alink" | "vlink" | "background"
+        ),
+        "marquee" => matches!(name, "bgcolor" | "background"),
+        "table" | "td" | "th" | "tr" => matches!(name, "bgcolor" | "style"),
+        "span" | "p" | "div" | "a" => name == "style",
+        _ => false,
+    }
+}
+
+/// Renderer state: the text pieces and the style stack.
+struct Renderer {
+    pieces: Vec<Piece>,
+    styles: Vec<Style>,
+    basefont: i64,
+}
+
+impl Renderer {
+    fn top(&self) -> Style {
+        self.styles.last().cloned().unwrap_or(Style {
+            tag: "default".into(),
+            fg: "#000000".into(),
+            bg: "#ffffff".into(),
+            size: 3,
+            display: None,
+            visibility: None,
+        })
+    }
+
+    /// `text_style` for a start (`open`) or end tag.
+    fn text_style(&mut self, tag: &str, attrs: &[(String, String)], open: bool) {
+        let tag = if tag == "th" { "td" } else { tag };
+        if !open {
+            if tag != "body" && self.styles.iter().any(|s| s.tag == tag) {
+                while let Some(s) = self.styles.pop() {
+                    if s.tag == tag {
+                        break;
+                    }
+                }
+            }
+            return;
+        }
+        if tag == "basefont" {
+            if let Some(n) = attr(attrs, "size").and_then(leading_uint) {
+                self.basefont = n;
+                return;
+            }
+        }
+        if (tag == "td" || tag == "tr") && self.styles.iter().any(|s| s.tag == tag) {
+            while let Some(t) = self.styles.last().map(|s| s.tag.clone()) {
+                let pop = (tag == "td" && (t == "font" || t == "td"))
+                    || (tag == "tr" && matches!(t.as_str(), "font" | "td" | "tr"));
+                if !pop {
+                    break;
+                }
+                self.styles.pop();
+            }
+        }
+        let mut new = self.top();
+        new.tag = tag.to_owned();
+        if tag == "big" || tag == "small" {
+            new.size += if tag == "big" { 1 } else { -1 };
+            self.styles.push(new);
+            return;
+        }
+        let parent_bg = new.bg.clone();
+        for (name, value) in attrs {
+            if !style_attr_ok(tag, name) {
+                continue;
+            }
+            match name.as_str() {
+                "text" | "color" => new.fg = name_to_rgb(value),
+                "size" => {
+                    let v = value.trim_start();
+                    if let Some(n) = signed_int(v) {
+                        new.size = self.basefont + n;
+                    } else if let Some(n) = leading_uint(v) {
+                        new.size = n;
+                    }
+                }
+                "style" => {
+                    apply_css(&mut new, value);
+                    if new.bg == "transparent" {
+                        new.bg = parent_bg.clone();
+                    }
+                    if new.fg == "transparent" {
+                        new.fg = new.bg.clone();
+                    }
+                }
+                _ => {}
+            }
+        }
+        self.styles.push(new);
+    }
+
+    /// `html_font_invisible`: text the reader would not see.
+    fn invisible(&self) -> bool {
+        let s = self.top();
+        let tail = |c: &str| c.chars().rev().take(6).collect::<String>();
+        if tail(&s.fg) == tail(&s.bg) {
+            return true;
+        }
+        if let (Some(a), Some(b)) = (rgb(&s.fg), rgb(&s.bg)) {
+            let d = |x: u32, y: u32| f64::from(x) - f64::from(y);
+            let (r, g, bl) = (d(a.0, b.0), d(a.1, b.1), d(a.2, b.2));
+            let dist = ((0.2126 * r).powi(2) + (0.7152 * g).powi(2) + (0.0722 * bl).powi(2)).sqrt();
+            if dist < 12.0 {
+                return true;
+            }
+        }
+        s.fg == "invalid"
+            || s.bg == "invalid"
+            || s.size <= 1
+            || s.display.is_some_and(|d| d.eq_ignore_ascii_case("none"))
+            || s.visibility
+                .is_some_and(|v| v.eq_ignore_ascii_case("hidden"))
+    }
+
+    /// Whitespace from a tag: the previous visible text loses one trailing
+    /// space.
+    fn whitespace(&mut self, ws: &str) {
+        if let Some(last) = self.pieces.last_mut()
+            && !last.whitespace
+            && !last.invisible
+            && last.text.ends_with(' ')
+        {
+            last.text.pop();
+        }
+        self.pieces.push(Piece {
+            text: ws.to_owned(),
+            whitespace: true,
+            invisible: false,
+        });
+    }
+
+    /// Text: blank runs (and a UTF-8 NBSP read as Latin-1) become one space;
+    /// visible text loses a leading space after tag whitespace.
+    fn text(&mut self, t: &str) {
+        let has_ink = {
+            let mut stripped = t.replace("\u{c2}\u{a0}", "");
+            stripped.retain(|c| !matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{c}' | '\u{b}'));
+            !stripped.is_empty()
+        };
+        let invisible = has_ink && self.invisible();
+        let mut out = String::with_capacity(t.len());
+        let mut chars = t.chars().peekable();
+        while let Some(c) = chars.next() {
+            if matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{c}' | '\u{b}') {
+                while chars
+                    .peek()
+                    .is_some_and(|&d| matches!(d, ' ' | '\t' | '\n' | '\r' | '\u{c}' | '\u{b}'))
+                {
+                    chars.next();
+                }
+                out.push(' ');
+            } else if c == '\u{c2}' && chars.peek() == Some(&'\u{a0}') {
+                chars.next();
+                out.push(' ');
+            } else {
+                out.push(c);
+            }
+        }
+        if !invisible && self.pieces.last().is_some_and(|p| p.whitespace) && out.starts_with(' ') {
+            out.remove(0);
+        }
+        self.pieces.push(Piece {
+            text: out,
+            whitespace: false,
+            invisible,
+        });
+    }
+}
+
+/// `^\s*(\d+)`.
+fn leading_uint(v: &str) -> Option<i64> {
+    let v = v.trim_start_matches(|c: char| c.is_ascii_whitespace() || c == '\u{b}');
+    let n: String = v.chars().take_while(char::is_ascii_digit).collect();
+    if n.is_empty() {
+        None
+    } else {
+        n.parse().ok().or(Some(i64::MAX))
+    }
+}
+
+/// `^([+-]\d+)` (after leading blanks were skipped).
+fn signed_int(v: &str) -> Option<i64> {
+    let sign = match v.chars().next()? {
+        '+' => 1,
+        '-' => -1,
+        _ => return None,
+    };
+    let n: String = v[1..].chars().take_while(char::is_ascii_digit).collect();
+    if n.is_empty() {
+        return None;
+    }
+    Some(sign * n.parse::<i64>().unwrap_or(i64::MAX / 2))
+}
+
+/// `#rrggbb` as numbers.
+fn rgb(c: &str) -> Option<(u32, u32, u32)> {
+    let h = c.strip_prefix('#').unwrap_or(c);
+    if h.len() != 6
+        || !h
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    {
+        return None;
+    }
+    let p = |i: usize| u32::from_str_radix(&h[i..i + 2], 16).ok();
+    Some((p(0)?, p(2)?, p(4)?))
+}
+
+/// Inline CSS: colours, background colour, display and visibility.
+fn apply_css(new: &mut Style, css: &str) {
+    for decl in css.split(';') {
+        let d = decl.trim_start();
+        let lower = d.to_ascii_lowercase();
+        let color_prop = if lower.starts_with("background-color:") {
+            Some(("bg", "background-color:".len()))
+        } else if lower.starts_with("color:") {
+            Some(("fg", "color:".len()))
+        } else {
+            None
+        };
+        if let Some((which, n)) = color_prop {
+            let v = d[n..].trim().to_ascii_lowercase();
+            if v.is_empty() {
+                continue;
+            }
+            let v = strip_important(&v);
+            let value = if v.contains("rgb") {
+                let digits: String = v
+                    .chars()
+                    .filter(|c| c.is_ascii_digit() || *c == ',')
+                    .collect();
+                let parts: Vec<u32> = digits
+                    .split(',')
+                    .map(|p| p.parse::<u32>().unwrap_or(0).min(255))
+                    .chain(std::iter::repeat(0))
+                    .take(3)
+                    .collect();
+                Some(format!("#{:02x}{:02x}{:02x}", parts[0], parts[1], parts[2]))
+            } else if v == "inherit" {
+                None
+            } else if v == "transparent" {
+                Some(v.to_owned())
+            } else {
+                Some(name_to_rgb(v))
+            };
+            if let Some(value) = value {
+                if which == "bg" {
+                    new.bg = value;
+                } else {
+                    new.fg = value;
+                }
+            }
+        } else if let Some(rest) = d.strip_prefix("background:") {
+            let layers = css_background_layers(&rest.trim().to_ascii_lowercase());
+            if let Some(last) = layers.last() {
+                for tok in last {
+                    let c = name_to_rgb(tok);
+                    if c != "invalid" {
+                        new.bg = c;
+                        break;
+                    }
+                }
+            }
+        } else if let Some(colon) = d.find(':') {
+            let prop = d[..colon].trim_end();
+            let val = d[colon + 1..].trim();
+            let ok_name = !prop.is_empty()
+                && prop
+                    .bytes()
+                    .all(|b| b.is_ascii_alphabetic() || b == b'_' || b == b'-');
+            if ok_name && !val.is_empty() {
+                match prop {
+                    "display" => new.display = Some(val.to_owned()),
+                    "visibility" => new.visibility = Some(val.to_owned()),
+                    _ => {}
+                }
+            }
+        }
+    }
+}
+
+fn strip_important(v: &str) -> &str {
+    let t = v.trim_end();
+    if let Some(p) = t.strip_suffix("important") {
+        let p = p.trim_end();
+        if let Some(p) = p.strip_suffix('!') {
+            return p.trim_end();
+        }
+    }
+    v
+}
+
+/// Split a CSS `background` value into layers of tokens (commas separate
+/// layers; parentheses and quotes group).
+fn css_background_layers(v: &str) -> Vec<Vec<String>> {
+    let mut layers = Vec::new();
+    let mut tokens: Vec<String> = Vec::new();
+    let mut tok = String::new();
+    let mut stack: Vec<u8> = Vec::new();
+    let mut state = 0u8;
+    for ch in v.chars() {
+        match state {
+            0 => match ch {
+                ' ' => {
+                    if !tok.is_empty() {
+                        tokens.push(std::mem::take(&mut tok));
+                    }
+                }
+                '(' | '"' | '\'' => {
+                    tok.push(ch);
+                    stack.push(state);
+                    state = match ch {
+                        '(' => 1,
+                        '"' => 2,
+                        _ => 3,
+                    };
+                }
+                ',' => {
+                    if !tok.is_empty() {
+                        tokens.push(std::mem::take(&mut tok));
+                    }
+                    layers.push(std::mem::take(&mut tokens));
+                }
+                _ => tok.push(ch),
+            },
+            1 => {
+                tok.push(ch);
+                match ch {
+                    ')' => {
+                        tokens.push(std::mem::take(&mut tok));
+                        state = stack.pop().unwrap_or(0);
+                    }
+                    '"' => {
+                        stack.push(state);
+                        state = 2;
+                    }
+                    '\'' => {
+                        stack.push(state);
+                        state = 3;
+                    }
+                    _ => {}
+                }
+            }
+            _ => {
+                tok.push(ch);
+                if (state == 2 && ch == '"') || (state == 3 && ch == '\'') {
+                    state = stack.pop().unwrap_or(0);
+                }
+            }
+        }
+    }
+    if !tok.is_empty() {
+        tokens.push(tok);
+    }
+    if !tokens.is_empty() {
+        layers.push(tokens);
+    }
+    layers
+}
+
+/// A colour name or value to `#rrggbb`, or "invalid".
+pub(crate) fn name_to_rgb(c: &str) -> String {
+    let c = c.to_lowercase();
+    let c = c.trim_matches(|ch: char| ch.is_whitespace());
+    if let Ok(i) = super::colors::COLORS.binary_search_by(|(n, _)| n.cmp(&c)) {
+        return format!("#{:06x}", super::colors::COLORS[i].1);
+    }
+    let hexish = c
+        .chars()
+        .all(|ch| ch == '#' || ch.is_ascii_digit() || ('a'..='f').contains(&ch));
+    let rgb_fn = c.contains("rgb(");
+    if !hexish && !rgb_fn {
+        return "invalid".into();
+    }
+    let mut color = c.to_owned();
+    if let Some((a, b, cc)) = rgb_triplet(&color, true) {
+        let f = |x: u32| (f64::from(x) / 100.0 * 255.0) as u32;
+        color = format!("#{:02x}{:02x}{:02x}", f(a), f(b), f(cc));
+    }
+    if let Some((a, b, cc)) = rgb_triplet(&color, false) {
+        color = format!("#{a:02x}{b:02x}{cc:02x}");
+    }
+    if !color.starts_with('#') {
+        return "invalid".into();
+    }
+    let mut h: String = color.chars().filter(|ch| ch.is_ascii_hexdigit()).collect();
+    h.truncate(6);
+    if h.len() > 3 && h.len() < 6 {
+        h.truncate(3);
+    }
+    while h.len() % 3 != 0 {
+        h.push('0');
+    }
+    if h.len() == 3 {
+        h = h.chars().flat_map(|ch| [ch, ch]).collect();
+    }
+    format!("#{h}")
+}
+
+/// `rgb(r, g, b)` or `rgb(r%, g%, b%)` anywhere in `c`.
+fn rgb_triplet(c: &str, percent: bool) -> Option<(u32, u32, u32)> {
+    let start = c.find("rgb(")? + 4;
+    let inner = &c[start..c[start..].find(')')? + start];
+    let parts: Vec<&str> = inner.split(',').map(str::trim).collect();
+    if parts.len() != 3 {
+        return None;
+    }
+    let num = |p: &str| -> Option<u32> {
+        let p = if percent { p.strip_suffix('%')? } else { p };
+        if p.is_empty() || !p.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        p.parse().ok()
+    };
+    Some((num(parts[0])?, num(parts[1])?, num(parts[2])?))
 }
 
 /// Render HTML the way `HTML.pm` does for body rules.
@@ -511,7 +970,11 @@ pub(crate) fn render(html: &str) -> Rendered {
     pre = self_closing_to_open(&pre);
     pre = pre.replace(['\u{201c}', '\u{201d}'], "\"");
 
-    let mut pieces: Vec<Piece> = Vec::new();
+    let mut r = Renderer {
+        pieces: Vec::new(),
+        styles: Vec::new(),
+        basefont: 3,
+    };
     let mut uris: Vec<String> = Vec::new();
     let mut base_href: Option<String> = None;
     let mut script = 0i32;
@@ -523,8 +986,11 @@ pub(crate) fn render(html: &str) -> Rendered {
                 if !known_tag(&tag) {
                     continue;
                 }
+                if styles_text(&tag) {
+                    r.text_style(&tag, &attrs, true);
+                }
                 if let Some(ws) = tag_whitespace(&tag) {
-                    display_whitespace(&mut pieces, ws);
+                    r.whitespace(ws);
                 }
                 collect_uris(&tag, &attrs, &mut uris, &mut base_href);
             }
@@ -533,21 +999,24 @@ pub(crate) fn render(html: &str) -> Rendered {
                 if !known_tag(&tag) {
                     continue;
                 }
+                if styles_text(&tag) {
+                    r.text_style(&tag, &[], false);
+                }
                 if let Some(ws) = tag_whitespace(&tag) {
-                    display_whitespace(&mut pieces, ws);
+                    r.whitespace(ws);
                 }
             }
             Event::Text(t) => {
                 if script > 0 || style > 0 {
                     continue;
                 }
-                display_text(&mut pieces, &t);
+                r.text(&t);
             }
             Event::Other => {}
         }
     }
     Rendered {
-        text: pieces.into_iter().map(|p| p.text).collect(),
+        text: r.pieces.into_iter().map(|p| p.text).collect(),
         uris,
     }
 }
@@ -559,45 +1028,6 @@ fn adjust(tag: &str, n: i32, script: &mut i32, style: &mut i32) {
         _ => return,
     };
     *c = (*c + n).max(0);
-}
-
-/// Whitespace from a tag: the previous text piece loses one trailing space.
-fn display_whitespace(pieces: &mut Vec<Piece>, ws: &str) {
-    if let Some(last) = pieces.last_mut()
-        && !last.whitespace
-        && last.text.ends_with(' ')
-    {
-        last.text.pop();
-    }
-    pieces.push(Piece {
-        text: ws.to_owned(),
-        whitespace: true,
-    });
-}
-
-/// Text: blank runs squeezed to one space, a leading space dropped after
-/// tag whitespace.
-fn display_text(pieces: &mut Vec<Piece>, t: &str) {
-    let mut out = String::with_capacity(t.len());
-    let mut in_ws = false;
-    for c in t.chars() {
-        if matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{c}' | '\u{b}') {
-            if !in_ws {
-                out.push(' ');
-            }
-            in_ws = true;
-        } else {
-            out.push(c);
-            in_ws = false;
-        }
-    }
-    if pieces.last().is_some_and(|p| p.whitespace) && out.starts_with(' ') {
-        out.remove(0);
-    }
-    pieces.push(Piece {
-        text: out,
-        whitespace: false,
-    });
 }
 
 /// `<(\w+)\s*/>` to `<$1>`.

@@ -13,6 +13,7 @@
 mod address;
 mod body;
 mod charset;
+mod colors;
 mod decode;
 mod entities;
 mod headers;

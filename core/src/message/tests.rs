@@ -32,3 +32,112 @@ fn never_panics_on_odd_input() {
         );
     }
 }
+
+/// JSON string literal for bytes, each byte ≥ 0x80 as a Latin-1 code point
+/// (the same convention `oracle.pl` uses, so the two compare byte for byte).
+fn json_bytes(b: &[u8]) -> String {
+    let mut s = String::from("\"");
+    for &c in b {
+        match c {
+            b'"' => s.push_str("\\\""),
+            b'\\' => s.push_str("\\\\"),
+            0x20..=0x7e => s.push(char::from(c)),
+            _ => s.push_str(&format!("\\u{:04x}", c)),
+        }
+    }
+    s.push('"');
+    s
+}
+
+fn json_list<T: AsRef<[u8]>>(v: &[T]) -> String {
+    let items: Vec<String> = v.iter().map(|x| json_bytes(x.as_ref())).collect();
+    format!("[{}]", items.join(","))
+}
+
+/// The same views `oracle.pl` prints, as JSON, for a differential check:
+/// `MSG_DUMP_FILES=a,b MSG_DUMP_OUT=out.json cargo test -p spamcore
+/// message::tests::dump_views -- --ignored`.
+#[test]
+#[ignore]
+fn dump_views() {
+    let (Ok(files), Ok(out)) = (
+        std::env::var("MSG_DUMP_FILES"),
+        std::env::var("MSG_DUMP_OUT"),
+    ) else {
+        return;
+    };
+    let mut docs = Vec::new();
+    for f in files.split(',').filter(|f| !f.is_empty()) {
+        let Ok(raw) = std::fs::read(f) else { continue };
+        let m = Message::parse(&raw);
+        let mut h = Vec::new();
+        for name in [
+            "Subject",
+            "From",
+            "To",
+            "Cc",
+            "ALL",
+            "ToCc",
+            "MESSAGEID",
+            "EnvelopeFrom",
+            "Message-Id",
+            "Received",
+            "Content-Type",
+            "X-Mailer",
+            "Date",
+            "X-Spam-Status",
+            "Nonexistent-Header",
+        ] {
+            let v = m
+                .header(name)
+                .map_or("null".to_owned(), |s| json_bytes(s.as_bytes()));
+            h.push(format!("{}:{}", json_bytes(name.as_bytes()), v));
+        }
+        for name in ["Subject", "From"] {
+            let v = m
+                .header_raw(name)
+                .map_or("null".to_owned(), |s| json_bytes(&s));
+            h.push(format!(
+                "{}:{}",
+                json_bytes(format!("{name}:raw").as_bytes()),
+                v
+            ));
+        }
+        h.push(format!(
+            "\"Received:last\":{}",
+            m.header_instances("Received", Instances::Last)
+                .map_or("null".to_owned(), |s| json_bytes(s.as_bytes()))
+        ));
+        for (name, v) in [
+            ("From:addr", m.header_addrs("From")),
+            ("From:name", m.header_names("From")),
+            ("To:addr", m.header_addrs("To")),
+            ("To:name", m.header_names("To")),
+            ("Cc:addr", m.header_addrs("Cc")),
+            ("Reply-To:addr", m.header_addrs("Reply-To")),
+            (
+                "From:first:addr",
+                m.header_addrs_instances("From", Instances::First),
+            ),
+        ] {
+            let j = if v.is_empty() {
+                "null".to_owned()
+            } else {
+                json_list(&v)
+            };
+            h.push(format!("{}:{}", json_bytes(name.as_bytes()), j));
+        }
+        let mut fa = m.from_addrs();
+        fa.sort();
+        docs.push(format!(
+            "{{\"file\":{},\"headers\":{{{}}},\"body\":{},\"rawbody\":{},\"uris\":{},\"from_addrs\":{}}}",
+            json_bytes(f.as_bytes()),
+            h.join(","),
+            json_list(m.body_lines_bytes()),
+            json_list(m.rawbody_chunks()),
+            json_list(m.uris()),
+            json_list(&fa),
+        ));
+    }
+    let _ = std::fs::write(out, format!("[{}]", docs.join(",\n")));
+}

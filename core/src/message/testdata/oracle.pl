@@ -24,7 +24,9 @@ my @out;
 for my $f (@ARGV) {
   open(my $fh, '<', $f) or die "$f: $!";
   binmode $fh;
-  local $/; my $raw = <$fh>; close $fh;
+  # Slurp in a block: chomp inside SpamAssassin depends on $/.
+  my $raw = do { local $/; <$fh> };
+  close $fh;
   my $msg = $sa->parse($raw, 1);
   # As check_timed does before any rule runs.
   $msg->delete_header('X-Spam-.*');
