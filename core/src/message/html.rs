@@ -583,11 +583,11 @@ impl Renderer {
             }
             return;
         }
-        if tag == "basefont" {
-            if let Some(n) = attr(attrs, "size").and_then(leading_uint) {
-                self.basefont = n;
-                return;
-            }
+        if tag == "basefont"
+            && let Some(n) = attr(attrs, "size").and_then(leading_uint)
+        {
+            self.basefont = n;
+            return;
         }
         if (tag == "td" || tag == "tr") && self.styles.iter().any(|s| s.tag == tag) {
             while let Some(t) = self.styles.last().map(|s| s.tag.clone()) {
@@ -935,7 +935,7 @@ pub(crate) fn name_to_rgb(c: &str) -> String {
     if h.len() > 3 && h.len() < 6 {
         h.truncate(3);
     }
-    while h.len() % 3 != 0 {
+    while !h.len().is_multiple_of(3) {
         h.push('0');
     }
     if h.len() == 3 {
