@@ -1118,8 +1118,13 @@ fn collect_uris(
                 .iter()
                 .find(|(n, _)| n.contains("/href") || n == "href")
                 .map(|(_, v)| v.replace('\u{feff}', ""));
-            if let Some(h) = href {
-                push(uris, &h, base);
+            if let Some(h) = &href {
+                push(uris, h, base);
+            }
+            if tag == "a" {
+                // HTML.pm also files anchor text under the unresolved href
+                // (or "" without one), and that key becomes a URI too.
+                uris.push(href.as_deref().map(canon_attr).unwrap_or_default());
             }
             if let Some(v) = attr(attrs, "data-saferedirecturl") {
                 push(uris, v, base);

@@ -19,12 +19,15 @@ mod entities;
 mod headers;
 mod html;
 mod mime;
+mod tlds;
 mod uri;
 
 #[cfg(test)]
 mod tests;
 
 use std::sync::OnceLock;
+
+pub use uri::Redirector;
 
 /// Which instances of a header a request selects (`:first` / `:last`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -420,10 +423,14 @@ impl Message {
     /// uri rule input: canonicalised URIs from the rendered text and HTML
     /// attributes, unique, sorted (SpamAssassin's order is unspecified).
     pub fn uris(&self) -> &[String] {
-        self.uris.get_or_init(|| {
-            let v = self.body_views();
-            uri::collect(self.body_lines(), &v.html_uris)
-        })
+        self.uris.get_or_init(|| self.uris_with(&[]))
+    }
+
+    /// `uris` with the config's `redirector_pattern`s applied (each returns
+    /// the redirect target it captures). Not cached.
+    pub fn uris_with(&self, redirectors: &[Box<Redirector>]) -> Vec<String> {
+        let v = self.body_views();
+        uri::collect(&v.lines, &v.html_uris, redirectors)
     }
 
     /// Sender addresses for welcomelist/blocklist checks, lowercased, as
