@@ -212,7 +212,9 @@ pub(crate) fn body_views(p: &Parsed) -> BodyViews {
             }
         }
     }
-    let text = squeeze(&text, flagged);
+    // SpamAssassin marks paragraph breaks with NUL, so NULs already in the
+    // text end up as line breaks too.
+    let text = squeeze(&text, flagged).replace('\0', "\n");
     let subject = p
         .nodes
         .first()

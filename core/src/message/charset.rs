@@ -37,32 +37,166 @@ enum Decoder {
     Ascii,
     Utf7,
     Rs(&'static Encoding),
+    /// An ISO-8859 table WHATWG replaces by its Windows superset: the same
+    /// except that 0x80-0x9F are C1 controls.
+    IsoC1(&'static Encoding),
+    /// Perl's strict GB2312 (EUC-CN): GBK-only sequences are errors.
+    Gb2312,
+    /// Perl's strict Shift_JIS (JIS X 0208): CP932 extensions are errors.
+    ShiftJis,
+    /// Perl's strict EUC-KR (KS X 1001): CP949 extensions are errors.
+    EucKr,
 }
 
-/// Perl's Encode::find_encoding, approximated with WHATWG labels. Labels that
-/// WHATWG maps to its "replacement" encoding have no usable decoder.
+/// Perl's Encode::find_encoding for the labels mail uses, with Encode's
+/// aliases. Labels Perl does not know get no decoder (even where WHATWG has
+/// one, e.g. "unicode"), so the Windows-1252 fallbacks apply as in
+/// SpamAssassin.
 fn find_decoder(label: &str) -> Option<Decoder> {
-    let l = label.trim().to_ascii_lowercase();
+    let mut l = label.trim().to_ascii_lowercase();
+    if let Some(stem) = l.strip_suffix("_charset") {
+        l = stem.to_owned();
+    }
+    let rs = |name: &str| Encoding::for_label(name.as_bytes()).map(Decoder::Rs);
+    // ISO-8859-N in its spellings: iso-8859-2, iso8859-2, iso_8859-2, ...
+    let iso = l
+        .strip_prefix("iso")
+        .map(|r| r.trim_start_matches(['-', '_', ' ']))
+        .and_then(|r| r.strip_prefix("8859"))
+        .map(|r| r.trim_start_matches(['-', '_', ' ']));
+    if let Some(n) = iso.and_then(|n| n.parse::<u32>().ok()) {
+        return match n {
+            1 => Some(Decoder::Latin1),
+            9 => Some(Decoder::IsoC1(encoding_rs::WINDOWS_1254)),
+            11 => Some(Decoder::IsoC1(encoding_rs::WINDOWS_874)),
+            2..=8 | 10 | 13..=16 => rs(&format!("iso-8859-{n}")),
+            _ => None,
+        };
+    }
+    if let Some(n) = l.strip_prefix("latin").and_then(|n| n.parse::<u32>().ok()) {
+        return match n {
+            1 => Some(Decoder::Latin1),
+            2 => rs("iso-8859-2"),
+            3 => rs("iso-8859-3"),
+            4 => rs("iso-8859-4"),
+            5 => Some(Decoder::IsoC1(encoding_rs::WINDOWS_1254)),
+            6 => rs("iso-8859-10"),
+            7 => rs("iso-8859-13"),
+            8 => rs("iso-8859-14"),
+            9 => rs("iso-8859-15"),
+            10 => rs("iso-8859-16"),
+            _ => None,
+        };
+    }
+    let win = l
+        .strip_prefix("windows-")
+        .or_else(|| l.strip_prefix("windows"))
+        .or_else(|| l.strip_prefix("cp"))
+        .or_else(|| l.strip_prefix("win"));
+    if let Some(n) = win.and_then(|n| n.parse::<u32>().ok()) {
+        return match n {
+            1252 => Some(Decoder::Windows1252),
+            1250 | 1251 | 1253..=1258 | 874 => rs(&format!("windows-{n}")),
+            932 => rs("shift_jis"),
+            936 => rs("gbk"),
+            949 => rs("euc-kr"),
+            950 => rs("big5"),
+            866 => rs("ibm866"),
+            _ => None,
+        };
+    }
     match l.as_str() {
-        "us-ascii" | "ascii" | "ansi_x3.4-1968" | "ansi_x3.4-1986" | "iso646-us" => {
-            return Some(Decoder::Ascii);
+        "us-ascii" | "ascii" | "ansi_x3.4-1968" | "ansi_x3.4-1986" | "iso646-us" | "us" => {
+            Some(Decoder::Ascii)
         }
-        "latin1" | "iso_8859-1" | "iso8859-1" | "l1" | "iso-ir-100" | "csisolatin1" | "ibm819"
-        | "cp819" | "iso_8859-1:1987" | "iso-8859-1" => return Some(Decoder::Latin1),
-        "utf-7" | "utf7" | "unicode-1-1-utf-7" | "x-unicode-2-0-utf-7" => {
-            return Some(Decoder::Utf7);
+        "l1" | "iso-ir-100" | "ibm819" => Some(Decoder::Latin1),
+        "utf-7" | "utf7" | "unicode-1-1-utf-7" => Some(Decoder::Utf7),
+        "utf8" | "utf-8" | "unicode-1-1-utf-8" | "utf-8-strict" => Some(Decoder::Utf8),
+        "koi8-r" | "koi8r" => rs("koi8-r"),
+        "koi8-u" | "koi8u" => rs("koi8-u"),
+        "ibm866" | "ibm-866" => rs("ibm866"),
+        "tis-620" | "tis620" => Some(Decoder::IsoC1(encoding_rs::WINDOWS_874)),
+        "big5" | "big-5" | "big5-eten" | "cn-big5" | "x-x-big5" | "big5-hkscs" | "big5hkscs" => {
+            rs("big5")
         }
-        "utf8" | "utf-8" => return Some(Decoder::Utf8),
-        _ => {}
+        "gb2312" | "euc-cn" | "euccn" | "x-euc-cn" | "gb_2312" | "gb_2312-80" => {
+            Some(Decoder::Gb2312)
+        }
+        "gbk" => rs("gbk"),
+        "euc-jp" | "eucjp" | "x-euc-jp" | "ujis" => rs("euc-jp"),
+        "shift_jis" | "shift-jis" | "shiftjis" | "sjis" | "x-sjis" => Some(Decoder::ShiftJis),
+        "windows-31j" | "ms932" => rs("shift_jis"),
+        "iso-2022-jp" | "iso2022jp" | "jis" => rs("iso-2022-jp"),
+        "euc-kr" | "euckr" => Some(Decoder::EucKr),
+        "ks_c_5601-1987" | "uhc" => rs("euc-kr"),
+        "macintosh" | "macroman" | "mac-roman" | "x-mac-roman" => rs("macintosh"),
+        "x-mac-cyrillic" | "maccyrillic" => rs("x-mac-cyrillic"),
+        _ => None,
     }
-    let enc = Encoding::for_label_no_replacement(l.as_bytes())?;
-    if enc == encoding_rs::UTF_8 {
-        Some(Decoder::Utf8)
-    } else if enc == encoding_rs::WINDOWS_1252 {
-        Some(Decoder::Windows1252)
-    } else {
-        Some(Decoder::Rs(enc))
+}
+
+/// Two-byte sequences outside the strict charset's range make Perl's strict
+/// decoder fail; `lead`/`trail` give the allowed ranges.
+fn strict_double_byte(data: &[u8], lead: (u8, u8), trail: (u8, u8)) -> bool {
+    let mut i = 0;
+    while i < data.len() {
+        let b = data[i];
+        if b < 0x80 {
+            i += 1;
+            continue;
+        }
+        let t = data.get(i + 1).copied().unwrap_or(0);
+        if !(lead.0..=lead.1).contains(&b) || !(trail.0..=trail.1).contains(&t) {
+            return false;
+        }
+        i += 2;
     }
+    true
+}
+
+/// Shift_JIS restricted to JIS X 0208 (no NEC/IBM rows, no user area).
+fn strict_shift_jis(data: &[u8]) -> bool {
+    let mut i = 0;
+    while i < data.len() {
+        let b = data[i];
+        match b {
+            0x00..=0x7f | 0xa1..=0xdf => i += 1,
+            0x81..=0x86 | 0x88..=0x9f | 0xe0..=0xea => {
+                let t = data.get(i + 1).copied().unwrap_or(0);
+                if !matches!(t, 0x40..=0x7e | 0x80..=0xfc) {
+                    return false;
+                }
+                i += 2;
+            }
+            _ => return false,
+        }
+    }
+    true
+}
+
+/// ISO-2022-JP with the redundant escape pairs that adjacent RFC 2047 words
+/// produce (`ESC ( B ESC $ B`) collapsed: WHATWG's decoder reports those as
+/// errors, Perl's does not.
+fn iso2022jp_squash_escapes(data: &[u8]) -> Vec<u8> {
+    let is_esc = |d: &[u8]| {
+        d.len() >= 3
+            && d[0] == 0x1b
+            && matches!(
+                (d[1], d[2]),
+                (b'(', b'B' | b'J' | b'I') | (b'$', b'@' | b'B')
+            )
+    };
+    let mut out = Vec::with_capacity(data.len());
+    let mut i = 0;
+    while i < data.len() {
+        if is_esc(&data[i..]) && is_esc(&data[i + 3..]) {
+            i += 3;
+            continue;
+        }
+        out.push(data[i]);
+        i += 1;
+    }
+    out
 }
 
 /// Windows-1252 as Perl's Encode has it: five bytes are unmapped, which is an
@@ -112,6 +246,45 @@ fn decode_with(dec: Decoder, data: &[u8], strict: bool) -> Option<String> {
         Decoder::Utf7 => {
             let f = mail_parser::decoders::charsets::map::charset_decoder(b"utf-7")?;
             Some(f(data))
+        }
+        Decoder::IsoC1(enc) => {
+            let mut out = String::with_capacity(data.len());
+            for chunk in data.chunk_by(|a, b| (0x80..0xa0).contains(a) == (0x80..0xa0).contains(b))
+            {
+                if chunk.first().is_some_and(|b| (0x80..0xa0).contains(b)) {
+                    out.extend(chunk.iter().map(|&b| char::from(b)));
+                } else {
+                    out.push_str(&decode_with(Decoder::Rs(enc), chunk, strict)?);
+                }
+            }
+            Some(out)
+        }
+        Decoder::Gb2312 => {
+            if strict && !strict_double_byte(data, (0xa1, 0xf7), (0xa1, 0xfe)) {
+                return None;
+            }
+            decode_with(Decoder::Rs(encoding_rs::GBK), data, strict)
+        }
+        Decoder::ShiftJis => {
+            if strict && !strict_shift_jis(data) {
+                return None;
+            }
+            decode_with(Decoder::Rs(encoding_rs::SHIFT_JIS), data, strict)
+        }
+        Decoder::EucKr => {
+            if strict && !strict_double_byte(data, (0xa1, 0xfe), (0xa1, 0xfe)) {
+                return None;
+            }
+            decode_with(Decoder::Rs(encoding_rs::EUC_KR), data, strict)
+        }
+        Decoder::Rs(enc) if enc == encoding_rs::ISO_2022_JP => {
+            let squashed = iso2022jp_squash_escapes(data);
+            if strict {
+                enc.decode_without_bom_handling_and_without_replacement(&squashed)
+                    .map(|c| c.into_owned())
+            } else {
+                Some(enc.decode_without_bom_handling(&squashed).0.into_owned())
+            }
         }
         Decoder::Rs(enc) => {
             if strict {
@@ -212,7 +385,11 @@ pub(crate) fn normalize_flagged(data: &[u8], declared: &str, insist: bool) -> (S
         } else if l == "utf-8" || l == "utf8" {
             Some(Decoder::Utf8)
         } else {
-            find_decoder(declared)
+            find_decoder(declared).or_else(|| {
+                // SpamAssassin's own fallback: GB18030 labels use GBK.
+                let g = l.replace([' ', '-'], "");
+                (g.starts_with("gb18030") && g.len() <= 11).then_some(Decoder::Rs(encoding_rs::GBK))
+            })
         };
         match dec {
             None => {}

@@ -112,14 +112,19 @@ pub(crate) fn tokenize(s: &str) -> Vec<Event> {
             Some(b'!') => {
                 flush(&mut ev, text_start, i);
                 if b[i..].starts_with(b"<!--") {
-                    match find(b, i + 4, b"-->") {
-                        Some(p) => i = p + 3,
-                        None => {
-                            ev.push(Event::Other);
-                            return ev;
-                        }
-                    }
+                    // Ends at "-->"; without one, at the next '>'; without
+                    // that, the rest is comment.
+                    let end = find(b, i + 4, b"-->").map(|p| p + 3).or_else(|| {
+                        b[i + 4..]
+                            .iter()
+                            .position(|&c| c == b'>')
+                            .map(|p| i + 4 + p + 1)
+                    });
                     ev.push(Event::Other);
+                    match end {
+                        Some(e) => i = e,
+                        None => return ev,
+                    }
                 } else if b[i..].starts_with(b"<![CDATA[") {
                     let start = i + 9;
                     let stop = find(b, start, b"]]>");

@@ -55,7 +55,7 @@ fn json_list<T: AsRef<[u8]>>(v: &[T]) -> String {
 }
 
 /// The same views `oracle.pl` prints, as JSON, for a differential check:
-/// `MSG_DUMP_FILES=a,b MSG_DUMP_OUT=out.json cargo test -p spamcore
+/// `MSG_DUMP_FILES=a,b` (or `@list`) `MSG_DUMP_OUT=out.json cargo test -p spamcore
 /// message::tests::dump_views -- --ignored`.
 #[test]
 #[ignore]
@@ -65,6 +65,13 @@ fn dump_views() {
         std::env::var("MSG_DUMP_OUT"),
     ) else {
         return;
+    };
+    // `@list.txt` names a file with one path per line (long lists).
+    let files = match files.strip_prefix('@') {
+        Some(list) => std::fs::read_to_string(list)
+            .unwrap_or_default()
+            .replace('\n', ","),
+        None => files,
     };
     let mut docs = Vec::new();
     for f in files.split(',').filter(|f| !f.is_empty()) {
