@@ -98,9 +98,10 @@ fn clean_phrase(s: &str) -> String {
     out
 }
 
-/// Does `s` look like `local@domain` (the loose shape SpamAssassin accepts)?
+/// Does `s` look like `local@domain` (the loose shape SpamAssassin accepts:
+/// the domain may itself hold an '@', or be an `[address literal]`)?
 fn looks_like_mail(s: &str) -> bool {
-    let Some(at) = s.rfind('@') else {
+    let Some(at) = find_unquoted(s, '@') else {
         return false;
     };
     let (local, domain) = (&s[..at], &s[at + 1..]);
@@ -112,7 +113,15 @@ fn looks_like_mail(s: &str) -> bool {
                 .chars()
                 .any(|c| c.is_whitespace() || "@<>()[],:;".contains(c))
     };
-    let domain_ok = (domain.starts_with('[') && domain.ends_with(']'))
+    let literal = domain
+        .strip_prefix('[')
+        .and_then(|d| d.strip_suffix(']'))
+        .is_some_and(|d| {
+            !d.is_empty()
+                && d.chars()
+                    .all(|c| c.is_ascii_digit() || c == ':' || c == '.')
+        });
+    let domain_ok = literal
         || (!domain.is_empty()
             && !domain
                 .chars()
@@ -167,14 +176,16 @@ pub(crate) fn parse(value: &str) -> Vec<Mailbox> {
     }
     let mut out = Vec::new();
     for item in split_list(&s) {
-        let item = item.trim();
-        if item.is_empty() {
+        // Leading blanks go; trailing ones stay part of a phrase, which is
+        // why `"a@b" <a@b>` keeps the name "a@b " (it differs from the address).
+        let item = item.trim_start();
+        if item.trim_end().is_empty() {
             continue;
         }
         let mut mb = Mailbox::default();
         let comment;
         if let Some(lt) = find_unquoted(item, '<') {
-            let phrase = item[..lt].trim();
+            let phrase = &item[..lt];
             let inner_end = item[lt..].find('>').map_or(item.len(), |p| lt + p);
             let inner = item[lt + 1..inner_end].trim();
             let (inner, _) = strip_comments(inner);
@@ -191,6 +202,7 @@ pub(crate) fn parse(value: &str) -> Vec<Mailbox> {
             let (bare, c) = strip_comments(item);
             comment = c;
             let bare = bare.trim();
+            let item = item.trim_end();
             if looks_like_mail(bare) && !bare.contains(' ') && valid_parsed(bare) {
                 mb.address = Some(bare.to_owned());
             } else if !bare.is_empty() {
@@ -199,7 +211,6 @@ pub(crate) fn parse(value: &str) -> Vec<Mailbox> {
         }
         if let Some(p) = mb.phrase.take() {
             let p = clean_phrase(&p);
-            let p = p.trim().to_owned();
             if mb.address.is_none()
                 && looks_like_mail(&p)
                 && valid_parsed(&p)
@@ -263,6 +274,9 @@ mod tests {
         let m = parse("example@foo (Foo Blah)");
         assert_eq!(m[0].phrase.as_deref(), Some("Foo Blah"));
         let m = parse("\"'Foo Blah'\" <example@foo>");
-        assert_eq!(m[0].phrase.as_deref(), Some("'Foo Blah'"));
+        // The blank before '<' stays in the phrase, as in SpamAssassin.
+        assert_eq!(m[0].phrase.as_deref(), Some("'Foo Blah' "));
+        let m = parse("\"a@b.c\" <a@b.c>");
+        assert_eq!(m[0].phrase.as_deref(), Some("a@b.c "));
     }
 }

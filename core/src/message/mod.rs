@@ -258,9 +258,9 @@ impl Message {
 
     /// `header_addrs` with `:first`/`:last`.
     pub fn header_addrs_instances(&self, name: &str, which: Instances) -> Vec<String> {
-        self.mailboxes(name, which)
+        self.get_list(&format!("{name}{}:addr", suffix(which)))
             .into_iter()
-            .filter_map(|m| m.address)
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
             .collect()
     }
 
@@ -272,38 +272,93 @@ impl Message {
 
     /// `header_names` with `:first`/`:last`.
     pub fn header_names_instances(&self, name: &str, which: Instances) -> Vec<String> {
-        self.mailboxes(name, which)
+        self.get_list(&format!("{name}{}:name", suffix(which)))
             .into_iter()
-            .filter_map(|m| m.phrase)
-            .map(|p| {
-                let d = headers::decode_field(p.as_bytes(), "pms:get:name");
-                if d.trim().is_empty() {
-                    return d;
-                }
-                let d = d.split_whitespace().collect::<Vec<_>>().join(" ");
-                match d.strip_prefix('\'').and_then(|s| s.strip_suffix('\'')) {
-                    Some(inner) => inner.to_owned(),
-                    None => d,
-                }
-            })
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
             .collect()
     }
 
-    /// Mailboxes parsed from the values `:addr`/`:name` read: raw values for
-    /// real headers, decoded ones for `ToCc`, the address for EnvelopeFrom.
-    fn mailboxes(&self, name: &str, which: Instances) -> Vec<address::Mailbox> {
+    /// The string a `header` rule matches for `request` (`Name` plus any of
+    /// the modifiers `:raw :addr :name :first :last`, or a pseudo-header),
+    /// exactly as SpamAssassin's header test builds it: the list `get`
+    /// returns, joined with "" when its items end in "\n", else with "\n".
+    /// None when there is nothing (the rule's `[if-unset: ...]` applies).
+    pub fn get(&self, request: &str) -> Option<Vec<u8>> {
+        let list = self.get_list(request);
+        let first = list.first()?;
+        let sep: &[u8] = if first.ends_with(b"\n") { b"" } else { b"\n" };
+        Some(list.join(sep))
+    }
+
+    /// SpamAssassin's `get(request)` in list context, as bytes: one item per
+    /// header instance, or per address/name with `:addr`/`:name`.
+    /// (`:host`, `:domain`, `:ip`, `:revip` are not supported and give the
+    /// unmodified values.)
+    pub fn get_list(&self, request: &str) -> Vec<Vec<u8>> {
+        let mut parts = request.split(':');
+        let name = parts.next().unwrap_or("");
+        let (mut raw, mut addr, mut names, mut first, mut last) =
+            (false, false, false, false, false);
+        for m in parts {
+            match m {
+                "raw" => raw = true,
+                "addr" => addr = true,
+                "name" => names = true,
+                "first" => first = true,
+                "last" => last = true,
+                _ => {}
+            }
+        }
+        let which = if first {
+            Instances::First
+        } else if last {
+            Instances::Last
+        } else {
+            Instances::All
+        };
+        if name == "ALL" {
+            return if raw {
+                self.all_raw_lines()
+            } else {
+                self.all_decoded_lines()
+            };
+        }
         let lname = name.to_ascii_lowercase();
-        let pseudo =
-            lname == "tocc" || lname == "envelopefrom" || name == "MESSAGEID" || name == "ALL";
-        let values: Vec<Vec<u8>> = if pseudo {
-            self.values(name, false, which)
+        let pseudo = lname == "envelopefrom" || lname == "tocc" || name == "MESSAGEID";
+        let values = if pseudo || !(raw || addr || names) {
+            self.values(name, raw, which)
         } else {
             pick(self.top().all(name).map(|f| f.raw.clone()).collect(), which)
         };
-        values
-            .iter()
-            .flat_map(|v| address::parse(&String::from_utf8_lossy(v)))
-            .collect()
+        if !(addr || names) {
+            return values;
+        }
+        let mut out = Vec::new();
+        for v in &values {
+            // Parse bytes as Latin-1 so 8-bit addresses survive unchanged.
+            let text: String = v.iter().map(|&b| char::from(b)).collect();
+            for mb in address::parse(&text) {
+                let to_bytes = |s: &str| {
+                    s.chars()
+                        .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?'))
+                        .collect::<Vec<u8>>()
+                };
+                if addr {
+                    if let Some(a) = mb.address {
+                        out.push(to_bytes(&a));
+                    }
+                } else if let Some(p) = mb.phrase {
+                    let p = to_bytes(&p);
+                    if raw {
+                        out.push(p);
+                        continue;
+                    }
+                    let d = headers::decode_field(&p, "pms:get:name");
+                    out.push(tidy_name(&d).into_bytes());
+                }
+            }
+        }
+        out
     }
 
     /// True if the message has at least one header field called `name`
@@ -513,6 +568,37 @@ impl Message {
             })
             .collect();
         Some(if id.is_empty() { id } else { format!("<{id}>") })
+    }
+}
+
+/// The request suffix for an instance selection.
+fn suffix(which: Instances) -> &'static str {
+    match which {
+        Instances::All => "",
+        Instances::First => ":first",
+        Instances::Last => ":last",
+    }
+}
+
+/// A decoded display name: blanks squeezed and trimmed, one pair of single
+/// quotes removed (only when it has a non-blank character).
+fn tidy_name(d: &str) -> String {
+    // Perl's `\s` on octets: ASCII whitespace only.
+    let ws = |c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}');
+    if d.chars().all(ws) {
+        return d.to_owned();
+    }
+    let squeezed = d
+        .split(ws)
+        .filter(|w| !w.is_empty())
+        .collect::<Vec<_>>()
+        .join(" ");
+    match squeezed
+        .strip_prefix('\'')
+        .and_then(|s| s.strip_suffix('\''))
+    {
+        Some(inner) => inner.to_owned(),
+        None => squeezed,
     }
 }
 
