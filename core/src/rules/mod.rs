@@ -430,9 +430,9 @@ fn run_test(test: &Test, t: &TFlags, msg: &Message, ctx: &EvalCtx<'_>) -> u32 {
         }
         Test::Exists(h) => u32::from(msg.has_header(h)),
         Test::Body(m) => {
-            let lines = msg.body_lines();
+            let lines = msg.body_lines_bytes();
             let skip = usize::from(t.nosubject && !lines.is_empty());
-            run_lines(m, lines[skip..].iter().map(|l| l.as_bytes()), t)
+            run_lines(m, lines[skip..].iter().map(|l| l.as_slice()), t)
         }
         Test::Rawbody(m) => run_lines(m, msg.rawbody_chunks().iter().map(|c| c.as_slice()), t),
         Test::Full(m) => run_lines(m, std::iter::once(msg.raw()), t),
@@ -442,38 +442,27 @@ fn run_test(test: &Test, t: &TFlags, msg: &Message, ctx: &EvalCtx<'_>) -> u32 {
     }
 }
 
-/// The value a header rule matches against, with its modifiers applied.
+/// The value a header rule matches against, with its modifiers applied
+/// (`From:addr`, `Subject:raw`, `ALL` ...), as SpamAssassin's `get` builds it.
 fn header_value(msg: &Message, header: &str, mods: &[HeaderMod]) -> Option<Vec<u8>> {
-    if mods.contains(&HeaderMod::Addr) {
-        let v = msg.header_addrs(header);
-        return if v.is_empty() {
-            None
-        } else {
-            Some(
-                v.iter()
-                    .map(|a| format!("{a}\n"))
-                    .collect::<String>()
-                    .into_bytes(),
-            )
-        };
+    if mods.is_empty() {
+        return msg.get(header);
     }
-    if mods.contains(&HeaderMod::Name) {
-        let v = msg.header_names(header);
-        return if v.is_empty() {
-            None
-        } else {
-            Some(
-                v.iter()
-                    .map(|a| format!("{a}\n"))
-                    .collect::<String>()
-                    .into_bytes(),
-            )
-        };
+    let mut request = header.to_string();
+    for m in mods {
+        request.push_str(match m {
+            HeaderMod::Raw => ":raw",
+            HeaderMod::Addr => ":addr",
+            HeaderMod::Name => ":name",
+            HeaderMod::Host => ":host",
+            HeaderMod::Domain => ":domain",
+            HeaderMod::Ip => ":ip",
+            HeaderMod::Revip => ":revip",
+            HeaderMod::First => ":first",
+            HeaderMod::Last => ":last",
+        });
     }
-    if mods.contains(&HeaderMod::Raw) {
-        return msg.header_raw(header);
-    }
-    msg.header(header).map(String::into_bytes)
+    msg.get(&request)
 }
 
 #[cfg(test)]
