@@ -122,3 +122,30 @@ fn ping_and_symbols() {
     assert!(names.split(',').any(|n| n == "GTUBE"), "{names:?}");
     assert!(!names.ends_with('\n'), "-y prints no trailing newline");
 }
+
+#[test]
+fn logs_spamassassins_per_message_lines() {
+    let mut d = Daemon::ours(&[]);
+    let spamc = our_bin("spamc");
+    let port = d.port.to_string();
+    let r = run(&spamc, &["-p", &port, "-u", "alice", "-c"], &gtube(), T);
+    assert_eq!(r.code, 1);
+    let status = d.stop();
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "SIGTERM exits 0: {status:?}"
+    );
+    let log = d.log_text();
+    let uid = unsafe { libc::geteuid() };
+    for want in [
+        "info: spamd: connection from localhost [127.0.0.1]:".to_string(),
+        format!("info: spamd: checking message <gtube-1@example.com> for alice:{uid}"),
+        format!("info: spamd: identified spam (1000.0/5.0) for alice:{uid} in "),
+        "info: spamd: result: Y 1000 - GTUBE scantime=".to_string(),
+        format!(",user=alice,uid={uid},required_score=5.0,rhost=localhost,raddr=127.0.0.1,rport="),
+        ",mid=<gtube-1@example.com>,autolearn=no autolearn_force=no".to_string(),
+        "info: spamd: server killed by SIGTERM".to_string(),
+    ] {
+        assert!(log.contains(&want), "log lacks {want:?}:\n{log}");
+    }
+}
