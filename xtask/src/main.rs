@@ -1,0 +1,21 @@
+//! Project tools.
+//!
+//! `cargo run --release -p xtask -- parity [--tsv FILE] [--corpus DIR] [--rules DIR] [--site DIR] [--show N] [--rule NAME]`
+//!   runs the corpus through our engine with SpamAssassin's rules (local
+//!   tests only, no Bayes) and compares every message with the recorded
+//!   SpamAssassin 4.0.1 results.
+
+mod parity;
+
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match args.first().map(String::as_str) {
+        Some("parity") => parity::main(&args[1..]),
+        _ => {
+            eprintln!("usage: xtask parity [options]");
+            ExitCode::from(2)
+        }
+    }
+}
