@@ -1,7 +1,19 @@
-//! `eval:` functions, one file per family. Each takes the scan context and
-//! the rule's arguments and returns how many times it hit (0 = no hit).
+//! `eval:` functions, one file per family (named after the SpamAssassin
+//! plugin that defines them). Each takes the scan context and the rule's
+//! arguments and returns how many times it hit (0 = no hit).
+//!
+//! Adding a function: implement it in its family file and add it to that
+//! file's `lookup`. Nothing else needs to change.
 
-mod welcomelist;
+mod body;
+mod freemail;
+mod headers;
+mod html;
+mod image;
+mod mime;
+mod relays;
+mod uri;
+mod wlbl;
 
 use crate::config::Config;
 use crate::message::Message;
@@ -18,11 +30,13 @@ pub type EvalFn = fn(&EvalCtx<'_>, &[String]) -> u32;
 /// Look an eval function up by the name rules use. None means we do not
 /// implement it: the rule never hits, and `--lint` says so.
 pub fn lookup(name: &str) -> Option<EvalFn> {
-    Some(match name {
-        "check_from_in_welcomelist" | "check_from_in_whitelist" => welcomelist::from_in_welcomelist,
-        "check_from_in_blocklist" | "check_from_in_blacklist" => welcomelist::from_in_blocklist,
-        "check_to_in_welcomelist" | "check_to_in_whitelist" => welcomelist::to_in_welcomelist,
-        "check_to_in_blocklist" | "check_to_in_blacklist" => welcomelist::to_in_blocklist,
-        _ => return None,
-    })
+    wlbl::lookup(name)
+        .or_else(|| headers::lookup(name))
+        .or_else(|| relays::lookup(name))
+        .or_else(|| freemail::lookup(name))
+        .or_else(|| html::lookup(name))
+        .or_else(|| mime::lookup(name))
+        .or_else(|| body::lookup(name))
+        .or_else(|| uri::lookup(name))
+        .or_else(|| image::lookup(name))
 }

@@ -1,6 +1,16 @@
-//! welcomelist_from / blocklist_from and their `_to` twins.
+//! WLBLEval: welcomelist_from / blocklist_from and their `_to` twins.
 
-use super::EvalCtx;
+use super::{EvalCtx, EvalFn};
+
+pub(super) fn lookup(name: &str) -> Option<EvalFn> {
+    Some(match name {
+        "check_from_in_welcomelist" | "check_from_in_whitelist" => from_in_welcomelist,
+        "check_from_in_blocklist" | "check_from_in_blacklist" => from_in_blocklist,
+        "check_to_in_welcomelist" | "check_to_in_whitelist" => to_in_welcomelist,
+        "check_to_in_blocklist" | "check_to_in_blacklist" => to_in_blocklist,
+        _ => return None,
+    })
+}
 
 /// Match an address against a welcomelist glob (`*@example.com`,
 /// `?ob@x.org`), case-insensitively, as SpamAssassin does.
