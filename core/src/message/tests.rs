@@ -454,3 +454,9 @@ fn corpus_never_panics() {
     }
     assert!(n > 1000, "corpus present but only {n} messages read");
 }
+
+#[test]
+fn message_is_send_and_sync() {
+    fn check<T: Send + Sync>() {}
+    check::<Message>();
+}
