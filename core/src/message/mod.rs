@@ -18,6 +18,7 @@ mod decode;
 mod entities;
 mod headers;
 mod html;
+mod idn;
 mod mime;
 mod tlds;
 mod uri;

@@ -332,7 +332,7 @@ fn text_uri(raw: &[u8], kind: HitKind) -> Option<Vec<u8>> {
         while host.ends_with(b"%20") {
             host.truncate(host.len() - 3);
         }
-        if !domain_valid(&host) {
+        if !domain_valid(&super::idn::to_ascii(&host)) {
             return None;
         }
     }
@@ -507,6 +507,7 @@ pub(crate) fn uri_host(uri: &[u8]) -> Option<Vec<u8>> {
     if pct_printable {
         return None;
     }
+    let u = super::idn::to_ascii(&u);
     if is_ip(&u) {
         return Some(u);
     }
@@ -760,6 +761,7 @@ fn canon_http(
     let rest = &body[auth_len + host_len..];
     let join = |h: &[u8], r: &[u8]| [proto, h, r].concat();
     let mut port = Vec::new();
+    let mut rest_noport: Vec<u8> = Vec::new();
     if rest.first() == Some(&b':') {
         port = rest[1..]
             .iter()
@@ -774,18 +776,23 @@ fn canon_http(
             b"443".to_vec()
         };
     } else {
-        // The variant without the default port (SpamAssassin keeps the
-        // port-less rest only for its IDN variants, which we do not make).
+        // The variant without the default port.
         let mut r = rest.to_vec();
         let strip: &[u8] = if proto == b"http://" { b":80" } else { b":443" };
         if r.starts_with(strip) && r.get(strip.len()).is_none_or(|&b| !is_word(b)) {
             r.drain(..strip.len());
             out.push(join(&host, &r));
         }
+        rest_noport = r;
     }
-    // SpamAssassin's IDN-to-ASCII step; non-ASCII hosts are only lowercased
-    // here (no punycode).
-    let nhost = host.to_ascii_lowercase();
+    let nhost = super::idn::to_ascii(&host);
+    if nhost != host.to_ascii_lowercase() {
+        out.push(join(&nhost, rest));
+        if !rest_noport.is_empty() && rest_noport != b"0" {
+            out.push(join(&nhost, &rest_noport));
+        }
+        host = nhost.clone();
+    }
     let before = host.len();
     host.retain(|&b| b > 0x20);
     if host.len() != before {
