@@ -415,27 +415,28 @@ fn run_test(test: &Test, t: &TFlags, msg: &Message, ctx: &EvalCtx<'_>) -> u32 {
                     .as_ref()
                     .map(|s| s.chars().map(|c| c as u32 as u8).collect())
             });
-            match value {
-                None => u32::from(*negate),
-                Some(v) => {
-                    if *negate {
-                        u32::from(!matcher.is_match(&v))
-                    } else if t.multiple {
-                        matcher.count(&v, max_hits(t))
-                    } else {
-                        u32::from(matcher.is_match(&v))
-                    }
-                }
+            // A missing header is undef in SpamAssassin, which Perl
+            // matches as the empty string: `!~` hits unless the pattern
+            // matches "", and `=~ /^$/` hits.
+            let v = value.unwrap_or_default();
+            if *negate {
+                u32::from(!matcher.is_match(&v))
+            } else if t.multiple {
+                matcher.count(&v, max_hits(t))
+            } else {
+                u32::from(matcher.is_match(&v))
             }
         }
-        Test::Exists(h) => u32::from(msg.has_header(h)),
+        // `exists:` is `defined(get(name))`, so pseudo-headers such as
+        // ToCc count too.
+        Test::Exists(h) => u32::from(msg.get(h).is_some()),
         Test::Body(m) => {
             let lines = msg.body_lines_bytes();
             let skip = usize::from(t.nosubject && !lines.is_empty());
             run_lines(m, lines[skip..].iter().map(|l| l.as_slice()), t)
         }
         Test::Rawbody(m) => run_lines(m, msg.rawbody_chunks().iter().map(|c| c.as_slice()), t),
-        Test::Full(m) => run_lines(m, std::iter::once(msg.raw()), t),
+        Test::Full(m) => run_lines(m, std::iter::once(msg.pristine()), t),
         Test::Uri(m) => run_lines(m, msg.uris().iter().map(|u| u.as_bytes()), t),
         Test::Eval(f, args) => f(ctx, args),
         Test::Meta(_) | Test::Never => 0,
