@@ -6,6 +6,7 @@
 
 pub mod meta;
 pub mod perlre;
+pub mod replace_tags;
 pub mod translate;
 
 use std::collections::{HashMap, HashSet};
@@ -101,6 +102,7 @@ impl CompiledRules {
             .map(|(i, n)| (n.as_str(), i))
             .collect();
         let all_names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
+        let tags = replace_tags::ReplaceTags::from_config(&config);
         let mut rules = Vec::with_capacity(names.len());
         let mut meta_deps: HashMap<usize, HashSet<usize>> = HashMap::new();
         for (i, name) in names.iter().enumerate() {
@@ -111,7 +113,11 @@ impl CompiledRules {
                 message: format!("{name}: {m}"),
             };
             let compile_re = |p: &str| {
-                Matcher::compile_delimited(p).map_err(|e| format!("invalid regexp '{p}': {e}"))
+                let mut pat = perlre::parse_delimited(p).map_err(|e| format!("invalid regexp '{p}': {e}"))?;
+                if tags.applies_to(name) {
+                    pat.body = tags.expand(&pat.body);
+                }
+                Matcher::compile(&pat).map_err(|e| format!("invalid regexp '{p}': {e}"))
             };
             let (test, area) = match &def.kind {
                 RuleKind::Header {
