@@ -67,8 +67,10 @@ struct Rule {
 }
 
 /// Rules ready to run.
-#[derive(Debug)]
 pub struct CompiledRules {
+    /// `redirector_pattern`s: URIs they match are also tested as the
+    /// target they wrap.
+    redirectors: Vec<Box<crate::message::Redirector>>,
     rules: Vec<Rule>,
     /// Non-meta rules first, then metas in dependency order.
     order: Vec<usize>,
@@ -113,7 +115,8 @@ impl CompiledRules {
                 message: format!("{name}: {m}"),
             };
             let compile_re = |p: &str| {
-                let mut pat = perlre::parse_delimited(p).map_err(|e| format!("invalid regexp '{p}': {e}"))?;
+                let mut pat =
+                    perlre::parse_delimited(p).map_err(|e| format!("invalid regexp '{p}': {e}"))?;
                 if tags.applies_to(name) {
                     pat.body = tags.expand(&pat.body);
                 }
@@ -247,8 +250,20 @@ impl CompiledRules {
             }
         }
         let score_set = set;
+        let mut redirectors: Vec<Box<crate::message::Redirector>> = Vec::new();
+        for p in config.lists.get("redirector_pattern").into_iter().flatten() {
+            match Matcher::compile_delimited(p.trim()) {
+                Ok(m) => redirectors.push(Box::new(move |uri: &[u8]| m.capture1(uri))),
+                Err(e) => diags.push(Diagnostic {
+                    file: String::new(),
+                    line: 0,
+                    message: format!("invalid redirector_pattern '{p}': {e}"),
+                }),
+            }
+        }
         (
             CompiledRules {
+                redirectors,
                 rules,
                 order,
                 undecidable,
@@ -278,6 +293,13 @@ impl CompiledRules {
             msg,
             conf: &self.config,
         };
+        let with_redirects;
+        let uris: &[String] = if self.redirectors.is_empty() {
+            msg.uris()
+        } else {
+            with_redirects = msg.uris_with(&self.redirectors);
+            &with_redirects
+        };
         for &i in &self.order {
             let r = &self.rules[i];
             if !r.enabled || self.undecidable.contains(&i) {
@@ -294,7 +316,7 @@ impl CompiledRules {
                         0
                     }
                 }
-                test => run_test(test, &r.tflags, msg, &ctx),
+                test => run_test(test, &r.tflags, msg, uris, &ctx),
             };
         }
         let mut hits = Vec::new();
@@ -407,7 +429,7 @@ fn run_lines<'a, I: IntoIterator<Item = &'a [u8]>>(m: &Matcher, lines: I, t: &TF
     n
 }
 
-fn run_test(test: &Test, t: &TFlags, msg: &Message, ctx: &EvalCtx<'_>) -> u32 {
+fn run_test(test: &Test, t: &TFlags, msg: &Message, uris: &[String], ctx: &EvalCtx<'_>) -> u32 {
     match test {
         Test::Header {
             header,
@@ -443,7 +465,7 @@ fn run_test(test: &Test, t: &TFlags, msg: &Message, ctx: &EvalCtx<'_>) -> u32 {
         }
         Test::Rawbody(m) => run_lines(m, msg.rawbody_chunks().iter().map(|c| c.as_slice()), t),
         Test::Full(m) => run_lines(m, std::iter::once(msg.pristine()), t),
-        Test::Uri(m) => run_lines(m, msg.uris().iter().map(|u| u.as_bytes()), t),
+        Test::Uri(m) => run_lines(m, uris.iter().map(|u| u.as_bytes()), t),
         Test::Eval(f, args) => f(ctx, args),
         Test::Meta(_) | Test::Never => 0,
     }

@@ -193,6 +193,19 @@ impl Matcher {
         n
     }
 
+    /// The bytes of capture group 1 of the first match, if any.
+    pub fn capture1(&self, hay: &[u8]) -> Option<Vec<u8>> {
+        match self {
+            Matcher::Rust(r) => r.captures(hay)?.get(1).map(|m| m.as_bytes().to_vec()),
+            Matcher::Pcre(r) => r
+                .captures(hay)
+                .ok()
+                .flatten()?
+                .get(1)
+                .map(|m| m.as_bytes().to_vec()),
+        }
+    }
+
     /// Which engine runs this pattern (for `--lint` statistics).
     pub fn engine(&self) -> &'static str {
         match self {

@@ -77,9 +77,15 @@ impl ReplaceTags {
     pub fn expand(&self, body: &str) -> String {
         let mut re = body.to_string();
         for _pass in 0..6 {
-            let pre = self.take_directive(&mut re, "pre").and_then(|n| self.pre.get(&n).cloned());
-            let post = self.take_directive(&mut re, "post").and_then(|n| self.post.get(&n).cloned());
-            let inter = self.take_directive(&mut re, "inter").and_then(|n| self.inter.get(&n).cloned());
+            let pre = self
+                .take_directive(&mut re, "pre")
+                .and_then(|n| self.pre.get(&n).cloned());
+            let post = self
+                .take_directive(&mut re, "post")
+                .and_then(|n| self.post.get(&n).cloned());
+            let inter = self
+                .take_directive(&mut re, "inter")
+                .and_then(|n| self.inter.get(&n).cloned());
             let mut parts = split_tags(&re);
             let is_tag = |p: &str| self.tag_name(p).is_some();
             for p in parts.iter_mut() {
@@ -156,7 +162,8 @@ fn split_tags(s: &str) -> Vec<String> {
 }
 
 fn has_angle_tag(s: &str) -> bool {
-    s.find('<').is_some_and(|a| s[a + 1..].find('>').is_some_and(|rel| rel > 0))
+    s.find('<')
+        .is_some_and(|a| s[a + 1..].find('>').is_some_and(|rel| rel > 0))
 }
 
 #[cfg(test)]
