@@ -105,13 +105,13 @@ impl ReplaceTags {
             }
             let mut again = false;
             for p in parts.iter_mut() {
-                if let Some(name) = self.tag_name(p) {
-                    if let Some(value) = self.tags.get(&name).filter(|v| !v.is_empty()) {
-                        let tag = format!("{}{name}{}", self.start, self.end);
-                        *p = p.replace(&tag, value);
-                        if has_angle_tag(value) {
-                            again = true;
-                        }
+                if let Some(name) = self.tag_name(p)
+                    && let Some(value) = self.tags.get(&name).filter(|v| !v.is_empty())
+                {
+                    let tag = format!("{}{name}{}", self.start, self.end);
+                    *p = p.replace(&tag, value);
+                    if has_angle_tag(value) {
+                        again = true;
                     }
                 }
             }
