@@ -4,7 +4,11 @@
 //!   runs the corpus through our engine with SpamAssassin's rules (local
 //!   tests only, no Bayes) and compares every message with the recorded
 //!   SpamAssassin 4.0.1 results.
+//!
+//! `cargo run --release -p xtask -- bench [--messages N]` runs SpamAssassin's
+//! spamd and ours side by side on the same sample and prints the ratios.
 
+mod bench;
 mod parity;
 
 use std::process::ExitCode;
@@ -13,8 +17,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("parity") => parity::main(&args[1..]),
+        Some("bench") => bench::main(&args[1..]),
         _ => {
-            eprintln!("usage: xtask parity [options]");
+            eprintln!("usage: xtask parity|bench [options]");
             ExitCode::from(2)
         }
     }

@@ -1,0 +1,333 @@
+//! Side-by-side benchmark: SpamAssassin's spamd and ours, same rules, same
+//! messages, same client, in one run.
+//!
+//! `cargo run --release -p xtask -- bench [--messages N] [--corpus DIR] [--rounds R]`
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+struct Daemon {
+    name: &'static str,
+    child: Child,
+    port: u16,
+    startup: Duration,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child.
+        unsafe { libc_kill(self.child.id() as i32, 15) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+unsafe extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .unwrap_or(17999)
+}
+
+fn ping(port: u16) -> bool {
+    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"PING SPAMC/1.5\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    buf.starts_with(b"SPAMD/1.5 0 PONG")
+}
+
+fn start(name: &'static str, bin: &Path, extra: &[&str]) -> Result<Daemon, String> {
+    let port = free_port();
+    let t0 = Instant::now();
+    let child = Command::new(bin)
+        .args([
+            "-L",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port.to_string(),
+            "-A",
+            "127.0.0.1",
+            "-m",
+            "2",
+        ])
+        .args(extra)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+    let mut d = Daemon {
+        name,
+        child,
+        port,
+        startup: Duration::ZERO,
+    };
+    while t0.elapsed() < Duration::from_secs(120) {
+        if ping(port) {
+            d.startup = t0.elapsed();
+            return Ok(d);
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Err(format!("{name} did not answer PING within 120 s"))
+}
+
+/// Resident memory of a process and all its descendants, in KiB.
+fn tree_rss_kib(pid: u32) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        if let Ok(status) = std::fs::read_to_string(format!("/proc/{p}/status")) {
+            for line in status.lines() {
+                if let Some(v) = line.strip_prefix("VmRSS:") {
+                    total += v
+                        .trim()
+                        .trim_end_matches("kB")
+                        .trim()
+                        .parse::<u64>()
+                        .unwrap_or(0);
+                }
+            }
+        }
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+            for t in tasks.flatten() {
+                if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
+                    stack.extend(
+                        children
+                            .split_whitespace()
+                            .filter_map(|c| c.parse::<u32>().ok()),
+                    );
+                }
+            }
+        }
+    }
+    total
+}
+
+fn process(port: u16, msg: &[u8]) -> Result<(), String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .map_err(|e| e.to_string())?;
+    let mut req = format!(
+        "PROCESS SPAMC/1.5\r\nUser: bench\r\nContent-length: {}\r\n\r\n",
+        msg.len()
+    )
+    .into_bytes();
+    req.extend_from_slice(msg);
+    s.write_all(&req).map_err(|e| e.to_string())?;
+    s.shutdown(std::net::Shutdown::Write)
+        .map_err(|e| e.to_string())?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).map_err(|e| e.to_string())?;
+    if buf.starts_with(b"SPAMD/1.1 0 EX_OK") {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&buf[..buf.len().min(80)]).into_owned())
+    }
+}
+
+struct Stats {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+}
+
+fn run_load(port: u16, msgs: &Arc<Vec<Vec<u8>>>, concurrency: usize) -> Result<Stats, String> {
+    let next = Arc::new(AtomicUsize::new(0));
+    let lat = Arc::new(Mutex::new(Vec::with_capacity(msgs.len())));
+    let errors = Arc::new(Mutex::new(Vec::new()));
+    let t0 = Instant::now();
+    let handles: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let (next, lat, errors, msgs) =
+                (next.clone(), lat.clone(), errors.clone(), msgs.clone());
+            std::thread::spawn(move || {
+                loop {
+                    let i = next.fetch_add(1, Ordering::SeqCst);
+                    let Some(m) = msgs.get(i) else { break };
+                    let t = Instant::now();
+                    match process(port, m) {
+                        Ok(()) => lat.lock().map(|mut l| l.push(t.elapsed())).unwrap_or(()),
+                        Err(e) => errors.lock().map(|mut v| v.push(e)).unwrap_or(()),
+                    }
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        let _ = h.join();
+    }
+    let elapsed = t0.elapsed();
+    let errs = errors.lock().map(|v| v.clone()).unwrap_or_default();
+    if !errs.is_empty() {
+        return Err(format!(
+            "{} requests failed, first: {}",
+            errs.len(),
+            errs[0]
+        ));
+    }
+    let mut l = lat.lock().map(|v| v.clone()).unwrap_or_default();
+    l.sort();
+    let pick = |q: f64| {
+        l.get(((l.len() as f64 * q) as usize).min(l.len().saturating_sub(1)))
+            .copied()
+            .unwrap_or_default()
+    };
+    Ok(Stats {
+        rate: msgs.len() as f64 / elapsed.as_secs_f64(),
+        p50: pick(0.50),
+        p99: pick(0.99),
+    })
+}
+
+/// A fixed, mixed sample: every k-th file of each folder, sorted by name.
+fn sample(corpus: &Path, n: usize) -> Result<Vec<Vec<u8>>, String> {
+    let folders = ["easy_ham", "easy_ham_2", "hard_ham", "spam", "spam_2"];
+    let mut all: Vec<Vec<PathBuf>> = Vec::new();
+    for f in folders {
+        let mut files: Vec<PathBuf> = std::fs::read_dir(corpus.join(f))
+            .map_err(|e| format!("{}: {e}", corpus.join(f).display()))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        all.push(files);
+    }
+    let total: usize = all.iter().map(Vec::len).sum();
+    let mut out = Vec::new();
+    for files in &all {
+        let take = (n * files.len()).div_ceil(total).max(1);
+        let step = (files.len() / take).max(1);
+        for p in files.iter().step_by(step).take(take) {
+            out.push(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?);
+        }
+    }
+    Ok(out)
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.1}", d.as_secs_f64() * 1000.0)
+}
+
+pub fn main(args: &[String]) -> ExitCode {
+    let mut n = 300usize;
+    let mut corpus = PathBuf::from("../shared/corpus/spamassassin-public");
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--messages" => n = it.next().and_then(|v| v.parse().ok()).unwrap_or(n),
+            "--corpus" => corpus = it.next().map(PathBuf::from).unwrap_or(corpus),
+            other => {
+                eprintln!("bench: unknown option {other}");
+                return ExitCode::from(2);
+            }
+        }
+    }
+    match bench(n, &corpus) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("bench: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn bench(n: usize, corpus: &Path) -> Result<(), String> {
+    let msgs = Arc::new(sample(corpus, n)?);
+    let bytes: usize = msgs.iter().map(Vec::len).sum();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap_or(Path::new("."));
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-q", "-p", "spamd"])
+        .current_dir(root)
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !status.success() {
+        return Err("building our spamd failed".into());
+    }
+    let ours_bin = root.join("target/release/spamd");
+    let sa_bin = PathBuf::from("/usr/sbin/spamd");
+    if !sa_bin.exists() {
+        return Err("/usr/sbin/spamd is missing: apt-get install -y spamd spamassassin".into());
+    }
+    println!(
+        "sample: {} messages, {} KiB, from {}",
+        msgs.len(),
+        bytes / 1024,
+        corpus.display()
+    );
+    println!(
+        "both daemons: -L -m 2, rules from /usr/share/spamassassin + /etc/spamassassin, use_bayes 0\n"
+    );
+    let mut results = Vec::new();
+    for (name, bin, extra) in [
+        (
+            "SpamAssassin",
+            sa_bin.as_path(),
+            vec!["--cf=use_bayes 0", "--syslog=null"],
+        ),
+        (
+            "ours",
+            ours_bin.as_path(),
+            vec!["--cf=use_bayes 0", "--syslog=null"],
+        ),
+    ] {
+        let d = start(name, bin, &extra)?;
+        // Warm up: every process/thread has loaded and touched its rules.
+        let warm = Arc::new(msgs.iter().take(10).cloned().collect::<Vec<_>>());
+        run_load(d.port, &warm, 2)?;
+        let c1 = run_load(d.port, &msgs, 1)?;
+        let c2 = run_load(d.port, &msgs, 2)?;
+        let rss = tree_rss_kib(d.child.id());
+        println!(
+            "{:<13} start {:>6} ms | c=1 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | c=2 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | RSS {:>6} MiB",
+            d.name,
+            d.startup.as_millis(),
+            c1.rate,
+            ms(c1.p50),
+            ms(c1.p99),
+            c2.rate,
+            ms(c2.p50),
+            ms(c2.p99),
+            rss / 1024
+        );
+        results.push((d.startup, c1, c2, rss));
+        drop(d);
+    }
+    let (sa, ours) = (&results[0], &results[1]);
+    println!();
+    println!(
+        "ratio ours/SpamAssassin: throughput c=1 {:.1}x, c=2 {:.1}x; p50 c=2 {:.2}; start-up {:.2}; RSS {:.2}",
+        ours.1.rate / sa.1.rate,
+        ours.2.rate / sa.2.rate,
+        ours.2.p50.as_secs_f64() / sa.2.p50.as_secs_f64().max(1e-9),
+        ours.0.as_secs_f64() / sa.0.as_secs_f64().max(1e-9),
+        ours.3 as f64 / sa.3.max(1) as f64,
+    );
+    Ok(())
+}
