@@ -337,6 +337,12 @@ fn run(cli: Cli) -> Result<(), String> {
             diags.len() - 50
         );
     }
+    if !cli.local && engine.rules.network_rules > 0 {
+        info!(
+            "spamd: {} network rules (DNS blocklists, SPF, DKIM, DMARC, Razor, Pyzor, DCC) are not run by this build; as with -L they never hit",
+            engine.rules.network_rules
+        );
+    }
     info!(
         "spamd: loaded {} rules from {} in {:.2} seconds",
         engine.rules.len(),

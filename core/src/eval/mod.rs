@@ -11,6 +11,7 @@ mod headers;
 mod html;
 mod image;
 mod mime;
+mod net;
 mod relays;
 mod uri;
 mod wlbl;
@@ -39,4 +40,7 @@ pub fn lookup(name: &str) -> Option<EvalFn> {
         .or_else(|| body::lookup(name))
         .or_else(|| uri::lookup(name))
         .or_else(|| image::lookup(name))
+        .or_else(|| net::lookup(name))
 }
+
+pub use net::is_network;

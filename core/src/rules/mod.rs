@@ -78,6 +78,8 @@ pub struct CompiledRules {
     undecidable: HashSet<usize>,
     pub score_set: usize,
     pub config: Config,
+    /// Rules that are network tests (never hit in this build).
+    pub network_rules: usize,
 }
 
 /// The hits of one scan: (rule name, score of one hit, count, area).
@@ -106,6 +108,7 @@ impl CompiledRules {
         let all_names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
         let tags = replace_tags::ReplaceTags::from_config(&config);
         let mut rules = Vec::with_capacity(names.len());
+        let mut network_rules = 0;
         let mut meta_deps: HashMap<usize, HashSet<usize>> = HashMap::new();
         for (i, name) in names.iter().enumerate() {
             let def = &config.rules[name.as_str()];
@@ -189,6 +192,9 @@ impl CompiledRules {
                         EvalTarget::Rawbody => Area::Rawbody,
                         EvalTarget::Full => Area::FullEval,
                     };
+                    if eval::is_network(&call.function) {
+                        network_rules += 1;
+                    }
                     match eval::lookup(&call.function) {
                         Some(f) => (Test::Eval(f, call.args.clone()), area),
                         None => {
@@ -263,6 +269,7 @@ impl CompiledRules {
         }
         (
             CompiledRules {
+                network_rules,
                 redirectors,
                 rules,
                 order,
