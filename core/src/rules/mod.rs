@@ -107,6 +107,7 @@ impl CompiledRules {
             .collect();
         let all_names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
         let tags = replace_tags::ReplaceTags::from_config(&config);
+        let compiled = compile_patterns(&config, &names, &tags);
         let mut rules = Vec::with_capacity(names.len());
         let mut network_rules = 0;
         let mut meta_deps: HashMap<usize, HashSet<usize>> = HashMap::new();
@@ -117,13 +118,11 @@ impl CompiledRules {
                 line: def.origin.line,
                 message: format!("{name}: {m}"),
             };
-            let compile_re = |p: &str| {
-                let mut pat =
-                    perlre::parse_delimited(p).map_err(|e| format!("invalid regexp '{p}': {e}"))?;
-                if tags.applies_to(name) {
-                    pat.body = tags.expand(&pat.body);
-                }
-                Matcher::compile(&pat).map_err(|e| format!("invalid regexp '{p}': {e}"))
+            let compile_re = |_: &str| -> Result<Matcher, String> {
+                compiled
+                    .get(name.as_str())
+                    .cloned()
+                    .unwrap_or_else(|| Err("pattern was not compiled".to_string()))
             };
             let (test, area) = match &def.kind {
                 RuleKind::Header {
@@ -349,6 +348,62 @@ impl CompiledRules {
         }
         (hits, subs)
     }
+}
+
+/// Compile every rule regex, spread over the available cores: regex
+/// compilation is most of start-up time, and each pattern is independent.
+fn compile_patterns<'a>(
+    config: &'a Config,
+    names: &[&'a String],
+    tags: &replace_tags::ReplaceTags,
+) -> HashMap<&'a str, Result<Matcher, String>> {
+    let jobs: Vec<(&str, &str)> = names
+        .iter()
+        .filter_map(|n| {
+            let p = match &config.rules[n.as_str()].kind {
+                RuleKind::Header { pattern, .. }
+                | RuleKind::Body { pattern }
+                | RuleKind::Rawbody { pattern }
+                | RuleKind::Full { pattern }
+                | RuleKind::Uri { pattern } => pattern.as_str(),
+                _ => return None,
+            };
+            Some((n.as_str(), p))
+        })
+        .collect();
+    let compile_one = |name: &str, p: &str| -> Result<Matcher, String> {
+        let mut pat =
+            perlre::parse_delimited(p).map_err(|e| format!("invalid regexp '{p}': {e}"))?;
+        if tags.applies_to(name) {
+            pat.body = tags.expand(&pat.body);
+        }
+        Matcher::compile(&pat).map_err(|e| format!("invalid regexp '{p}': {e}"))
+    };
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 8);
+    let chunk = jobs.len().div_ceil(threads).max(1);
+    let mut out = HashMap::with_capacity(jobs.len());
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = jobs
+            .chunks(chunk)
+            .map(|part| {
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|(n, p)| (*n, compile_one(n, p)))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for h in handles {
+            // A panic in a regex compiler leaves those rules "not compiled".
+            if let Ok(v) = h.join() {
+                out.extend(v);
+            }
+        }
+    });
+    out
 }
 
 fn continue_rule(rules: &mut Vec<Rule>, name: &str, config: &Config, set: usize) {
