@@ -11,10 +11,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-struct Daemon {
+pub struct Daemon {
     name: &'static str,
-    child: Child,
-    port: u16,
+    pub child: Child,
+    pub port: u16,
     startup: Duration,
 }
 
@@ -59,7 +59,7 @@ fn ping(port: u16) -> bool {
     buf.starts_with(b"SPAMD/1.5 0 PONG")
 }
 
-fn start(name: &'static str, bin: &Path, extra: &[&str]) -> Result<Daemon, String> {
+pub fn start(name: &'static str, bin: &Path, extra: &[&str]) -> Result<Daemon, String> {
     let port = free_port();
     let t0 = Instant::now();
     let child = Command::new(bin)

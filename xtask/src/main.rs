@@ -7,9 +7,13 @@
 //!
 //! `cargo run --release -p xtask -- bench [--messages N]` runs SpamAssassin's
 //! spamd and ours side by side on the same sample and prints the ratios.
+//!
+//! `cargo run --release -p xtask -- record` regenerates
+//! `tests/parity/sa401-L.tsv` by running SpamAssassin itself.
 
 mod bench;
 mod parity;
+mod record;
 
 use std::process::ExitCode;
 
@@ -18,8 +22,9 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("parity") => parity::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
+        Some("record") => record::main(&args[1..]),
         _ => {
-            eprintln!("usage: xtask parity|bench [options]");
+            eprintln!("usage: xtask parity|bench|record [options]");
             ExitCode::from(2)
         }
     }

@@ -58,7 +58,7 @@ fn message_path(corpus: &Path, key: &str) -> PathBuf {
 }
 
 pub fn main(args: &[String]) -> ExitCode {
-    let mut tsv = PathBuf::from("../shared/corpus/spamassassin-public.sa401-L.tsv");
+    let mut tsv = PathBuf::from("tests/parity/sa401-L.tsv");
     let mut corpus = PathBuf::from("../shared/corpus/spamassassin-public");
     let mut rules_dir = PathBuf::from("/usr/share/spamassassin");
     let mut site_dir = PathBuf::from("/etc/spamassassin");
