@@ -11,6 +11,7 @@ mod headers;
 mod html;
 mod image;
 mod mime;
+mod relay_headers;
 mod relays;
 mod uri;
 mod wlbl;
@@ -33,6 +34,7 @@ pub fn lookup(name: &str) -> Option<EvalFn> {
     wlbl::lookup(name)
         .or_else(|| headers::lookup(name))
         .or_else(|| relays::lookup(name))
+        .or_else(|| relay_headers::lookup(name))
         .or_else(|| freemail::lookup(name))
         .or_else(|| html::lookup(name))
         .or_else(|| mime::lookup(name))

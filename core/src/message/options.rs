@@ -1,0 +1,64 @@
+//! The parts of the configuration that change how a message is read: the
+//! trust path (`trusted_networks`, `internal_networks`, `msa_networks`,
+//! `originating_ip_headers`) and `envelope_sender_header`.
+
+use super::netset::NetSet;
+use super::received::TrustConfig;
+use crate::config::Config;
+
+/// Per-configuration message-reading options. `Default` is SpamAssassin's
+/// built-in state (nothing configured, no originating-IP headers).
+#[derive(Debug, Clone, Default)]
+pub struct MessageOptions {
+    pub trust: TrustConfig,
+    /// `envelope_sender_header`: when set, the only source of EnvelopeFrom.
+    pub envelope_sender_header: Option<String>,
+}
+
+impl MessageOptions {
+    /// Read the options from a loaded configuration (`clear_*` directives
+    /// have already emptied the lists they name).
+    pub fn from_config(conf: &Config) -> MessageOptions {
+        let list = |key: &str| conf.lists.get(key).map(Vec::as_slice).unwrap_or_default();
+        let netset = |key: &str| -> Option<NetSet> {
+            let entries = list(key);
+            if entries.is_empty() {
+                return None;
+            }
+            let mut set = NetSet::with_loopback();
+            for line in entries {
+                for e in line.split_whitespace() {
+                    set.add(e);
+                }
+            }
+            Some(set)
+        };
+        let mut msa = NetSet::default();
+        for line in list("msa_networks") {
+            for e in line.split_whitespace() {
+                msa.add(e);
+            }
+        }
+        let mut originating: Vec<String> = Vec::new();
+        for line in list("originating_ip_headers") {
+            for h in line.split_whitespace() {
+                if !originating.iter().any(|x| x.eq_ignore_ascii_case(h)) {
+                    originating.push(h.to_string());
+                }
+            }
+        }
+        MessageOptions {
+            trust: TrustConfig {
+                trusted: netset("trusted_networks"),
+                internal: netset("internal_networks"),
+                msa,
+                originating_ip_headers: originating,
+            },
+            envelope_sender_header: conf
+                .settings
+                .get("envelope_sender_header")
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty()),
+        }
+    }
+}
