@@ -349,11 +349,15 @@ pub fn check_for_forged_gmail_received_headers(ctx: &EvalCtx<'_>, _: &[String]) 
     1
 }
 
-/// The registrable domain of a host: the labels after the public suffix,
-/// per the `util_rb_2tld`/`util_rb_3tld` lists (a shortened
-/// RegistryBoundaries::split_domain).
+/// The registrable domain of a host, as RegistryBoundaries::split_domain
+/// finds it with the `util_rb_2tld`/`util_rb_3tld` lists (the US-state
+/// special cases left out).
 fn registrable(conf: &crate::config::Config, host: &str) -> String {
-    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    let mut host = host.to_ascii_lowercase();
+    while host.contains("..") {
+        host = host.replace("..", ".");
+    }
+    let host = host.trim_matches('.');
     let labels: Vec<&str> = host.split('.').collect();
     let n = labels.len();
     let listed = |key: &str, dom: &str| {
@@ -363,15 +367,15 @@ fn registrable(conf: &crate::config::Config, host: &str) -> String {
         })
     };
     // How many labels the registrable part has.
-    let keep = if n >= 4 && listed("util_rb_3tld", &labels[n - 3..].join(".")) {
+    let keep = if n >= 3 && listed("util_rb_3tld", &labels[n - 3..].join(".")) {
         4
-    } else if n >= 3 && listed("util_rb_2tld", &labels[n - 2..].join(".")) {
+    } else if n >= 2 && listed("util_rb_2tld", &labels[n - 2..].join(".")) {
         3
     } else {
         2
     };
     if n <= keep {
-        host
+        host.to_string()
     } else {
         labels[n - keep..].join(".")
     }
@@ -411,4 +415,69 @@ pub fn check_mailfrom_matches_rcvd(ctx: &EvalCtx<'_>, _: &[String]) -> u32 {
         }
     }
     0
+}
+
+/// Oracle comparison helper: `RELAY_DUMP=files.txt RELAY_DUMP_DIR=corpus
+/// cargo test -p spamcore --lib dump_relay_evals -- --ignored` writes one
+/// 0/1 column per function (same order as the Perl dump script).
+#[cfg(test)]
+mod dump {
+    use crate::config::{Config, Sources};
+    use crate::eval::{EvalCtx, lookup};
+    use crate::message::{Message, MessageOptions};
+
+    #[test]
+    #[ignore]
+    fn dump_relay_evals() {
+        let (Ok(list), Ok(dir)) = (std::env::var("RELAY_DUMP"), std::env::var("RELAY_DUMP_DIR"))
+        else {
+            return;
+        };
+        let conf = Config::load(&Sources {
+            rules_dir: Some("/usr/share/spamassassin".into()),
+            site_dir: Some("/etc/spamassassin".into()),
+            local_tests_only: true,
+            ..Default::default()
+        });
+        let opts = MessageOptions::from_config(&conf);
+        let names = [
+            "check_all_trusted",
+            "check_no_relays",
+            "check_relays_unparseable",
+            "helo_ip_mismatch",
+            "check_for_no_rdns_dotcom_helo",
+            "check_for_forged_received_trail",
+            "check_for_sender_no_reverse",
+            "check_for_numeric_helo",
+            "check_for_fake_aol_relay_in_rcvd",
+            "gated_through_received_hdr_remover",
+            "check_for_forged_hotmail_received_headers",
+            "check_for_no_hotmail_received_headers",
+            "check_for_forged_eudoramail_received_headers",
+            "check_for_forged_yahoo_received_headers",
+            "check_for_forged_juno_received_headers",
+            "check_for_forged_gmail_received_headers",
+            "check_mailfrom_matches_rcvd",
+        ];
+        let fns: Vec<_> = names.iter().filter_map(|n| lookup(n)).collect();
+        assert_eq!(fns.len(), names.len());
+        let files = std::fs::read_to_string(list).unwrap_or_default();
+        let mut out = String::new();
+        for f in files.lines() {
+            let Ok(raw) = std::fs::read(format!("{dir}/{f}")) else {
+                continue;
+            };
+            let msg = Message::parse_with(&raw, &opts);
+            let ctx = EvalCtx {
+                msg: &msg,
+                conf: &conf,
+            };
+            let bits: String = fns
+                .iter()
+                .map(|f| if f(&ctx, &[]) > 0 { '1' } else { '0' })
+                .collect();
+            out.push_str(&format!("{f}\t{bits}\n"));
+        }
+        let _ = std::fs::write("/tmp/relays/ours_eval.tsv", out);
+    }
 }

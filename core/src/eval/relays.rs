@@ -188,19 +188,17 @@ pub fn check_for_sender_no_reverse(ctx: &EvalCtx<'_>, _: &[String]) -> u32 {
     u32::from(r.rdns.contains(&b'.') && !r.ip_private)
 }
 
-/// A public IPv4 address as HELO in the untrusted relays.
+/// An IPv4 address as HELO in the untrusted relays. (SpamAssassin means to
+/// exempt private addresses, but its localised `$1` is always empty there,
+/// so every match counts.)
 pub fn check_for_numeric_helo(ctx: &EvalCtx<'_>, _: &[String]) -> u32 {
     let s = ctx.msg.relays().untrusted_str();
-    if let Some(c) = caps(
+    u32::from(is_match(
         rx!(
             r"(?i)\bhelo=(\b(?:1\d\d|2[0-4]\d|25[0-5]|[1-9]\d|\d)\.(?:1\d\d|2[0-4]\d|25[0-5]|[1-9]\d|\d)\.(?:1\d\d|2[0-4]\d|25[0-5]|[1-9]\d|\d)\.(?:1\d\d|2[0-4]\d|25[0-5]|[1-9]\d|\d)\b)(?=[\000-\040,;\[()<>]|\z)"
         ),
         &s,
-    ) && let Some(m) = c.get(1)
-    {
-        return u32::from(!is_private_exact(m.as_bytes()));
-    }
-    0
+    ))
 }
 
 #[cfg(test)]

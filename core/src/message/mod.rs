@@ -92,8 +92,12 @@ impl Message {
     /// The Received trail split by trust (computed on first use).
     pub fn relays(&self) -> &RelayInfo {
         self.relays.get_or_init(|| {
-            let received: Vec<Vec<u8>> =
-                self.top().all("Received").map(|f| f.raw.clone()).collect();
+            // Decoded values: 8-bit text is made UTF-8 first, as in SpamAssassin.
+            let received: Vec<Vec<u8>> = self
+                .top()
+                .all("Received")
+                .map(|f| f.decoded.clone().into_bytes())
+                .collect();
             // The last instance of each originating-IP header, decoded.
             let originating: Vec<Vec<u8>> = self
                 .opts
