@@ -1,7 +1,8 @@
 //! IP network sets as `trusted_networks`/`internal_networks`/`msa_networks`
-//! write them (`1.2.3.4`, `1.2.3.`, `10/8`, `!10.1.2.3`, `[::1]/128`), looked
-//! up like SpamAssassin's NetSet with a prefix tree: the longest matching
-//! prefix decides, and a `!` entry excludes.
+//! write them (`1.2.3.4`, `1.2.3.`, `10/8`, `!10.1.2.3`, `[::1]/128`). As in
+//! SpamAssassin's NetSet the first entry covering an address decides (an
+//! exclusion listed after a wider inclusion has no effect), and a `!` entry
+//! excludes.
 
 use std::net::{Ipv4Addr, Ipv6Addr};
 
@@ -106,18 +107,15 @@ impl NetSet {
             .push((parsed.0 & mask(parsed.1), parsed.1, exclude));
     }
 
-    /// Is `ip` in the set (longest matching prefix not excluded)?
+    /// Is `ip` in the set (the first covering entry is not an exclusion)?
     pub fn contains_ip(&self, ip: &str) -> bool {
         let Some(a) = parse_addr(ip) else {
             return false;
         };
-        let mut best: Option<(u32, bool)> = None;
-        for &(net, len, excl) in &self.nets {
-            if a & mask(len) == net && best.is_none_or(|(bl, _)| len > bl) {
-                best = Some((len, excl));
-            }
-        }
-        best.is_some_and(|(_, excl)| !excl)
+        self.nets
+            .iter()
+            .find(|&&(net, len, _)| a & mask(len) == net)
+            .is_some_and(|&(_, _, excl)| !excl)
     }
 }
 
@@ -129,13 +127,16 @@ mod tests {
     fn forms() {
         let mut s = NetSet::with_loopback();
         s.add("192.168.");
-        s.add("10/8");
         s.add("!10.1.2.3");
+        s.add("10/8");
+        s.add("!10.9.9.8");
         s.add("2001:db8::/32");
         assert!(s.contains_ip("127.0.0.1"));
         assert!(s.contains_ip("192.168.7.1"));
         assert!(s.contains_ip("10.9.9.9"));
         assert!(!s.contains_ip("10.1.2.3"));
+        // Listed after the wider 10/8: no effect.
+        assert!(s.contains_ip("10.9.9.8"));
         assert!(s.contains_ip("2001:db8::1"));
         assert!(s.contains_ip("::1"));
         assert!(!s.contains_ip("8.8.8.8"));

@@ -55,10 +55,42 @@ impl MessageOptions {
                 originating_ip_headers: originating,
             },
             envelope_sender_header: conf
-                .settings
-                .get("envelope_sender_header")
+                .report
+                .envelope_sender_header
+                .as_ref()
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::message::Message;
+
+    /// One message under several trust configurations, against what
+    /// SpamAssassin 4.0.1 reported (testdata/trust_conf.tsv: config with ';'
+    /// for newlines, the four relay strings, EnvelopeFrom, ALL-TRUSTED and
+    /// ALL-EXTERNAL with "\\n" for newlines).
+    #[test]
+    fn trust_configurations() {
+        let raw = include_bytes!("testdata/trust_msg.eml");
+        let stock = "originating_ip_headers X-Yahoo-Post-IP X-Originating-IP X-Apparently-From\n\
+                     originating_ip_headers X-SenderIP X-AOL-IP\n";
+        for line in include_str!("testdata/trust_conf.tsv").lines() {
+            let c: Vec<&str> = line.split('\t').collect();
+            assert_eq!(c.len(), 8, "{line}");
+            let conf = Config::from_text("t.cf", &format!("{stock}{}\n", c[0].replace(';', "\n")));
+            let m = Message::parse_with(raw, &MessageOptions::from_config(&conf));
+            let get = |h: &str| String::from_utf8_lossy(&m.get(h).unwrap_or_default()).into_owned();
+            assert_eq!(get("X-Spam-Relays-Trusted"), c[1], "{}", c[0]);
+            assert_eq!(get("X-Spam-Relays-Untrusted"), c[2], "{}", c[0]);
+            assert_eq!(get("X-Spam-Relays-Internal"), c[3], "{}", c[0]);
+            assert_eq!(get("X-Spam-Relays-External"), c[4], "{}", c[0]);
+            assert_eq!(get("EnvelopeFrom"), c[5], "{}", c[0]);
+            assert_eq!(get("ALL-TRUSTED").replace('\n', "\\n"), c[6], "{}", c[0]);
+            assert_eq!(get("ALL-EXTERNAL").replace('\n', "\\n"), c[7], "{}", c[0]);
         }
     }
 }

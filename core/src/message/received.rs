@@ -1374,6 +1374,35 @@ mod tests {
         assert_eq!(info.last_trusted_relay_index, 0);
     }
 
+    /// Crafted headers in many MTA formats, with the relay strings
+    /// SpamAssassin 4.0.1 produced for each (testdata/received.tsv: header,
+    /// trusted, untrusted, unparseable count).
+    #[test]
+    fn spamassassin_fixtures() {
+        let data = include_str!("testdata/received.tsv");
+        let mut n = 0;
+        for line in data.lines() {
+            let cols: Vec<&str> = line.split('\t').collect();
+            let [hdr, trusted, untrusted, unparseable] = cols[..] else {
+                panic!("bad fixture line: {line}");
+            };
+            let info = parse_trail(&[hdr.as_bytes().to_vec()], &[], &TrustConfig::default());
+            assert_eq!(
+                String::from_utf8_lossy(&info.trusted_str()),
+                trusted,
+                "{hdr}"
+            );
+            assert_eq!(
+                String::from_utf8_lossy(&info.untrusted_str()),
+                untrusted,
+                "{hdr}"
+            );
+            assert_eq!(info.num_unparseable.to_string(), unparseable, "{hdr}");
+            n += 1;
+        }
+        assert!(n > 50);
+    }
+
     #[test]
     fn private_ranges() {
         assert!(ip_is_private(b"10.1.2.3"));
