@@ -2,7 +2,7 @@
 
 use super::{EvalCtx, EvalFn};
 use crate::message::Relay;
-use crate::message::received::{caps, ip_is_private, is_match, rx};
+use crate::message::received::{caps, compile, ip_is_private, is_match, rx};
 
 pub(super) fn lookup(name: &str) -> Option<EvalFn> {
     Some(match name {
@@ -16,6 +16,7 @@ pub(super) fn lookup(name: &str) -> Option<EvalFn> {
         "check_for_sender_no_reverse" => check_for_sender_no_reverse,
         "check_for_numeric_helo" => check_for_numeric_helo,
         "check_for_illegal_ip" => never,
+        "check_for_from_domain_in_received_headers" => check_for_from_domain_in_received_headers,
         _ => return None,
     })
 }
@@ -201,9 +202,70 @@ pub fn check_for_numeric_helo(ctx: &EvalCtx<'_>, _: &[String]) -> u32 {
     ))
 }
 
+/// `(domain, 'true'|'false')`: whether a relay whose rDNS and "by" both
+/// end in `domain` handled mail whose From address mentions `domain`.
+/// The domain is used as a regex fragment, as SpamAssassin does.
+pub fn check_for_from_domain_in_received_headers(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
+    let (Some(domain), Some(desired)) = (args.first(), args.get(1)) else {
+        return 0;
+    };
+    let want = desired == "true";
+    let from = ctx
+        .msg
+        .get_list("From:addr")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    let quoted: String = domain
+        .bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b == b'_' {
+                (b as char).to_string()
+            } else {
+                format!("\\x{{{b:02x}}}")
+            }
+        })
+        .collect();
+    let mentions = compile(&format!(r"(?i)\b{quoted}"));
+    if !is_match(mentions.as_ref(), &from) {
+        return 0;
+    }
+    let r = ctx.msg.relays();
+    let mut rcvd = r.trusted_str();
+    rcvd.push(b'\n');
+    rcvd.extend(r.untrusted_str());
+    let handled = compile(&format!(r" rdns=\S*\b{domain} [^\]]*by=\S*\b{domain} "));
+    u32::from(is_match(handled.as_ref(), &rcvd) == want)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn from_domain_in_received() {
+        let msg = crate::message::Message::parse(
+            b"Received: from a.example.com (mx.example.com [192.0.2.1]) by in.example.com (8.14/8.14) with ESMTP id x1; Mon, 12 Jan 2004 10:00:00 +0000\nFrom: joe@example.com\n\nx\n",
+        );
+        let conf = crate::config::Config::from_text("t.cf", "");
+        let ctx = EvalCtx {
+            msg: &msg,
+            conf: &conf,
+        };
+        let args = |d: &str, w: &str| vec![d.to_string(), w.to_string()];
+        assert_eq!(
+            check_for_from_domain_in_received_headers(&ctx, &args("example.com", "true")),
+            1
+        );
+        assert_eq!(
+            check_for_from_domain_in_received_headers(&ctx, &args("example.com", "false")),
+            0
+        );
+        assert_eq!(
+            check_for_from_domain_in_received_headers(&ctx, &args("other.org", "false")),
+            0
+        );
+    }
 
     #[test]
     fn domains() {

@@ -1403,6 +1403,25 @@ mod tests {
         assert!(n > 50);
     }
 
+    /// Hostile input: never a panic, and bounded time on long headers.
+    #[test]
+    fn odd_input() {
+        let long_parens = format!("from a {}by b", "(x [1.2.3.4] ".repeat(3000));
+        let long_ws = format!("from {} by x", " \t".repeat(20000));
+        let cases: Vec<Vec<u8>> = vec![
+            Vec::new(),
+            b"from".to_vec(),
+            b"from \xff\xfe [300.1.1.1] by \x00".to_vec(),
+            b"from ([::]) by x".to_vec(),
+            long_parens.into_bytes(),
+            long_ws.into_bytes(),
+        ];
+        let start = std::time::Instant::now();
+        let info = parse_trail(&cases, &[b"[[[".to_vec()], &TrustConfig::default());
+        assert!(info.num_unparseable >= 2);
+        assert!(start.elapsed().as_secs() < 20);
+    }
+
     #[test]
     fn private_ranges() {
         assert!(ip_is_private(b"10.1.2.3"));
