@@ -1,4 +1,3 @@
-# Relay strings, trust indexes and EnvelopeFrom per message (file list on stdin).
 #!/usr/bin/perl
 # Dump SpamAssassin's relay metadata for each file named on stdin.
 use strict; use warnings;
