@@ -1501,4 +1501,48 @@ mod dump {
         }
         let _ = std::fs::write("/tmp/relays/ours.tsv", out);
     }
+
+    /// Same for the ALL-TRUSTED / ALL-EXTERNAL / ALL-UNTRUSTED:raw views
+    /// (escaped: backslash, newline, tab), written to /tmp/relays/ours_all.tsv.
+    #[test]
+    #[ignore]
+    fn dump_all_ranges() {
+        let (Ok(list), Ok(dir)) = (std::env::var("RELAY_DUMP"), std::env::var("RELAY_DUMP_DIR"))
+        else {
+            return;
+        };
+        let mut opts = MessageOptions::default();
+        opts.trust.originating_ip_headers = [
+            "X-Yahoo-Post-IP",
+            "X-Originating-IP",
+            "X-Apparently-From",
+            "X-SenderIP",
+            "X-AOL-IP",
+            "X-MS-Exchange-CrossTenant-OriginalAttributedTenantConnectingIp",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let esc = |v: Vec<Vec<u8>>| {
+            String::from_utf8_lossy(&v.concat())
+                .replace('\\', "\\\\")
+                .replace('\n', "\\n")
+                .replace('\t', "\\t")
+        };
+        let files = std::fs::read_to_string(list).unwrap_or_default();
+        let mut out = String::new();
+        for f in files.lines() {
+            let Ok(raw) = std::fs::read(format!("{dir}/{f}")) else {
+                continue;
+            };
+            let m = Message::parse_with(&raw, &opts);
+            out.push_str(&format!(
+                "{f}\t{}\t{}\t{}\n",
+                esc(m.get_list("ALL-TRUSTED")),
+                esc(m.get_list("ALL-EXTERNAL")),
+                esc(m.get_list("ALL-UNTRUSTED:raw"))
+            ));
+        }
+        let _ = std::fs::write("/tmp/relays/ours_all.tsv", out);
+    }
 }
