@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use spamcore::config::{Config, Diagnostic, Sources, default_rules_dir, default_site_dir};
-use spamcore::message::Message;
+use spamcore::message::{Message, MessageOptions};
 use spamcore::protocol::{Command, SpamHeader};
 use spamcore::report::{self, TagContext};
 use spamcore::rules::{CompileOptions, CompiledRules};
@@ -118,7 +118,7 @@ impl Engine {
         remote_hostname: &str,
         remote_addr: &str,
     ) -> Outcome {
-        let msg = Message::parse(raw);
+        let msg = Message::parse_with(raw, &MessageOptions::from_config(&self.rules.config));
         let verdict = scan::scan(&self.rules, &msg);
         let spam = SpamHeader {
             is_spam: verdict.is_spam,

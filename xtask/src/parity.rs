@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use spamcore::config::{Config, Sources};
-use spamcore::message::Message;
+use spamcore::message::{Message, MessageOptions};
 use spamcore::rules::{CompileOptions, CompiledRules};
 use spamcore::scan;
 
@@ -104,6 +104,7 @@ pub fn main(args: &[String]) -> ExitCode {
         },
     );
 
+    let msg_opts = MessageOptions::from_config(&rules.config);
     let mut same_rules = 0usize;
     let mut score_close = 0usize;
     let mut same_verdict = 0usize;
@@ -120,7 +121,7 @@ pub fn main(args: &[String]) -> ExitCode {
             continue;
         };
         total += 1;
-        let msg = Message::parse(&raw);
+        let msg = Message::parse_with(&raw, &msg_opts);
         let v = scan::scan(&rules, &msg);
         let ours: BTreeSet<String> = v.hits.iter().map(|h| h.name.clone()).collect();
         let only_sa: Vec<&String> = exp.rules.difference(&ours).collect();

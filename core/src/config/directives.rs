@@ -696,6 +696,12 @@ impl<'a> Reader<'a> {
     }
 
     fn keep(&mut self, key: &str, value: &str) {
+        // `clear_X` empties the list `X` collected so far (trust networks,
+        // originating_ip_headers ...), so later readers see the final list.
+        if let Some(target) = key.strip_prefix("clear_") {
+            self.conf.lists.remove(target);
+            self.conf.settings.remove(target);
+        }
         self.conf
             .settings
             .insert(key.to_string(), value.to_string());

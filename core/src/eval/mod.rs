@@ -12,6 +12,7 @@ mod html;
 mod image;
 mod mime;
 mod net;
+mod relay_headers;
 mod relays;
 mod uri;
 mod wlbl;
@@ -34,6 +35,7 @@ pub fn lookup(name: &str) -> Option<EvalFn> {
     wlbl::lookup(name)
         .or_else(|| headers::lookup(name))
         .or_else(|| relays::lookup(name))
+        .or_else(|| relay_headers::lookup(name))
         .or_else(|| freemail::lookup(name))
         .or_else(|| html::lookup(name))
         .or_else(|| mime::lookup(name))

@@ -20,6 +20,9 @@ mod headers;
 mod html;
 mod idn;
 mod mime;
+mod netset;
+mod options;
+pub mod received;
 mod tlds;
 mod uri;
 
@@ -28,6 +31,8 @@ mod tests;
 
 use std::sync::OnceLock;
 
+pub use options::MessageOptions;
+pub use received::{Relay, RelayInfo};
 pub use uri::Redirector;
 
 /// Which instances of a header a request selects (`:first` / `:last`).
@@ -51,6 +56,8 @@ pub struct Message {
     body_strings: OnceLock<Vec<String>>,
     rawbody: OnceLock<Vec<Vec<u8>>>,
     uris: OnceLock<Vec<String>>,
+    opts: MessageOptions,
+    relays: OnceLock<RelayInfo>,
 }
 
 impl std::fmt::Debug for body::BodyViews {
@@ -65,6 +72,12 @@ impl Message {
     /// Parse raw bytes. Never fails, never panics, on any input (empty,
     /// binary, no headers, truncated MIME).
     pub fn parse(raw: &[u8]) -> Message {
+        Message::parse_with(raw, &MessageOptions::default())
+    }
+
+    /// `parse` with configuration-dependent options (trust path,
+    /// envelope sender header).
+    pub fn parse_with(raw: &[u8], opts: &MessageOptions) -> Message {
         Message {
             raw: raw.to_vec(),
             parsed: mime::parse(raw),
@@ -72,7 +85,74 @@ impl Message {
             body_strings: OnceLock::new(),
             rawbody: OnceLock::new(),
             uris: OnceLock::new(),
+            opts: opts.clone(),
+            relays: OnceLock::new(),
         }
+    }
+
+    /// The Received trail split by trust (computed on first use).
+    pub fn relays(&self) -> &RelayInfo {
+        self.relays.get_or_init(|| {
+            // Decoded values: 8-bit text is made UTF-8 first, as in SpamAssassin.
+            let received: Vec<Vec<u8>> = self
+                .top()
+                .all("Received")
+                .map(|f| f.decoded.clone().into_bytes())
+                .collect();
+            // The last instance of each originating-IP header, decoded.
+            let originating: Vec<Vec<u8>> = self
+                .opts
+                .trust
+                .originating_ip_headers
+                .iter()
+                .filter_map(|h| {
+                    self.top()
+                        .all(h)
+                        .last()
+                        .map(|f| f.decoded.clone().into_bytes())
+                })
+                .collect();
+            received::parse_trail(&received, &originating, &self.opts.trust)
+        })
+    }
+
+    /// `ALL-TRUSTED`, `ALL-INTERNAL`, `ALL-UNTRUSTED`, `ALL-EXTERNAL`: the
+    /// header lines above (or from) the first Received header added by an
+    /// untrusted/external relay, counting Received headers from the top.
+    fn all_in_rcvd_range(&self, name: &str, raw: bool) -> Option<Vec<Vec<u8>>> {
+        let info = || self.relays();
+        let (start, end) = match name {
+            "ALL-TRUSTED" => (None, Some(info().last_trusted_relay_index + 1)),
+            "ALL-INTERNAL" => (None, Some(info().last_internal_relay_index + 1)),
+            "ALL-UNTRUSTED" => (Some(info().last_trusted_relay_index + 1), None),
+            "ALL-EXTERNAL" => (Some(info().last_internal_relay_index + 1), None),
+            _ => return None,
+        };
+        let lines: Vec<Vec<u8>> = if raw {
+            self.all_raw_lines()
+        } else {
+            self.all_decoded_lines()
+                .concat()
+                .split_inclusive(|&b| b == b'\n')
+                .map(<[u8]>::to_vec)
+                .collect()
+        };
+        let mut out = Vec::new();
+        let mut idx: i64 = -1;
+        for l in lines {
+            if l.len() >= 9 && l[..9].eq_ignore_ascii_case(b"received:") {
+                idx += 1;
+            }
+            let after_start = start.is_none_or(|s| s <= idx);
+            if after_start && end.is_none_or(|e| idx < e) {
+                out.push(l);
+            } else if end == Some(idx) {
+                // The Received header at the boundary is included.
+                out.push(l);
+                break;
+            }
+        }
+        Some(out)
     }
 
     /// The bytes exactly as received (mbox `From ` line included, if any).
@@ -116,9 +196,9 @@ impl Message {
     /// UTF-8 (except Received, Message-ID, Date, References, In-Reply-To,
     /// MIME-Version, List-*), each instance followed by "\n", concatenated.
     /// None when absent. Incoming X-Spam-* headers are invisible. Supports
-    /// the pseudo-headers `ALL`, `ToCc`, `MESSAGEID` and `EnvelopeFrom`
-    /// (from headers only; relay-derived envelope senders are not known
-    /// here).
+    /// the pseudo-headers `ALL`, `ToCc`, `MESSAGEID`, `EnvelopeFrom`,
+    /// `X-Spam-Relays-*` and `ALL-TRUSTED`/`-INTERNAL`/`-UNTRUSTED`/`-EXTERNAL`
+    /// (through `get`).
     pub fn header(&self, name: &str) -> Option<String> {
         self.header_instances(name, Instances::All)
     }
@@ -163,6 +243,8 @@ impl Message {
             } else {
                 self.all_decoded_lines()
             }
+        } else if let Some(v) = self.relay_pseudo(&lname) {
+            vec![v]
         } else if lname == "envelopefrom" {
             self.envelope_from()
                 .map(String::into_bytes)
@@ -324,8 +406,14 @@ impl Message {
                 self.all_decoded_lines()
             };
         }
+        if let Some(v) = self.all_in_rcvd_range(name, raw) {
+            return v;
+        }
         let lname = name.to_ascii_lowercase();
-        let pseudo = lname == "envelopefrom" || lname == "tocc" || name == "MESSAGEID";
+        let pseudo = lname == "envelopefrom"
+            || lname == "tocc"
+            || name == "MESSAGEID"
+            || lname.starts_with("x-spam-relays-");
         let values = if pseudo || !(raw || addr || names) {
             self.values(name, raw, which)
         } else {
@@ -362,6 +450,22 @@ impl Message {
         out
     }
 
+    /// `X-Spam-Relays-{Trusted,Untrusted,Internal,External}` (lowercased
+    /// name): the relay strings, present even when empty.
+    fn relay_pseudo(&self, lname: &str) -> Option<Vec<u8>> {
+        if !lname.starts_with("x-spam-relays-") {
+            return None;
+        }
+        let r = self.relays();
+        Some(match lname {
+            "x-spam-relays-trusted" => r.trusted_str(),
+            "x-spam-relays-untrusted" => r.untrusted_str(),
+            "x-spam-relays-internal" => r.internal_str(),
+            "x-spam-relays-external" => r.external_str(),
+            _ => return None,
+        })
+    }
+
     /// True if the message has at least one header field called `name`
     /// (case-insensitive; X-Spam-* excluded), for `exists:` rules.
     pub fn has_header(&self, name: &str) -> bool {
@@ -373,10 +477,35 @@ impl Message {
         self.top().fields.iter().map(|f| f.name.as_str()).collect()
     }
 
-    /// `EnvelopeFrom` as far as headers tell it: X-Envelope-From, then
-    /// Envelope-Sender, then Return-Path, each only when no Received header
-    /// precedes it; nothing if X-Sender and a fetchmail Received show up.
+    /// `EnvelopeFrom`: the `envelope_sender_header` if configured; else the
+    /// envelope sender recorded by the last untrusted relay; else
+    /// X-Envelope-From, then Envelope-Sender, then Return-Path, each only
+    /// when no Received header precedes it; nothing if X-Sender and a
+    /// fetchmail Received show up.
     pub fn envelope_from(&self) -> Option<String> {
+        // Usable: has an '@' after the first character, or is empty ("<>").
+        let usable = |e: &str| e.is_empty() || e.find('@').is_some_and(|i| i > 0);
+        if let Some(h) = &self.opts.envelope_sender_header {
+            let e = self
+                .header_addrs_instances(h, Instances::First)
+                .into_iter()
+                .next();
+            return e.filter(|e| usable(e));
+        }
+        // The envelope sender the last untrusted relay (or, for all-trusted
+        // mail, the first trusted one) recorded.
+        let info = self.relays();
+        if let Some(e) = info
+            .untrusted
+            .first()
+            .or(info.trusted.last())
+            .and_then(|r| r.envfrom.as_ref())
+        {
+            let e = String::from_utf8_lossy(e);
+            if usable(&e) {
+                return Some(e.into_owned());
+            }
+        }
         let fields = &self.top().fields;
         let x_sender = self.header_addrs_instances("X-Sender", Instances::First);
         if x_sender.first().is_some_and(|a| a.contains('@'))
