@@ -6,11 +6,14 @@
 //! file's `lookup`. Nothing else needs to change.
 
 mod body;
+mod date;
 mod freemail;
 mod headers;
 mod html;
 mod image;
+mod locales;
 mod mime;
+mod registry;
 mod relays;
 mod uri;
 mod wlbl;

@@ -362,9 +362,11 @@ impl Message {
     }
 
     /// True if the message has at least one header field called `name`
-    /// (case-insensitive; X-Spam-* excluded), for `exists:` rules.
+    /// (case-insensitive; X-Spam-* excluded), for `exists:` rules. As in
+    /// SpamAssassin (`defined get(name)`), pseudo-headers such as `ToCc`
+    /// and `EnvelopeFrom` count too.
     pub fn has_header(&self, name: &str) -> bool {
-        self.top().all(name).next().is_some()
+        !self.values(name, false, Instances::All).is_empty()
     }
 
     /// Header field names in order, as written (X-Spam-* excluded).
