@@ -5,6 +5,7 @@
 //! so that no message pays for re-parsing them.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
 
 use regex::Regex;
 
@@ -24,6 +25,10 @@ pub struct Freemail {
     pub max_body_freemails: i64,
     pub skip_when_over_max: bool,
     pub skip_bulk_envfrom: bool,
+    /// The plugin's e-mail address pattern (capture 1 is the address),
+    /// which needs a known TLD at the end; built only when the plugin is
+    /// in use.
+    pub email_re: Option<Arc<pcre2::bytes::Regex>>,
 }
 
 impl Freemail {
@@ -154,10 +159,44 @@ impl Derived {
             || vec!["all".to_string()],
             |v| v.split_whitespace().map(str::to_string).collect(),
         );
+        if d.freemail.available() {
+            d.freemail.email_re = email_regex(&d.tlds).map(Arc::new);
+        }
         d.more_spam_to = words(conf, "more_spam_to").map(str::to_lowercase).collect();
         d.all_spam_to = words(conf, "all_spam_to").map(str::to_lowercase).collect();
         d
     }
+}
+
+/// Characters allowed in the local part of an address (RFC 5322 atext).
+const ATEXT: &str = r"a-z0-9!#$%&'*+/=?^_`{|}~-";
+
+/// The FreeMail address pattern: a local part of at most 64 characters
+/// starting at a boundary, an '@', one to four host labels and a known TLD
+/// that ends at a boundary.
+fn email_regex(tlds: &HashSet<String>) -> Option<pcre2::bytes::Regex> {
+    let mut list: Vec<&str> = tlds.iter().map(String::as_str).collect();
+    // Longest first, so that a TLD that prefixes another is tried last.
+    list.sort_by(|a, b| b.len().cmp(&a.len()).then(a.cmp(b)));
+    let alternatives: Vec<String> = list.iter().map(|t| regex::escape(t)).collect();
+    let tld = if alternatives.is_empty() {
+        // Matches nothing useful, as SpamAssassin's fallback.
+        "no_tlds_defined".to_string()
+    } else {
+        format!(
+            "(?<![a-zA-Z0-9-])(?:{})(?!(?:[a-zA-Z0-9-]|\\.[a-zA-Z0-9]))",
+            alternatives.join("|")
+        )
+    };
+    let pattern = format!(
+        "(?i)(?=.{{0,64}}@)(?<![{ATEXT}])([{ATEXT}]+(?:\\.[{ATEXT}]+)*@(?:[a-z0-9](?:[a-z0-9-]{{0,59}}[a-z0-9])?\\.){{1,4}}{tld})"
+    );
+    pcre2::bytes::RegexBuilder::new()
+        .utf(false)
+        .ucp(false)
+        .jit_if_available(true)
+        .build(&pattern)
+        .ok()
 }
 
 fn build_freemail(conf: &Config) -> Freemail {

@@ -466,6 +466,11 @@ impl Message {
         &self.body_views().text
     }
 
+    /// URIs taken from HTML attributes (links, images, ...), as written.
+    pub fn html_uris(&self) -> &[String] {
+        &self.body_views().html_uris
+    }
+
     fn body_views(&self) -> &body::BodyViews {
         self.body.get_or_init(|| body::body_views(&self.parsed))
     }
