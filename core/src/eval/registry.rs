@@ -63,6 +63,32 @@ pub fn is_domain_valid(d: &Derived, dom: &str) -> bool {
     }
 }
 
+/// A syntactically valid fully qualified name: at least two labels of
+/// letters, digits, '-' and '_' (no '_' in the last two, no '-' at label
+/// ends), 253 bytes at most; trailing dots ignored.
+pub fn is_fqdn_valid(host: &str) -> bool {
+    let h = host.to_ascii_lowercase();
+    let h = h.trim_end_matches('.');
+    if h.len() > 253 {
+        return false;
+    }
+    let labels: Vec<&str> = h.split('.').collect();
+    let n = labels.len();
+    if n < 2 {
+        return false;
+    }
+    let word = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_';
+    labels.iter().enumerate().all(|(i, l)| {
+        let b = l.as_bytes();
+        !b.is_empty()
+            && b.len() <= 63
+            && b.first().is_some_and(|&c| word(c))
+            && b.last().is_some_and(|&c| word(c))
+            && b.iter().all(|&c| word(c) || c == b'-')
+            && (n - i > 2 || !l.contains('_'))
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,5 +114,8 @@ mod tests {
         assert!(is_domain_valid(&d, "Foo.COM"));
         assert!(!is_domain_valid(&d, "foo.invalid"));
         assert!(!is_domain_valid(&d, "com"));
+        assert!(is_fqdn_valid("mx.example.com."));
+        assert!(!is_fqdn_valid("localhost"));
+        assert!(!is_fqdn_valid("a_b.com"));
     }
 }
