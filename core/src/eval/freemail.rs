@@ -137,15 +137,23 @@ fn body_freemails(ctx: &EvalCtx<'_>) -> Option<Vec<String>> {
         }
     };
 
-    // mailto: links from HTML, unless the address is also written in the
-    // text (upstream takes those from the text, where some are dropped).
+    // mailto: links of HTML anchors (<a href>), unless the address is also
+    // written in the text (upstream takes those from the text, where some
+    // are dropped). Form actions, <area> and <link> do not count. The
+    // message keeps attribute URIs without their tags; an anchor's href is
+    // filed twice there (as link and as the key of its anchor text), other
+    // tags' URIs once, which tells them apart.
     let text_lower: Vec<String> = lines.iter().map(|l| l.to_lowercase()).collect();
+    let html = ctx.msg.html_uris();
     let mut from_links = 0;
-    for u in ctx.msg.html_uris() {
-        let Some(rest) = u.get(..7).filter(|p| p.eq_ignore_ascii_case("mailto:")) else {
+    for (i, u) in html.iter().enumerate() {
+        let Some(scheme) = u.get(..7).filter(|p| p.eq_ignore_ascii_case("mailto:")) else {
             continue;
         };
-        let rest = &u[rest.len()..];
+        if html[..i].contains(u) || html.iter().filter(|v| *v == u).count() < 2 {
+            continue;
+        }
+        let rest = &u[scheme.len()..];
         let Ok(Some(c)) = email_re.captures(rest.as_bytes()) else {
             continue;
         };
@@ -363,6 +371,16 @@ mod tests {
         assert_eq!(run(check_freemail_from, m, &[]), 0);
         let m = "From: joe@example.org\nTo: x@example.org\n\nhi\n";
         assert_eq!(run(check_freemail_from, m, &[]), 0);
+    }
+
+    #[test]
+    fn links_in_html() {
+        let head = "From: joe@gmail.com\nTo: x@example.org\nContent-Type: text/html\n\n";
+        // A form action is not a link: no body free mail (SpamAssassin agrees).
+        let m = format!("{head}<form action=\"mailto:jim@hotmail.com\">x</form>\n");
+        assert_eq!(run(check_freemail_replyto, &m, &["reply"]), 0);
+        let m = format!("{head}<a href=\"mailto:jim@hotmail.com?subject=hi\">write</a>\n");
+        assert_eq!(run(check_freemail_replyto, &m, &["reply"]), 1);
     }
 
     #[test]
