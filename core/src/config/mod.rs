@@ -6,10 +6,12 @@
 //! `updates_spamassassin_org.cf` first). Later lines override earlier ones.
 
 mod cond;
+mod derived;
 mod directives;
 mod rule;
 
 pub use cond::{CondEnv, canonical_plugin};
+pub use derived::{Derived, Freemail};
 pub use rule::*;
 
 use std::collections::{HashMap, HashSet};
@@ -109,6 +111,8 @@ pub struct Config {
     /// Files read, in order.
     pub files: Vec<String>,
     pub local_tests_only: bool,
+    /// Lookup tables built from `lists` after loading (see `derived`).
+    pub derived: Derived,
 }
 
 impl Default for Config {
@@ -131,6 +135,7 @@ impl Default for Config {
             diagnostics: Vec::new(),
             files: Vec::new(),
             local_tests_only: false,
+            derived: Derived::default(),
         }
     }
 }
@@ -285,6 +290,7 @@ impl Config {
         if !sources.extra_lines.is_empty() {
             reader.read_bytes("(command line)", sources.extra_lines.join("\n").as_bytes());
         }
+        conf.derived = Derived::build(&conf);
         conf
     }
 
@@ -292,6 +298,7 @@ impl Config {
     pub fn from_text(name: &str, text: &str) -> Config {
         let mut conf = Config::default();
         directives::Reader::new(&mut conf).read_bytes(name, text.as_bytes());
+        conf.derived = Derived::build(&conf);
         conf
     }
 

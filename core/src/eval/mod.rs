@@ -6,12 +6,15 @@
 //! file's `lookup`. Nothing else needs to change.
 
 mod body;
+mod date;
 mod freemail;
 mod headers;
 mod html;
 mod image;
+mod locales;
 mod mime;
 mod net;
+mod registry;
 mod relay_headers;
 mod relays;
 mod uri;

@@ -1,6 +1,10 @@
 //! WLBLEval: welcomelist_from / blocklist_from and their `_to` twins.
 
-use super::{EvalCtx, EvalFn};
+use std::sync::OnceLock;
+
+use regex::bytes::Regex;
+
+use super::{EvalCtx, EvalFn, registry};
 
 pub(super) fn lookup(name: &str) -> Option<EvalFn> {
     Some(match name {
@@ -8,8 +12,30 @@ pub(super) fn lookup(name: &str) -> Option<EvalFn> {
         "check_from_in_blocklist" | "check_from_in_blacklist" => from_in_blocklist,
         "check_to_in_welcomelist" | "check_to_in_whitelist" => to_in_welcomelist,
         "check_to_in_blocklist" | "check_to_in_blacklist" => to_in_blocklist,
+        "check_to_in_more_spam" => to_in_more_spam,
+        "check_to_in_all_spam" => to_in_all_spam,
+        "check_from_in_list" => from_in_list,
+        "check_to_in_list" => to_in_list,
+        "check_replyto_in_list" => replyto_in_list,
+        "check_uri_host_listed" => uri_host_listed,
+        "check_uri_host_in_blocklist" | "check_uri_host_in_blacklist" => uri_host_in_blocklist,
+        "check_uri_host_in_welcomelist" | "check_uri_host_in_whitelist" => uri_host_in_welcomelist,
+        // These compare the sender with welcomelist_from_rcvd /
+        // def_welcomelist_from_rcvd entries and the relay that handed the
+        // message over. The stock configuration has no such entries (its
+        // def_welcomelist_auth lines need SPF/DKIM), so they cannot hit.
+        "check_from_in_default_welcomelist"
+        | "check_from_in_default_whitelist"
+        | "check_forged_in_welcomelist"
+        | "check_forged_in_whitelist"
+        | "check_forged_in_default_welcomelist"
+        | "check_forged_in_default_whitelist" => never,
         _ => return None,
     })
+}
+
+fn never(_ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
+    0
 }
 
 /// Match an address against a welcomelist glob (`*@example.com`,
@@ -35,17 +61,198 @@ fn any_listed(list: &[String], addrs: &[String]) -> u32 {
     )
 }
 
+/// Recipient addresses, as SpamAssassin's `all_to_addrs`: the first
+/// Resent-To and Resent-Cc if present, else the `for <addr>` of the top
+/// three Received headers and every address in the usual recipient
+/// headers; duplicates removed.
 fn to_addrs(ctx: &EvalCtx<'_>) -> Vec<String> {
-    let mut out = Vec::new();
-    for h in ["To", "Cc"] {
-        out.extend(
-            ctx.msg
-                .header_addrs(h)
-                .into_iter()
-                .map(|a| a.to_ascii_lowercase()),
-        );
+    let msg = ctx.msg;
+    let text = |v: Vec<u8>| String::from_utf8_lossy(&v).into_owned();
+    let mut addrs: Vec<String> = msg
+        .get_list("Resent-To:first:addr")
+        .into_iter()
+        .chain(msg.get_list("Resent-Cc:first:addr"))
+        .map(text)
+        .collect();
+    if addrs.is_empty() {
+        for line in msg.get_list("Received").into_iter().take(3) {
+            if let Some(a) = received_for(&line) {
+                addrs.push(a);
+            }
+        }
+        for h in [
+            "To",
+            "Apparently-To",
+            "Delivered-To",
+            "Envelope-Recipients",
+            "Apparently-Resent-To",
+            "X-Envelope-To",
+            "Envelope-To",
+            "X-Delivered-To",
+            "X-Original-To",
+            "X-Rcpt-To",
+            "X-Real-To",
+            "Cc",
+        ] {
+            addrs.extend(msg.get_list(&format!("{h}:addr")).into_iter().map(text));
+        }
+    }
+    let mut out: Vec<String> = Vec::new();
+    for a in addrs {
+        if !out.contains(&a) {
+            out.push(a);
+        }
     }
     out
+}
+
+/// The `for <user@host>;` recipient of a Received header, when the host
+/// is a valid FQDN.
+fn received_for(line: &[u8]) -> Option<String> {
+    static RE: OnceLock<Regex> = OnceLock::new();
+    let re = RE.get_or_init(|| {
+        Regex::new(r"(?-u) for <?(\S+@(\S+?))>?;").unwrap_or_else(|e| panic!("{e}"))
+    });
+    let c = re.captures(line)?;
+    let host = String::from_utf8_lossy(&c[2]);
+    registry::is_fqdn_valid(&host).then(|| String::from_utf8_lossy(&c[1]).into_owned())
+}
+
+/// The list named by a rule's argument: `enlist_addrlist` lists, or one of
+/// the built-in address lists by its setting name.
+fn named_list<'a>(ctx: &'a EvalCtx<'_>, args: &[String]) -> Option<&'a [String]> {
+    let name = args.first()?;
+    let c = ctx.conf;
+    match name.as_str() {
+        "welcomelist_from" | "whitelist_from" => Some(&c.welcomelist_from),
+        "blocklist_from" | "blacklist_from" => Some(&c.blocklist_from),
+        "welcomelist_to" | "whitelist_to" => Some(&c.welcomelist_to),
+        "blocklist_to" | "blacklist_to" => Some(&c.blocklist_to),
+        "more_spam_to" => Some(&c.derived.more_spam_to),
+        "all_spam_to" => Some(&c.derived.all_spam_to),
+        _ => c.derived.addrlists.get(name).map(Vec::as_slice),
+    }
+}
+
+fn lowered(addrs: Vec<String>) -> Vec<String> {
+    addrs.into_iter().map(|a| a.to_lowercase()).collect()
+}
+
+/// check_from_in_list(NAME): a sender address is in the named list.
+fn from_in_list(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
+    named_list(ctx, args).map_or(0, |l| any_listed(l, &ctx.msg.from_addrs()))
+}
+
+/// check_to_in_list(NAME): a recipient address is in the named list.
+fn to_in_list(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
+    named_list(ctx, args).map_or(0, |l| any_listed(l, &lowered(to_addrs(ctx))))
+}
+
+/// check_replyto_in_list(NAME): the first Reply-To address is listed.
+fn replyto_in_list(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
+    let Some(list) = named_list(ctx, args) else {
+        return 0;
+    };
+    let replyto = super::headers::get_str(ctx.msg, "Reply-To:addr");
+    if replyto.is_empty() {
+        return 0;
+    }
+    any_listed(list, &[replyto.to_lowercase()])
+}
+
+fn to_in_more_spam(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
+    any_listed(&ctx.conf.derived.more_spam_to, &lowered(to_addrs(ctx)))
+}
+
+fn to_in_all_spam(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
+    any_listed(&ctx.conf.derived.all_spam_to, &lowered(to_addrs(ctx)))
+}
+
+/// The host of a canonical URI (`scheme://user@host:port/...`),
+/// lowercased, when it is an IP address or ends in a known TLD.
+fn uri_host(ctx: &EvalCtx<'_>, uri: &str) -> Option<String> {
+    let (scheme, rest) = uri.split_once("://")?;
+    if scheme.is_empty()
+        || !scheme
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+.-".contains(&b))
+    {
+        return None;
+    }
+    let auth = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = auth.rsplit_once('@').map_or(auth, |(_, h)| h);
+    let host = if host.starts_with('[') {
+        host.split_inclusive(']').next().unwrap_or(host)
+    } else {
+        host.split(':').next().unwrap_or(host)
+    };
+    let host = host.trim_end_matches('.').to_ascii_lowercase();
+    if host.is_empty() {
+        return None;
+    }
+    let is_ip = host.parse::<std::net::Ipv4Addr>().is_ok() || host.starts_with('[');
+    (is_ip || registry::is_domain_valid(&ctx.conf.derived, &host)).then_some(host)
+}
+
+/// Which URI host lists (`enlist_uri_host`) a host of the message's URIs
+/// is on. The most specific listed name decides, so `!sub.example.com`
+/// exempts a subdomain of a listed `example.com`.
+fn uri_lists_hit<'a>(ctx: &EvalCtx<'a>) -> Vec<&'a str> {
+    let lists = &ctx.conf.derived.uri_host_lists;
+    if lists.is_empty() {
+        return Vec::new();
+    }
+    let mut seen: Vec<String> = Vec::new();
+    let mut hit: Vec<&str> = Vec::new();
+    for uri in ctx.msg.uris() {
+        if uri
+            .get(..7)
+            .is_some_and(|p| p.eq_ignore_ascii_case("mailto:"))
+        {
+            continue;
+        }
+        let Some(host) = uri_host(ctx, uri) else {
+            continue;
+        };
+        if seen.contains(&host) {
+            continue;
+        }
+        seen.push(host.clone());
+        let keys: Vec<String> = if let Some(inner) = host.strip_prefix('[') {
+            vec![inner.trim_end_matches(']').to_string()]
+        } else if host.parse::<std::net::Ipv4Addr>().is_ok() {
+            vec![host.clone()]
+        } else {
+            // host, then each parent domain; at most the last 11 names.
+            let labels: Vec<&str> = host.split('.').collect();
+            let all: Vec<String> = (0..labels.len()).map(|i| labels[i..].join(".")).collect();
+            let skip = all.len().saturating_sub(11);
+            all[skip..].to_vec()
+        };
+        for (name, list) in lists {
+            let verdict = keys.iter().find_map(|k| list.get(k));
+            if verdict == Some(&true) && !hit.contains(&name.as_str()) {
+                hit.push(name);
+            }
+        }
+    }
+    hit
+}
+
+/// check_uri_host_listed(NAME): a URI host is on the named host list.
+fn uri_host_listed(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
+    let Some(name) = args.first() else {
+        return 0;
+    };
+    u32::from(uri_lists_hit(ctx).contains(&name.as_str()))
+}
+
+fn uri_host_in_blocklist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
+    u32::from(uri_lists_hit(ctx).contains(&"BLOCK"))
+}
+
+fn uri_host_in_welcomelist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
+    u32::from(uri_lists_hit(ctx).contains(&"WELCOME"))
 }
 
 pub fn from_in_welcomelist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
@@ -57,11 +264,11 @@ pub fn from_in_blocklist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
 }
 
 pub fn to_in_welcomelist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
-    any_listed(&ctx.conf.welcomelist_to, &to_addrs(ctx))
+    any_listed(&ctx.conf.welcomelist_to, &lowered(to_addrs(ctx)))
 }
 
 pub fn to_in_blocklist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
-    any_listed(&ctx.conf.blocklist_to, &to_addrs(ctx))
+    any_listed(&ctx.conf.blocklist_to, &lowered(to_addrs(ctx)))
 }
 
 #[cfg(test)]
@@ -74,5 +281,40 @@ mod tests {
         assert!(!addr_matches("*@example.com", "joe@example.com.evil"));
         assert!(addr_matches("?oe@x.org", "joe@x.org"));
         assert!(addr_matches("joe@x.org", "joe@x.org"));
+    }
+
+    fn run(f: EvalFn, cf: &str, raw: &str, args: &[&str]) -> u32 {
+        let conf = crate::config::Config::from_text("t.cf", cf);
+        let msg = crate::message::Message::parse(raw.as_bytes());
+        let ctx = EvalCtx {
+            msg: &msg,
+            conf: &conf,
+        };
+        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        f(&ctx, &args)
+    }
+
+    // Expectations confirmed with `spamassassin -L -t` (stock lists).
+    #[test]
+    fn named_lists() {
+        let cf = "enlist_addrlist (SUSP_NTLD) *@*.top\nenlist_addrlist (PAYPAL) *@paypal.com\n";
+        let m = "From: Joe <joe@mail.shop.top>\nReply-To: x@paypal.com\nTo: a@b.org\n\nx\n";
+        assert_eq!(run(from_in_list, cf, m, &["SUSP_NTLD"]), 1);
+        assert_eq!(run(from_in_list, cf, m, &["PAYPAL"]), 0);
+        assert_eq!(run(replyto_in_list, cf, m, &["PAYPAL"]), 1);
+        assert_eq!(run(from_in_list, cf, m, &["NOSUCH"]), 0);
+        let m = "From: Joe <joe@shop.top.example.com>\nTo: a@b.org\n\nx\n";
+        assert_eq!(run(from_in_list, cf, m, &["SUSP_NTLD"]), 0);
+    }
+
+    #[test]
+    fn uri_host_lists() {
+        let cf = "util_rb_tld com top\nenlist_uri_host (SUSP) example.com !ok.example.com\n";
+        let m = "To: a@b.org\n\nsee http://www.example.com/x\n";
+        assert_eq!(run(uri_host_listed, cf, m, &["SUSP"]), 1);
+        let m = "To: a@b.org\n\nsee http://ok.example.com/x\n";
+        assert_eq!(run(uri_host_listed, cf, m, &["SUSP"]), 0);
+        let m = "To: a@b.org\n\nsee http://example.org/x\n";
+        assert_eq!(run(uri_host_listed, cf, m, &["SUSP"]), 0);
     }
 }

@@ -467,9 +467,11 @@ impl Message {
     }
 
     /// True if the message has at least one header field called `name`
-    /// (case-insensitive; X-Spam-* excluded), for `exists:` rules.
+    /// (case-insensitive; X-Spam-* excluded), for `exists:` rules. As in
+    /// SpamAssassin (`defined get(name)`), pseudo-headers such as `ToCc`
+    /// and `EnvelopeFrom` count too.
     pub fn has_header(&self, name: &str) -> bool {
-        self.top().all(name).next().is_some()
+        !self.values(name, false, Instances::All).is_empty()
     }
 
     /// Header field names in order, as written (X-Spam-* excluded).
@@ -592,6 +594,11 @@ impl Message {
     /// content preview).
     pub fn body_text(&self) -> &str {
         &self.body_views().text
+    }
+
+    /// URIs taken from HTML attributes (links, images, ...), as written.
+    pub fn html_uris(&self) -> &[String] {
+        &self.body_views().html_uris
     }
 
     fn body_views(&self) -> &body::BodyViews {
