@@ -18,7 +18,9 @@ mod decode;
 mod entities;
 mod headers;
 mod html;
+pub(crate) mod html_stats;
 mod mime;
+pub(crate) mod mime_stats;
 mod tlds;
 mod uri;
 
@@ -50,6 +52,7 @@ pub struct Message {
     body_strings: OnceLock<Vec<String>>,
     rawbody: OnceLock<Vec<Vec<u8>>>,
     uris: OnceLock<Vec<String>>,
+    mime_stats: OnceLock<mime_stats::MimeStats>,
 }
 
 impl std::fmt::Debug for body::BodyViews {
@@ -71,6 +74,7 @@ impl Message {
             body_strings: OnceLock::new(),
             rawbody: OnceLock::new(),
             uris: OnceLock::new(),
+            mime_stats: OnceLock::new(),
         }
     }
 
