@@ -123,7 +123,10 @@ fn alt_diff(msg: &Message) -> AltDiff {
         out.html_words = orig;
         out.text_words = text.len();
         for (k, n) in &text {
-            if html.get(k).is_some_and(|h| i64::from(*h) - i64::from(*n) < 1) {
+            if html
+                .get(k)
+                .is_some_and(|h| i64::from(*h) - i64::from(*n) < 1)
+            {
                 html.remove(k);
             }
         }
@@ -171,7 +174,7 @@ fn check_blank_line_ratio(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
     } else {
         100.0 * blank as f64 / lines as f64
     };
-    u32::from((min == 0.0 && ratio <= max) || (ratio > min && ratio <= max))
+    u32::from((min == 0.0 || ratio > min) && ratio <= max)
 }
 
 fn tvd_vertical_words(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
@@ -255,7 +258,13 @@ mod tests {
         let msg = Message::parse(raw.as_bytes());
         let conf = Config::from_text("t", "");
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        f(&EvalCtx { msg: &msg, conf: &conf }, &args)
+        f(
+            &EvalCtx {
+                msg: &msg,
+                conf: &conf,
+            },
+            &args,
+        )
     }
 
     // Expected values below were checked with `spamassassin -t -D`.

@@ -70,9 +70,12 @@ pub(crate) fn perl_num(s: &str) -> f64 {
 /// `< 384`. None when the expression is not one of those.
 pub(crate) fn compare_expr(val: f64, expr: &str) -> Option<bool> {
     if expr.is_empty()
-        || !expr
-            .bytes()
-            .all(|b| matches!(b, b'<' | b'>' | b'=' | b'!' | b'-' | b'+' | b' ' | b'0'..=b'9'))
+        || !expr.bytes().all(|b| {
+            matches!(
+                b,
+                b'<' | b'>' | b'=' | b'!' | b'-' | b'+' | b' ' | b'0'..=b'9'
+            )
+        })
     {
         return None;
     }
@@ -272,7 +275,13 @@ mod tests {
         let msg = Message::parse(raw.as_bytes());
         let conf = Config::from_text("t", "");
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        f(&EvalCtx { msg: &msg, conf: &conf }, &args)
+        f(
+            &EvalCtx {
+                msg: &msg,
+                conf: &conf,
+            },
+            &args,
+        )
     }
 
     fn html(body: &str) -> String {

@@ -33,7 +33,10 @@ struct Images {
 }
 
 fn be16(d: &[u8], at: usize) -> Option<u64> {
-    Some(u64::from(u16::from_be_bytes([*d.get(at)?, *d.get(at + 1)?])))
+    Some(u64::from(u16::from_be_bytes([
+        *d.get(at)?,
+        *d.get(at + 1)?,
+    ])))
 }
 
 fn be32(d: &[u8], at: usize) -> Option<u64> {
@@ -80,11 +83,7 @@ fn jpeg_size(d: &[u8]) -> Option<(u64, u64)> {
         return None;
     }
     let mut pos = 2;
-    loop {
-        let (Some(&xx), Some(&mark), Some(len)) = (d.get(pos), d.get(pos + 1), be16(d, pos + 2))
-        else {
-            break;
-        };
+    while let (Some(&xx), Some(&mark), Some(len)) = (d.get(pos), d.get(pos + 1), be16(d, pos + 2)) {
         if xx != 0xff || mark == 0xda || mark == 0xd9 || len < 2 {
             break;
         }
@@ -238,10 +237,7 @@ fn image_size_range(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
     let hit = imgs.dims.get(t).is_some_and(|d| {
         d.iter().any(|&(h, w)| {
             let (h, w) = (h as f64, w as f64);
-            h >= min_h
-                && w >= min_w
-                && max_h.is_none_or(|m| h <= m)
-                && max_w.is_none_or(|m| w <= m)
+            h >= min_h && w >= min_w && max_h.is_none_or(|m| h <= m) && max_w.is_none_or(|m| w <= m)
         })
     });
     u32::from(hit)

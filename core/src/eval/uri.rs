@@ -56,7 +56,13 @@ mod tests {
     fn run(f: EvalFn, raw: &str) -> u32 {
         let msg = Message::parse(raw.as_bytes());
         let conf = Config::from_text("t", "");
-        f(&EvalCtx { msg: &msg, conf: &conf }, &[])
+        f(
+            &EvalCtx {
+                msg: &msg,
+                conf: &conf,
+            },
+            &[],
+        )
     }
 
     #[test]

@@ -348,10 +348,11 @@ impl HtmlStats {
         {
             self.font_face_bad = true;
         }
-        if tag == "img" && self.inside_of("a") > 0 {
-            if let Some(last) = self.anchors.last_mut() {
-                last.push_str("<img>\n");
-            }
+        if tag == "img"
+            && self.inside_of("a") > 0
+            && let Some(last) = self.anchors.last_mut()
+        {
+            last.push_str("<img>\n");
         }
         if tag == "img"
             && let (Some(w), Some(h)) = (get("width"), get("height"))

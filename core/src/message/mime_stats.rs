@@ -280,11 +280,7 @@ fn compute_stats(parts: &[MimePart<'_>]) -> MimeStats {
                     }
                 }
             }
-            if ascii_plain
-                && line
-                    .iter()
-                    .any(|&b| b == 0 || b == b'\r' || b >= 0x80)
-            {
+            if ascii_plain && line.iter().any(|&b| b == 0 || b == b'\r' || b >= 0x80) {
                 st.ascii_text_illegal += 1;
             }
             if unencoded_plain {

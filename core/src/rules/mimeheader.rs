@@ -80,7 +80,9 @@ impl MimeheaderTest {
             let value: Vec<u8> = if self.header == "ALL" {
                 p.all_headers(self.raw)
             } else if self.raw {
-                p.header_raw(&self.header).map(<[u8]>::to_vec).unwrap_or_default()
+                p.header_raw(&self.header)
+                    .map(<[u8]>::to_vec)
+                    .unwrap_or_default()
             } else {
                 p.header(&self.header)
                     .map(|v| format!("{v}\n").into_bytes())
@@ -136,10 +138,21 @@ mod tests {
     fn per_part_and_range() {
         let msg = Message::parse(MSG.as_bytes());
         let t = TFlags::default();
-        assert_eq!(test("Content-Type", false, r#"/\bname="[a-z]{8,}\.gif/"#).run(&msg, &t), 1);
-        assert_eq!(test("Content-Type", false, r"/^multipart\/mixed/").run(&msg, &t), 1);
         assert_eq!(
-            test("Content-Type", true, r#"/^image\/gif;\n {8}name=\".+?\"$/s"#).run(&msg, &t),
+            test("Content-Type", false, r#"/\bname="[a-z]{8,}\.gif/"#).run(&msg, &t),
+            1
+        );
+        assert_eq!(
+            test("Content-Type", false, r"/^multipart\/mixed/").run(&msg, &t),
+            1
+        );
+        assert_eq!(
+            test(
+                "Content-Type",
+                true,
+                r#"/^image\/gif;\n {8}name=\".+?\"$/s"#
+            )
+            .run(&msg, &t),
             1
         );
         let first_only = TFlags::parse("range=1");

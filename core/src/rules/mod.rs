@@ -169,8 +169,8 @@ impl CompiledRules {
                             negate: *negate,
                             matcher: m,
                         })),
-                        // SpamAssassin runs these as body evals.
-                        Area::Body,
+                        // Reported without an area label, like header rules.
+                        Area::Header,
                     ),
                     Err(e) => {
                         diags.push(diag(e));
