@@ -168,7 +168,8 @@ fn html_test(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
     let key = arg(args, 0);
     let hit = ctx.msg.html_parts().iter().any(|h| match h.value(key) {
         Some(HtmlValue::Number(n)) => n != 0.0,
-        Some(HtmlValue::Texts(_)) => true,
+        // A list is only recorded once it has an entry.
+        Some(HtmlValue::Texts(v)) => !v.is_empty(),
         None => false,
     });
     u32::from(hit)
@@ -229,7 +230,9 @@ fn html_title_subject_ratio(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
     let Some(subject) = ctx.msg.header("Subject") else {
         return 0;
     };
-    let slen = subject.chars().count();
+    // Header values are UTF-8 octets in SpamAssassin, so the subject's
+    // length is in bytes while the title's is in characters.
+    let slen = subject.len();
     if slen == 0 {
         return 0;
     }
