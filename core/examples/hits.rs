@@ -15,13 +15,18 @@ fn main() {
         ..Default::default()
     };
     let config = Config::load(&sources);
-    let (rules, _) = CompiledRules::compile(
+    let (rules, diags) = CompiledRules::compile(
         config,
         CompileOptions {
             net: false,
             bayes: false,
         },
     );
+    if std::env::var_os("HITS_DIAGS").is_some() {
+        for d in &diags {
+            eprintln!("{d}");
+        }
+    }
     for path in std::env::args().skip(1) {
         let Ok(raw) = std::fs::read(&path) else {
             eprintln!("cannot read {path}");

@@ -549,6 +549,27 @@ mod tests {
         assert!(!FONT_FACE_OK.is_match("Arial Black 123"));
     }
 
+    // Expected counts were read from SpamAssassin's HTML results for the
+    // same message.
+    #[test]
+    fn counts_match_spamassassin() {
+        let raw = b"Subject: t\nContent-Type: text/html\n\n<!DOCTYPE html><html><body>\
+            <foo>x</foo><o:p></o:p></b></b><img src=\"a.gif\" width=\"50%\" height=10>\
+            te<b>xt</b> &nbsp;more\xc2\xa0<!--c--></body></html>\n";
+        let msg = crate::message::Message::parse(raw);
+        let parts = msg.html_parts();
+        assert_eq!(parts.len(), 1);
+        let h = &parts[0];
+        assert_eq!((h.tags, h.elements, h.closed_extra), (14, 12, 2));
+        assert_eq!((h.tags_seen, h.elements_seen), (6, 5));
+        assert_eq!(h.obfuscation, 2);
+        assert_eq!(h.image_area, 4000);
+        assert_eq!((h.length, h.html_length, h.non_space_len), (143, 12, 9));
+        assert_eq!(h.comments, vec!["<!--c-->".to_string()]);
+        assert_eq!(h.inside.get("img"), Some(&1));
+        assert_eq!(h.inside.get("b"), Some(&0));
+    }
+
     #[test]
     fn dimensions() {
         assert_eq!(image_dimension("120", 8), 120);
