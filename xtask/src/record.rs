@@ -18,16 +18,22 @@ use crate::bench::start;
 
 fn symbols(port: u16, msg: &[u8]) -> Result<(String, String), String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
-    s.set_read_timeout(Some(Duration::from_secs(300))).map_err(|e| e.to_string())?;
-    let mut req = format!("SYMBOLS SPAMC/1.5\r\nContent-length: {}\r\n\r\n", msg.len()).into_bytes();
+    s.set_read_timeout(Some(Duration::from_secs(300)))
+        .map_err(|e| e.to_string())?;
+    let mut req =
+        format!("SYMBOLS SPAMC/1.5\r\nContent-length: {}\r\n\r\n", msg.len()).into_bytes();
     req.extend_from_slice(msg);
     s.write_all(&req).map_err(|e| e.to_string())?;
-    s.shutdown(std::net::Shutdown::Write).map_err(|e| e.to_string())?;
+    s.shutdown(std::net::Shutdown::Write)
+        .map_err(|e| e.to_string())?;
     let mut buf = Vec::new();
     s.read_to_end(&mut buf).map_err(|e| e.to_string())?;
     let r = spamcore::protocol::parse_response(&buf).map_err(|e| e.to_string())?;
     let (_, score, thr) = r.spam.ok_or("reply without Spam: header")?;
-    Ok((format!("{score:.1}/{thr:.1}"), String::from_utf8_lossy(&r.body).into_owned()))
+    Ok((
+        format!("{score:.1}/{thr:.1}"),
+        String::from_utf8_lossy(&r.body).into_owned(),
+    ))
 }
 
 pub fn main(args: &[String]) -> ExitCode {
@@ -66,7 +72,11 @@ fn record(corpus: &Path, out: &Path) -> Result<usize, String> {
         }
     }
     files.sort();
-    let d = start("SpamAssassin", Path::new("/usr/sbin/spamd"), &["--cf=use_bayes 0", "--syslog=null"])?;
+    let d = start(
+        "SpamAssassin",
+        Path::new("/usr/sbin/spamd"),
+        &["--cf=use_bayes 0", "--syslog=null"],
+    )?;
     let files = Arc::new(files);
     let next = Arc::new(AtomicUsize::new(0));
     let lines = Arc::new(Mutex::new(Vec::new()));
@@ -74,14 +84,26 @@ fn record(corpus: &Path, out: &Path) -> Result<usize, String> {
     let port = d.port;
     let handles: Vec<_> = (0..2)
         .map(|_| {
-            let (files, next, lines, errors) = (files.clone(), next.clone(), lines.clone(), errors.clone());
+            let (files, next, lines, errors) =
+                (files.clone(), next.clone(), lines.clone(), errors.clone());
             std::thread::spawn(move || {
                 loop {
                     let i = next.fetch_add(1, Ordering::SeqCst);
-                    let Some((folder, path)) = files.get(i) else { break };
-                    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-                    let label = if folder.starts_with("spam") { "spam" } else { "ham" };
-                    let result = std::fs::read(path).map_err(|e| e.to_string()).and_then(|m| symbols(port, &m));
+                    let Some((folder, path)) = files.get(i) else {
+                        break;
+                    };
+                    let name = path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default();
+                    let label = if folder.starts_with("spam") {
+                        "spam"
+                    } else {
+                        "ham"
+                    };
+                    let result = std::fs::read(path)
+                        .map_err(|e| e.to_string())
+                        .and_then(|m| symbols(port, &m));
                     match result {
                         Ok((score, rules)) => {
                             if let Ok(mut l) = lines.lock() {

@@ -4,6 +4,7 @@
 
 use super::charset::normalize_flagged;
 use super::html;
+use super::html_stats::HtmlStats;
 use super::mime::{MAX_LINE, Node, Parsed};
 
 /// `body_part_scan_size`: characters of each rendered part that are kept.
@@ -50,9 +51,10 @@ pub(crate) fn render_part(node: &Node) -> Option<RenderedPart> {
     let charset = node.charset.as_deref().unwrap_or("us-ascii");
     let (text, flagged) = normalize_flagged(&raw, charset, false);
     if is_html && !raw.is_empty() {
-        let r = html::render(&text);
+        let mut r = html::render(&text);
         // Entities above U+00FF force Perl to upgrade the string.
         let flagged = flagged || r.text.chars().any(|c| u32::from(c) > 0xff);
+        r.stats.finish(&r.text, flagged);
         Some(RenderedPart {
             text: r.text.clone(),
             flagged,
@@ -192,12 +194,15 @@ pub(crate) struct BodyViews {
     pub text: String,
     /// URIs from HTML attributes, raw.
     pub html_uris: Vec<String>,
+    /// Facts about each non-empty HTML part, in order.
+    pub html_stats: Vec<HtmlStats>,
 }
 
 /// Build the body rule input.
 pub(crate) fn body_views(p: &Parsed) -> BodyViews {
     let mut text = String::new();
     let mut html_uris = Vec::new();
+    let mut html_stats = Vec::new();
     let mut flagged = false;
     for i in leaves(p) {
         if !text.is_empty() {
@@ -209,6 +214,7 @@ pub(crate) fn body_views(p: &Parsed) -> BodyViews {
             flagged |= r.flagged;
             if let Some(h) = r.html {
                 html_uris.extend(h.uris);
+                html_stats.push(h.stats);
             }
         }
     }
@@ -235,6 +241,7 @@ pub(crate) fn body_views(p: &Parsed) -> BodyViews {
         lines: split_short_lines(&all),
         text,
         html_uris,
+        html_stats,
     }
 }
 

@@ -4,6 +4,7 @@
 //! rules see, plus the URIs found in tag attributes.
 
 use super::entities::ENTITIES;
+use super::html_stats::HtmlStats;
 
 /// One tokenizer event, the subset of HTML::Parser's that SpamAssassin uses.
 #[derive(Debug, Clone, PartialEq)]
@@ -15,7 +16,12 @@ pub(crate) enum Event {
     End(String),
     /// Text with entities decoded.
     Text(String),
-    /// Comments, declarations, processing instructions: never rendered.
+    /// A comment (bogus ones like `<!foo>` and `</ x>` included), as
+    /// written.
+    Comment(String),
+    /// `<!doctype ...>`.
+    Doctype,
+    /// Other declarations, processing instructions: never rendered.
     Other,
 }
 
@@ -101,10 +107,15 @@ pub(crate) fn tokenize(s: &str) -> Vec<Event> {
                 } else {
                     // `</ x>` and friends are bogus comments up to '>'.
                     flush(&mut ev, text_start, i);
-                    ev.push(Event::Other);
                     match b[i..].iter().position(|&c| c == b'>') {
-                        Some(p) => i += p + 1,
-                        None => return ev,
+                        Some(p) => {
+                            ev.push(Event::Comment(s[i..i + p + 1].to_owned()));
+                            i += p + 1;
+                        }
+                        None => {
+                            ev.push(Event::Other);
+                            return ev;
+                        }
                     }
                     text_start = i;
                 }
@@ -120,10 +131,15 @@ pub(crate) fn tokenize(s: &str) -> Vec<Event> {
                             .position(|&c| c == b'>')
                             .map(|p| i + 4 + p + 1)
                     });
-                    ev.push(Event::Other);
                     match end {
-                        Some(e) => i = e,
-                        None => return ev,
+                        Some(e) => {
+                            ev.push(Event::Comment(s[i..e].to_owned()));
+                            i = e;
+                        }
+                        None => {
+                            ev.push(Event::Other);
+                            return ev;
+                        }
                     }
                 } else if b[i..].starts_with(b"<![CDATA[") {
                     let start = i + 9;
@@ -132,10 +148,26 @@ pub(crate) fn tokenize(s: &str) -> Vec<Event> {
                     ev.push(Event::Text(s[start..end].to_owned()));
                     i = stop.map_or(b.len(), |p| p + 3);
                 } else {
-                    ev.push(Event::Other);
+                    // HTML::Parser reports DOCTYPE and ENTITY as
+                    // declarations and any other `<!...>` as a comment.
+                    let name: String = s[i + 2..]
+                        .chars()
+                        .take_while(char::is_ascii_alphabetic)
+                        .collect::<String>()
+                        .to_ascii_lowercase();
                     match b[i..].iter().position(|&c| c == b'>') {
-                        Some(p) => i += p + 1,
-                        None => return ev,
+                        Some(p) => {
+                            ev.push(match name.as_str() {
+                                "doctype" => Event::Doctype,
+                                "entity" => Event::Other,
+                                _ => Event::Comment(s[i..i + p + 1].to_owned()),
+                            });
+                            i += p + 1;
+                        }
+                        None => {
+                            ev.push(Event::Other);
+                            return ev;
+                        }
                     }
                 }
                 text_start = i;
@@ -500,6 +532,8 @@ pub(crate) struct Rendered {
     pub text: String,
     /// URIs from tag attributes, in document order, before canonicalisation.
     pub uris: Vec<String>,
+    /// Tag counts and other facts for the HTML eval tests.
+    pub stats: HtmlStats,
 }
 
 /// A piece of rendered text and how it was produced.
@@ -561,6 +595,7 @@ struct Renderer {
     pieces: Vec<Piece>,
     styles: Vec<Style>,
     basefont: i64,
+    stats: HtmlStats,
 }
 
 impl Renderer {
@@ -637,15 +672,17 @@ impl Renderer {
                 }
                 _ => {}
             }
+            self.stats.font_size(new.size);
         }
         self.styles.push(new);
     }
 
     /// `html_font_invisible`: text the reader would not see.
-    fn invisible(&self) -> bool {
+    fn invisible(&mut self) -> bool {
         let s = self.top();
         let tail = |c: &str| c.chars().rev().take(6).collect::<String>();
         if tail(&s.fg) == tail(&s.bg) {
+            self.stats.font_low_contrast = true;
             return true;
         }
         if let (Some(a), Some(b)) = (rgb(&s.fg), rgb(&s.bg)) {
@@ -653,12 +690,15 @@ impl Renderer {
             let (r, g, bl) = (d(a.0, b.0), d(a.1, b.1), d(a.2, b.2));
             let dist = ((0.2126 * r).powi(2) + (0.7152 * g).powi(2) + (0.0722 * bl).powi(2)).sqrt();
             if dist < 12.0 {
+                self.stats.font_low_contrast = true;
                 return true;
             }
         }
-        s.fg == "invalid"
-            || s.bg == "invalid"
-            || s.size <= 1
+        if s.fg == "invalid" || s.bg == "invalid" {
+            self.stats.font_invalid_color = true;
+            return true;
+        }
+        s.size <= 1
             || s.display.is_some_and(|d| d.eq_ignore_ascii_case("none"))
             || s.visibility
                 .is_some_and(|v| v.eq_ignore_ascii_case("hidden"))
@@ -979,6 +1019,10 @@ pub(crate) fn render(html: &str) -> Rendered {
         pieces: Vec::new(),
         styles: Vec::new(),
         basefont: 3,
+        stats: HtmlStats {
+            length: html.chars().count(),
+            ..HtmlStats::default()
+        },
     };
     let mut uris: Vec<String> = Vec::new();
     let mut base_href: Option<String> = None;
@@ -987,6 +1031,7 @@ pub(crate) fn render(html: &str) -> Rendered {
     for ev in tokenize(&pre) {
         match ev {
             Event::Start(tag, attrs) => {
+                r.stats.tag(&tag, &attrs, true);
                 adjust(&tag, 1, &mut script, &mut style);
                 if !known_tag(&tag) {
                     continue;
@@ -1000,6 +1045,7 @@ pub(crate) fn render(html: &str) -> Rendered {
                 collect_uris(&tag, &attrs, &mut uris, &mut base_href);
             }
             Event::End(tag) => {
+                r.stats.tag(&tag, &[], false);
                 adjust(&tag, -1, &mut script, &mut style);
                 if !known_tag(&tag) {
                     continue;
@@ -1012,17 +1058,22 @@ pub(crate) fn render(html: &str) -> Rendered {
                 }
             }
             Event::Text(t) => {
-                if script > 0 || style > 0 {
+                let prev = r.pieces.last().map(|p| p.text.as_str());
+                if !r.stats.text(&t, prev) || script > 0 || style > 0 {
                     continue;
                 }
                 r.text(&t);
             }
+            Event::Comment(c) => r.stats.comment(&c),
+            Event::Doctype => r.stats.doctype(),
             Event::Other => {}
         }
     }
+    r.stats.end_document();
     Rendered {
         text: r.pieces.into_iter().map(|p| p.text).collect(),
         uris,
+        stats: r.stats,
     }
 }
 

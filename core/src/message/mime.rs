@@ -31,6 +31,8 @@ pub(crate) struct Node {
     pub body: Vec<u8>,
     /// Children; `None` for a leaf.
     pub children: Option<Vec<usize>>,
+    /// Oddities the parser met in this node (see `ParseFlags`).
+    pub flags: super::mime_stats::ParseFlags,
 }
 
 impl Node {
@@ -135,6 +137,16 @@ fn looks_like_field(line: &[u8]) -> bool {
     rest.get(blanks) == Some(&b':')
 }
 
+/// `^[\041-\071\073-\176]+:` — a header field line with no blank before
+/// the colon, what the boundary checks expect to follow a boundary.
+fn strict_field(line: &[u8]) -> bool {
+    let n = line
+        .iter()
+        .take_while(|&&b| (0x21..=0x7e).contains(&b) && b != b':')
+        .count();
+    n > 0 && line.get(n) == Some(&b':')
+}
+
 /// Parse a whole message: the top-level node is `nodes[0]`.
 pub(crate) fn parse(raw: &[u8]) -> Parsed {
     let mut nodes = Vec::new();
@@ -205,7 +217,7 @@ fn parse_message(
             continue;
         }
         if let Some(field) = current_field.take() {
-            store_top_field(&mut headers, &field, crlf);
+            nodes[idx].flags.truncated_header |= store_top_field(&mut headers, &field, crlf);
         }
         if current == ending {
             if eof {
@@ -274,9 +286,9 @@ fn parse_message(
 
 /// A top-level field: split at the first colon, blanks before it dropped,
 /// name and value capped; a line with no colon is dropped.
-fn store_top_field(headers: &mut Headers, field: &[u8], crlf: bool) {
+fn store_top_field(headers: &mut Headers, field: &[u8], crlf: bool) -> bool {
     let Some(colon) = field.iter().position(|&b| b == b':') else {
-        return;
+        return false;
     };
     let mut key = &field[..colon];
     while let Some((&last, rest)) = key.split_last() {
@@ -286,13 +298,16 @@ fn store_top_field(headers: &mut Headers, field: &[u8], crlf: bool) {
             break;
         }
     }
+    let truncated = key.len() > MAX_KEY;
     let key = &key[..key.len().min(MAX_KEY)];
     let mut value = field[colon + 1..].to_vec();
     if crlf {
         value = crlf_to_lf(value);
     }
+    let truncated = truncated || value.len() > MAX_VALUE;
     value.truncate(MAX_VALUE);
     headers.push(key, value);
+    truncated
 }
 
 fn lone_lf_to_crlf(line: &[u8]) -> Vec<u8> {
@@ -411,6 +426,9 @@ fn parse_multipart(
         .iter()
         .position(|l| boundary_line(l, bnd) == Some(false))
     {
+        if body.get(first + 1).is_some_and(|l| !strict_field(l)) {
+            nodes[idx].flags.missing_mime_headers = true;
+        }
         body.drain(..=first);
     }
     let parent_type = nodes[idx].ctype.clone();
@@ -422,7 +440,8 @@ fn parse_multipart(
     let mut count = 0;
     let total = body.len();
     let mut remaining = total;
-    for line in body {
+    let mut lines = body.into_iter();
+    while let Some(line) = lines.next() {
         let b = boundary_line(&line, bnd);
         let mut found_end = b.is_some();
         let found_last = b == Some(true);
@@ -475,10 +494,24 @@ fn parse_multipart(
                 nodes,
             );
             if found_last {
+                // Text after the closing boundary other than blanks and
+                // dots is an epilogue.
+                if lines
+                    .as_slice()
+                    .iter()
+                    .any(|l| l.iter().any(|&b| !is_space(b) && b != b'.'))
+                {
+                    nodes[idx].flags.mime_epilogue_exists = true;
+                }
                 return;
+            }
+            if lines.as_slice().first().is_some_and(|l| !strict_field(l)) {
+                // A new part that does not open with a header.
+                nodes[idx].flags.missing_mime_headers = true;
             }
             count += 1;
             if count == MAX_PARTS {
+                nodes[idx].flags.mimepart_limit_exceeded = true;
                 return;
             }
             in_body = false;
@@ -515,6 +548,7 @@ fn parse_multipart(
             if line == b"\n" || line == b"\r\n" || line.is_empty() || line == b"\r" {
                 continue;
             }
+            nodes[idx].flags.missing_mime_head_body_separator = true;
         }
         push_cut(part.get_or_insert_with(Vec::new), line);
     }

@@ -18,8 +18,10 @@ mod decode;
 mod entities;
 mod headers;
 mod html;
+pub(crate) mod html_stats;
 mod idn;
 mod mime;
+pub(crate) mod mime_stats;
 mod netset;
 mod options;
 pub mod received;
@@ -58,6 +60,7 @@ pub struct Message {
     uris: OnceLock<Vec<String>>,
     opts: MessageOptions,
     relays: OnceLock<RelayInfo>,
+    mime_stats: OnceLock<mime_stats::MimeStats>,
 }
 
 impl std::fmt::Debug for body::BodyViews {
@@ -87,6 +90,7 @@ impl Message {
             uris: OnceLock::new(),
             opts: opts.clone(),
             relays: OnceLock::new(),
+            mime_stats: OnceLock::new(),
         }
     }
 

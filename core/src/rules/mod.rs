@@ -5,6 +5,7 @@
 //! count as 0 inside metas.
 
 pub mod meta;
+mod mimeheader;
 pub mod perlre;
 pub mod replace_tags;
 pub mod translate;
@@ -48,6 +49,7 @@ enum Test {
     Full(Matcher),
     Uri(Matcher),
     Eval(EvalFn, Vec<String>),
+    Mimeheader(Box<mimeheader::MimeheaderTest>),
     Meta(meta::Expr),
     /// Defined but never hits here (unsupported eval, DNS, `reuse`).
     Never,
@@ -165,10 +167,28 @@ impl CompiledRules {
                         continue;
                     }
                 },
-                RuleKind::Mimeheader { .. } => {
-                    diags.push(diag("mimeheader rules are not supported yet".into()));
-                    (Test::Never, Area::Header)
-                }
+                RuleKind::Mimeheader {
+                    header,
+                    raw,
+                    negate,
+                    pattern,
+                } => match compile_re(pattern) {
+                    Ok(m) => (
+                        Test::Mimeheader(Box::new(mimeheader::MimeheaderTest {
+                            header: header.clone(),
+                            raw: *raw,
+                            negate: *negate,
+                            matcher: m,
+                        })),
+                        // Reported without an area label, like header rules.
+                        Area::Header,
+                    ),
+                    Err(e) => {
+                        diags.push(diag(e));
+                        continue_rule(&mut rules, name, &config, set);
+                        continue;
+                    }
+                },
                 RuleKind::Meta { expr } => {
                     let mut resolve = |n: &str| index.get(n).copied();
                     match meta::compile(expr, &all_names, &mut resolve) {
@@ -424,7 +444,7 @@ fn continue_rule(rules: &mut Vec<Rule>, name: &str, config: &Config, set: usize)
 fn type_rank(t: &Test) -> u8 {
     match t {
         Test::Header { .. } | Test::Exists(_) => 0,
-        Test::Eval(..) | Test::Never => 1,
+        Test::Eval(..) | Test::Mimeheader(_) | Test::Never => 1,
         Test::Body(_) => 2,
         Test::Uri(_) => 3,
         Test::Rawbody(_) => 5,
@@ -529,6 +549,7 @@ fn run_test(test: &Test, t: &TFlags, msg: &Message, uris: &[String], ctx: &EvalC
         Test::Full(m) => run_lines(m, std::iter::once(msg.pristine()), t),
         Test::Uri(m) => run_lines(m, uris.iter().map(|u| u.as_bytes()), t),
         Test::Eval(f, args) => f(ctx, args),
+        Test::Mimeheader(m) => m.run(msg, t),
         Test::Meta(_) | Test::Never => 0,
     }
 }
