@@ -385,7 +385,8 @@ fn compile_patterns<'a>(
                 | RuleKind::Body { pattern }
                 | RuleKind::Rawbody { pattern }
                 | RuleKind::Full { pattern }
-                | RuleKind::Uri { pattern } => pattern.as_str(),
+                | RuleKind::Uri { pattern }
+                | RuleKind::Mimeheader { pattern, .. } => pattern.as_str(),
                 _ => return None,
             };
             Some((n.as_str(), p))
