@@ -500,6 +500,10 @@ pub(crate) struct Rendered {
     pub text: String,
     /// URIs from tag attributes, in document order, before canonicalisation.
     pub uris: Vec<String>,
+    /// The text a reader sees (Bayes' visible text).
+    pub visible: String,
+    /// Only the text a reader would not see (Bayes' `I*:` tokens).
+    pub invisible: String,
 }
 
 /// A piece of rendered text and how it was produced.
@@ -1020,9 +1024,23 @@ pub(crate) fn render(html: &str) -> Rendered {
             Event::Other => {}
         }
     }
+    let visible = r
+        .pieces
+        .iter()
+        .filter(|p| !p.invisible)
+        .map(|p| p.text.as_str())
+        .collect();
+    let invisible = r
+        .pieces
+        .iter()
+        .filter(|p| p.invisible)
+        .map(|p| p.text.as_str())
+        .collect();
     Rendered {
         text: r.pieces.into_iter().map(|p| p.text).collect(),
         uris,
+        visible,
+        invisible,
     }
 }
 
