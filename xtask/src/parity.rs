@@ -151,7 +151,7 @@ pub fn main(args: &[String]) -> ExitCode {
         }
         let relevant = only_rule
             .as_ref()
-            .is_none_or(|r| only_sa.iter().any(|x| *x == r) || only_us.iter().any(|x| *x == r));
+            .is_none_or(|r| only_sa.contains(&r) || only_us.contains(&r));
         if (!only_sa.is_empty() || !only_us.is_empty()) && relevant && shown < show {
             shown += 1;
             println!(

@@ -119,6 +119,10 @@ impl Bayes {
     }
 
     /// `bayes_ignore_from` / `bayes_ignore_to`.
+    pub fn is_ignored(&self, msg: &Message) -> bool {
+        self.ignored(msg)
+    }
+
     fn ignored(&self, msg: &Message) -> bool {
         let glob = |list: &[String], addrs: &[String]| {
             addrs
@@ -159,6 +163,7 @@ impl Bayes {
             keys,
             texts,
             atime,
+            no_relearn: false,
         }
     }
 

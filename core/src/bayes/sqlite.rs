@@ -261,7 +261,7 @@ fn apply(
         },
         Some(is_spam) => {
             if let Some((id, c)) = &seen {
-                if (c == "s") == is_spam {
+                if (c == "s") == is_spam || item.no_relearn {
                     return Ok(LearnResult::AlreadyLearned);
                 }
                 // Learned as the other class: move it.
@@ -509,6 +509,7 @@ mod tests {
                 .collect(),
             texts: Vec::new(),
             atime: 1000,
+            no_relearn: false,
         }
     }
 

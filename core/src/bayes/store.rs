@@ -67,6 +67,8 @@ pub struct LearnItem {
     pub texts: Vec<Vec<u8>>,
     /// When the message was received (token atime).
     pub atime: i64,
+    /// Leave a message learned as the other class alone (auto-learning).
+    pub no_relearn: bool,
 }
 
 /// A Bayes database: token counts, message counts, seen message ids.
