@@ -497,13 +497,23 @@ fn learn(
             progress.tick(batch.len());
             batch.clear();
         };
-        for (_, item) in rx {
-            match item {
-                Some(it) => batch.push((it, class)),
-                None => progress.tick(1),
-            }
-            if batch.len() >= BATCH {
-                flush(&mut batch, &mut progress);
+        // Write in input order whatever order the workers finish in, so a
+        // run is reproducible (which of two messages with the same seen id
+        // is learned must not depend on thread timing).
+        let mut pending: std::collections::BTreeMap<usize, Option<LearnItem>> =
+            std::collections::BTreeMap::new();
+        let mut next = 0usize;
+        for (i, item) in rx {
+            pending.insert(i, item);
+            while let Some(item) = pending.remove(&next) {
+                next += 1;
+                match item {
+                    Some(it) => batch.push((it, class)),
+                    None => progress.tick(1),
+                }
+                if batch.len() >= BATCH {
+                    flush(&mut batch, &mut progress);
+                }
             }
         }
         flush(&mut batch, &mut progress);

@@ -4,7 +4,12 @@
 //!   runs the corpus through our engine with SpamAssassin's rules (local
 //!   tests only, no Bayes) and compares every message with the recorded
 //!   SpamAssassin 4.0.1 results.
+//!
+//! `cargo run --release -p xtask -- bayes-compare [--corpus DIR] [--no-speed]`
+//!   trains SpamAssassin's Bayes and ours on the same messages and
+//!   compares their answers, backup/restore, and learning speed.
 
+mod bayes_compare;
 mod parity;
 
 use std::process::ExitCode;
@@ -13,8 +18,9 @@ fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("parity") => parity::main(&args[1..]),
+        Some("bayes-compare") => bayes_compare::main(&args[1..]),
         _ => {
-            eprintln!("usage: xtask parity [options]");
+            eprintln!("usage: xtask parity|bayes-compare [options]");
             ExitCode::from(2)
         }
     }
