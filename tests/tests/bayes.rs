@@ -243,3 +243,41 @@ fn corrupt_database_scans_without_bayes() {
         d.log_text()
     );
 }
+
+#[test]
+fn japanese_tokens_are_words_and_bigrams() {
+    let dir = TempDir::new("bayes-ja");
+    let db = dir.path().join("bayes");
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).expect("site");
+    // Our embedded rules turn bayes_cjk_tokens on.
+    let rules = root().join("rules").display().to_string();
+    let site = site.display().to_string();
+    for class in ["spam", "ham"] {
+        let r = learn(
+            &db,
+            &[
+                "-C",
+                &rules,
+                "--siteconfigpath",
+                &site,
+                &format!("--{class}"),
+                &ja(class),
+            ],
+        );
+        assert_eq!(r.code, 0, "{}", r.stderr);
+    }
+    let dump = String::from_utf8_lossy(&learn(&db, &["--dump", "data"]).stdout).into_owned();
+    let tokens: Vec<&str> = dump.lines().filter_map(|l| l.split("  ").last()).collect();
+    assert!(tokens.contains(&"cs:アカウント"), "no katakana word");
+    assert!(tokens.contains(&"c2:確認"), "no kanji bigram");
+    // No body token holds a whole line of Japanese (header display names,
+    // `N*...`, stay whole as in SpamAssassin).
+    let longest = tokens
+        .iter()
+        .filter(|t| !t.contains('*'))
+        .map(|t| t.chars().filter(|c| *c as u32 >= 0x3000).count())
+        .max()
+        .unwrap_or(0);
+    assert!(longest <= 8, "a token with {longest} CJK characters");
+}

@@ -8,7 +8,11 @@
 //! `cargo run --release -p xtask -- bayes-compare [--corpus DIR] [--no-speed]`
 //!   trains SpamAssassin's Bayes and ours on the same messages and
 //!   compares their answers, backup/restore, and learning speed.
+//!
+//! `cargo run --release -p xtask -- bayes-cjk [--corpus DIR]`
+//!   leave-one-out on the Japanese corpus with and without bayes_cjk_tokens.
 
+mod bayes_cjk;
 mod bayes_compare;
 mod parity;
 
@@ -19,8 +23,9 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("parity") => parity::main(&args[1..]),
         Some("bayes-compare") => bayes_compare::main(&args[1..]),
+        Some("bayes-cjk") => bayes_cjk::main(&args[1..]),
         _ => {
-            eprintln!("usage: xtask parity|bayes-compare [options]");
+            eprintln!("usage: xtask parity|bayes-compare|bayes-cjk [options]");
             ExitCode::from(2)
         }
     }
