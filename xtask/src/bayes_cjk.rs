@@ -6,13 +6,13 @@
 //! option. Reports each probability and the mean distance from the right
 //! answer (0 for ham, 1 for spam): lower is better.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use spamcore::bayes::{Bayes, BayesOptions, LearnItem};
 use spamcore::message::Message;
 
-fn messages(root: &PathBuf) -> Vec<(PathBuf, bool)> {
+fn messages(root: &Path) -> Vec<(PathBuf, bool)> {
     let mut out = Vec::new();
     for (d, spam) in [("ham", false), ("spam", true)] {
         let mut v: Vec<PathBuf> = std::fs::read_dir(root.join(d))
@@ -24,10 +24,12 @@ fn messages(root: &PathBuf) -> Vec<(PathBuf, bool)> {
     out
 }
 
-fn run_fold(all: &[(PathBuf, bool)], held: usize, cjk: bool, dir: &std::path::Path) -> Option<f64> {
-    let mut opts = BayesOptions::default();
-    opts.min_spam_num = 1;
-    opts.min_ham_num = 1;
+fn run_fold(all: &[(PathBuf, bool)], held: usize, cjk: bool, dir: &Path) -> Option<f64> {
+    let mut opts = BayesOptions {
+        min_spam_num: 1,
+        min_ham_num: 1,
+        ..Default::default()
+    };
     opts.tokenizer.cjk = cjk;
     let path = dir.join(format!("fold-{held}-{cjk}.sqlite"));
     let _ = std::fs::remove_file(&path);
