@@ -7,6 +7,9 @@
 pub mod protocol;
 
 #[cfg(feature = "engine")]
+pub mod bayes;
+
+#[cfg(feature = "engine")]
 pub mod config;
 #[cfg(feature = "engine")]
 pub mod eval;

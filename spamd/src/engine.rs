@@ -1,7 +1,10 @@
 //! The loaded rule set and the work done per request: parse, scan, render.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+use spamcore::bayes::{self, Bayes, BayesOptions};
 
 use spamcore::config::{Config, Diagnostic, Sources, default_rules_dir, default_site_dir};
 use spamcore::message::{Message, MessageOptions};
@@ -37,9 +40,74 @@ pub const EMBEDDED: &[(&str, &str)] = &[
     ),
 ];
 
+/// Where the Bayes databases are and the ones opened so far.
+pub struct BayesSource {
+    pub opts: BayesOptions,
+    /// One database per user (`--user-config`), or one for the site.
+    pub per_user: bool,
+    open: Mutex<HashMap<PathBuf, Bayes>>,
+}
+
+impl BayesSource {
+    /// Build from the loaded configuration.
+    pub fn new(opts: BayesOptions, per_user: bool) -> BayesSource {
+        BayesSource {
+            opts,
+            per_user,
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The database file for `user` (None when Bayes is off).
+    pub fn path_for(&self, user: Option<&str>) -> Option<PathBuf> {
+        if !self.opts.use_bayes {
+            return None;
+        }
+        let prefix = self
+            .opts
+            .path
+            .clone()
+            .unwrap_or_else(|| bayes::DEFAULT_BAYES_PATH.to_string());
+        let home = match user.filter(|_| self.per_user) {
+            Some(u) => nix::unistd::User::from_name(u)
+                .ok()
+                .flatten()
+                .map(|u| u.dir),
+            None => std::env::var_os("HOME").map(PathBuf::from),
+        };
+        Some(bayes::sqlite_path(&prefix, home.as_deref()))
+    }
+
+    /// The database for `user`, opened on first use. Err is a log line:
+    /// the scan goes on without Bayes and the next one tries again.
+    pub fn get(&self, user: Option<&str>) -> Result<Option<Bayes>, String> {
+        let Some(path) = self.path_for(user) else {
+            return Ok(None);
+        };
+        if let Ok(open) = self.open.lock()
+            && let Some(b) = open.get(&path)
+        {
+            return Ok(Some(b.clone()));
+        }
+        let b = Bayes::open_sqlite(&path, self.opts.clone())
+            .map_err(|e| format!("bayes: cannot open {}: {e}", path.display()))?;
+        if let Ok(mut open) = self.open.lock() {
+            open.insert(path, b.clone());
+        }
+        Ok(Some(b))
+    }
+}
+
 /// Everything a scan needs, immutable once built; swapped whole on reload.
 pub struct Engine {
     pub rules: CompiledRules,
+    /// The same rules under the Bayes score set (2/3), used once the
+    /// database is usable. Compiled at load because scores and the set of
+    /// rules that run are fixed at compile time.
+    pub rules_bayes: Option<CompiledRules>,
+    pub bayes: BayesSource,
+    /// Trust settings etc. the message parser needs, derived once.
+    pub message_options: MessageOptions,
     pub hostname: String,
     /// Where the rules came from, for the start-up log line.
     pub origin: String,
@@ -52,6 +120,8 @@ pub struct Outcome {
     pub body: Vec<u8>,
     pub msgid: Option<String>,
     pub rmsgid: Option<String>,
+    /// Problems to log (Bayes database locked or corrupt ...).
+    pub warnings: Vec<String>,
 }
 
 /// Decide where configuration comes from, as SpamAssassin does: `-C` or the
@@ -98,11 +168,27 @@ impl Engine {
             net: !cli.local,
             bayes: false,
         };
+        let bayes_opts = BayesOptions::from_config(&config);
+        let rules_bayes = (bayes_opts.use_bayes && !cli.lint).then(|| {
+            let (r, _) = CompiledRules::compile(
+                config.clone(),
+                CompileOptions {
+                    bayes: true,
+                    ..opts
+                },
+            );
+            r
+        });
+        let message_options = MessageOptions::from_config(&config);
         let (rules, more) = CompiledRules::compile(config, opts);
         diags.extend(more);
+        let per_user = cli.user_config && !cli.nouser_config;
         (
             Engine {
                 rules,
+                rules_bayes,
+                bayes: BayesSource::new(bayes_opts, per_user),
+                message_options,
                 hostname: hostname(),
                 origin,
             },
@@ -117,9 +203,17 @@ impl Engine {
         raw: &[u8],
         remote_hostname: &str,
         remote_addr: &str,
+        user: Option<&str>,
     ) -> Outcome {
-        let msg = Message::parse_with(raw, &MessageOptions::from_config(&self.rules.config));
-        let verdict = scan::scan(&self.rules, &msg);
+        let msg = Message::parse_with(raw, &self.message_options);
+        let mut warnings = Vec::new();
+        let bayes = self.bayes.get(user).unwrap_or_else(|e| {
+            warnings.push(e);
+            None
+        });
+        let (verdict, notes) =
+            scan::scan_with_bayes(&self.rules, self.rules_bayes.as_ref(), &msg, bayes.as_ref());
+        warnings.extend(notes.warnings);
         let spam = SpamHeader {
             is_spam: verdict.is_spam,
             score: format_score(verdict.score, verdict.required, verdict.is_spam),
@@ -161,6 +255,7 @@ impl Engine {
             body,
             msgid,
             rmsgid,
+            warnings,
         }
     }
 }

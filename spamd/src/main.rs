@@ -2,6 +2,7 @@
 
 mod cli;
 mod engine;
+mod learn;
 mod log;
 mod server;
 
@@ -20,6 +21,21 @@ use crate::log::{error, info, warning};
 use crate::server::{Cidr, Listener, Shared};
 
 fn main() -> ExitCode {
+    // One binary: installed (or symlinked) as sa-learn it is sa-learn, and
+    // `spamd learn ...` is the same tool.
+    let mut args = std::env::args_os();
+    let argv0 = args.next().unwrap_or_default();
+    let name = Path::new(&argv0)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if name == "sa-learn" {
+        return learn::main("sa-learn", args.collect());
+    }
+    let rest: Vec<std::ffi::OsString> = args.collect();
+    if rest.first().is_some_and(|a| a == "learn") {
+        return learn::main("spamd learn", rest[1..].to_vec());
+    }
     let cli = Cli::parse();
     if cli.version {
         println!(

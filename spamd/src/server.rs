@@ -421,14 +421,7 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
         }
     };
     if request.command == Command::Tell {
-        // No Bayes store yet: nothing is learned, and the reply says so
-        // (no DidSet/DidRemove), as spamd does when learning is off.
-        send(conn.get_mut(), &protocol::encode_tell_response(&[], &[])).await;
-        info!(
-            "spamd: Tell: Did nothing for {user}:{uid} in {:.1} seconds, {} bytes",
-            start.elapsed().as_secs_f64(),
-            msg.len()
-        );
+        tell(conn, &headers, shared, msg, &user, start).await;
         return;
     }
     let Ok(_permit) = shared.scan_slots.acquire().await else {
@@ -438,8 +431,11 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
     let command = request.command;
     let (hostname, addr) = (peer.hostname.clone(), peer.addr.clone());
     let size = msg.len();
-    let outcome =
-        tokio::task::spawn_blocking(move || engine.process(command, &msg, &hostname, &addr)).await;
+    let req_user = headers.user.clone();
+    let outcome = tokio::task::spawn_blocking(move || {
+        engine.process(command, &msg, &hostname, &addr, req_user.as_deref())
+    })
+    .await;
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
@@ -452,6 +448,9 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
     };
+    for w in &outcome.warnings {
+        warning!("spamd: {w}");
+    }
     let msgid = outcome
         .msgid
         .clone()
@@ -521,6 +520,94 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
         v.score.trunc() as i64,
         v.test_names().join(","),
         extra.join(",")
+    );
+}
+
+/// TELL: learn (`Set: local`) or forget (`Remove: local`) the message in
+/// the user's Bayes database, as `spamc -L spam|ham|forget` asks. Remote
+/// reporting (Razor, Pyzor ...) is not done; the reply says so by leaving
+/// `remote` out of DidSet/DidRemove.
+async fn tell<S: AsyncRead + AsyncWrite + Unpin>(
+    conn: &mut BufReader<S>,
+    headers: &RequestHeaders,
+    shared: &Shared,
+    msg: Vec<u8>,
+    user: &str,
+    start: Instant,
+) {
+    let uid = nix::unistd::geteuid();
+    let size = msg.len();
+    let class = headers.message_class.as_deref().map(str::trim);
+    let learn_as = match class {
+        Some("spam") => Some(true),
+        Some("ham") => Some(false),
+        _ => None,
+    };
+    if headers.set_local && learn_as.is_none() {
+        send_error(
+            conn.get_mut(),
+            &ProtocolError::bad_header("Message-class must be spam or ham to set local."),
+        )
+        .await;
+        return;
+    }
+    let engine = shared.engine();
+    let req_user = headers.user.clone();
+    let (set_local, remove_local) = (headers.set_local, headers.remove_local);
+    let result = tokio::task::spawn_blocking(move || -> Result<(bool, bool), String> {
+        let Some(bayes) = engine.bayes.get(req_user.as_deref())? else {
+            return Ok((false, false));
+        };
+        let parsed = spamcore::message::Message::parse(&msg);
+        let mut did = (false, false);
+        if set_local && let Some(is_spam) = learn_as {
+            let r = bayes.learn(&parsed, is_spam).map_err(|e| e.to_string())?;
+            did.0 = r == spamcore::bayes::LearnResult::Learned;
+        }
+        if remove_local {
+            let r = bayes.forget(&parsed).map_err(|e| e.to_string())?;
+            did.1 = r == spamcore::bayes::LearnResult::Forgotten;
+        }
+        Ok(did)
+    })
+    .await;
+    let (did_set, did_remove) = match result {
+        Ok(Ok(d)) => d,
+        Ok(Err(e)) => {
+            warning!("spamd: bayes: {e}");
+            send_error(
+                conn.get_mut(),
+                &ProtocolError::unavailable(format!("learning failed: {e}")),
+            )
+            .await;
+            return;
+        }
+        Err(e) => {
+            warning!("spamd: learning failed: {e}");
+            send_error(
+                conn.get_mut(),
+                &ProtocolError::unavailable("internal error while learning"),
+            )
+            .await;
+            return;
+        }
+    };
+    let set: &[&str] = if did_set { &["local"] } else { &[] };
+    let removed: &[&str] = if did_remove { &["local"] } else { &[] };
+    send(
+        conn.get_mut(),
+        &protocol::encode_tell_response(set, removed),
+    )
+    .await;
+    let what = match (did_set, did_remove, learn_as) {
+        (true, _, Some(true)) => "Learned message as spam",
+        (true, _, _) => "Learned message as ham",
+        (false, true, _) => "Forgot message",
+        _ => "Did nothing",
+    };
+    info!(
+        "spamd: Tell: {what} for {user}:{uid} in {:.1} seconds, {size} bytes",
+        start.elapsed().as_secs_f64(),
     );
 }
 

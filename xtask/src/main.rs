@@ -10,7 +10,17 @@
 //!
 //! `cargo run --release -p xtask -- record` regenerates
 //! `tests/parity/sa401-L.tsv` by running SpamAssassin itself.
+//!
 
+//! `cargo run --release -p xtask -- bayes-compare [--corpus DIR] [--no-speed]`
+//!   trains SpamAssassin's Bayes and ours on the same messages and
+//!   compares their answers, backup/restore, and learning speed.
+//!
+//! `cargo run --release -p xtask -- bayes-cjk [--corpus DIR]`
+//!   leave-one-out on the Japanese corpus with and without bayes_cjk_tokens.
+
+mod bayes_cjk;
+mod bayes_compare;
 mod bench;
 mod parity;
 mod record;
@@ -23,8 +33,10 @@ fn main() -> ExitCode {
         Some("parity") => parity::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
         Some("record") => record::main(&args[1..]),
+        Some("bayes-compare") => bayes_compare::main(&args[1..]),
+        Some("bayes-cjk") => bayes_cjk::main(&args[1..]),
         _ => {
-            eprintln!("usage: xtask parity|bench|record [options]");
+            eprintln!("usage: xtask parity|bench|record|bayes-compare|bayes-cjk [options]");
             ExitCode::from(2)
         }
     }

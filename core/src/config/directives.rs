@@ -44,6 +44,7 @@ const KNOWN_SETTINGS: &[&str] = &[
     "bayes_auto_learn_on_error",
     "bayes_auto_learn_threshold_nonspam",
     "bayes_auto_learn_threshold_spam",
+    "bayes_cjk_tokens",
     "bayes_expiry_max_db_size",
     "bayes_file_mode",
     "bayes_ignore_from",

@@ -5,6 +5,7 @@
 //! Adding a function: implement it in its family file and add it to that
 //! file's `lookup`. Nothing else needs to change.
 
+mod bayes;
 mod body;
 mod date;
 mod freemail;
@@ -27,6 +28,8 @@ use crate::message::Message;
 pub struct EvalCtx<'a> {
     pub msg: &'a Message,
     pub conf: &'a Config,
+    /// The message's Bayes probability, when Bayes answered (check_bayes).
+    pub bayes: Option<f64>,
 }
 
 /// An eval function.
@@ -46,6 +49,7 @@ pub fn lookup(name: &str) -> Option<EvalFn> {
         .or_else(|| uri::lookup(name))
         .or_else(|| image::lookup(name))
         .or_else(|| net::lookup(name))
+        .or_else(|| bayes::lookup(name))
 }
 
 pub use net::is_network;

@@ -287,6 +287,57 @@ pub(crate) fn rawbody_chunks(p: &Parsed) -> Vec<Vec<u8>> {
     out
 }
 
+/// Which rendering of the text parts Bayes reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Visibility {
+    Visible,
+    Invisible,
+}
+
+/// SpamAssassin's visible or invisible rendered body array (Bayes'
+/// token sources): like the body rule input, but HTML parts contribute
+/// only their visible (or only their invisible) text, and the invisible
+/// array has no Subject line.
+pub(crate) fn visibility_lines(p: &Parsed, which: Visibility) -> Vec<Vec<u8>> {
+    let mut text = String::new();
+    let mut flagged = false;
+    for i in leaves(p) {
+        if !text.is_empty() {
+            text.push('\n');
+        }
+        if let Some(r) = render_part(&p.nodes[i]) {
+            let mut t = match (&r.html, which) {
+                (Some(h), Visibility::Visible) => h.visible.clone(),
+                (Some(h), Visibility::Invisible) => h.invisible.clone(),
+                (None, Visibility::Visible) => r.text.clone(),
+                (None, Visibility::Invisible) => String::new(),
+            };
+            cut_chars(&mut t, BODY_PART_SCAN_SIZE);
+            text.push_str(&t);
+            flagged |= r.flagged;
+        }
+    }
+    let text = squeeze(&text, flagged).replace('\0', "\n");
+    let mut all = match which {
+        Visibility::Invisible => Vec::new(),
+        Visibility::Visible => p
+            .nodes
+            .first()
+            .and_then(|n| n.headers.last("subject"))
+            .map_or_else(|| "\n".to_owned(), |s| format!("{s}\n"))
+            .into_bytes(),
+    };
+    if flagged {
+        all.extend_from_slice(text.as_bytes());
+    } else {
+        all.extend(
+            text.chars()
+                .map(|c| u8::try_from(u32::from(c)).unwrap_or(b'?')),
+        );
+    }
+    split_short_lines(&all)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -534,6 +534,10 @@ pub(crate) struct Rendered {
     pub uris: Vec<String>,
     /// Tag counts and other facts for the HTML eval tests.
     pub stats: HtmlStats,
+    /// The text a reader sees (Bayes' visible text).
+    pub visible: String,
+    /// Only the text a reader would not see (Bayes' `I*:` tokens).
+    pub invisible: String,
 }
 
 /// A piece of rendered text and how it was produced.
@@ -1070,10 +1074,24 @@ pub(crate) fn render(html: &str) -> Rendered {
         }
     }
     r.stats.end_document();
+    let visible = r
+        .pieces
+        .iter()
+        .filter(|p| !p.invisible)
+        .map(|p| p.text.as_str())
+        .collect();
+    let invisible = r
+        .pieces
+        .iter()
+        .filter(|p| p.invisible)
+        .map(|p| p.text.as_str())
+        .collect();
     Rendered {
         text: r.pieces.into_iter().map(|p| p.text).collect(),
         uris,
         stats: r.stats,
+        visible,
+        invisible,
     }
 }
 

@@ -49,6 +49,9 @@ pub enum Instances {
     Last,
 }
 
+/// Bayes' visible and invisible body arrays.
+type BayesText = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
 /// A parsed message and its lazily computed rule views.
 #[derive(Debug)]
 pub struct Message {
@@ -61,6 +64,8 @@ pub struct Message {
     opts: MessageOptions,
     relays: OnceLock<RelayInfo>,
     mime_stats: OnceLock<mime_stats::MimeStats>,
+    /// Bayes' visible and invisible rendered text, computed on first use.
+    bayes_text: OnceLock<BayesText>,
 }
 
 impl std::fmt::Debug for body::BodyViews {
@@ -91,6 +96,7 @@ impl Message {
             opts: opts.clone(),
             relays: OnceLock::new(),
             mime_stats: OnceLock::new(),
+            bayes_text: OnceLock::new(),
         }
     }
 
@@ -627,6 +633,26 @@ impl Message {
     pub fn uris_with(&self, redirectors: &[Box<Redirector>]) -> Vec<String> {
         let v = self.body_views();
         uri::collect(&v.lines, &v.html_uris, redirectors)
+    }
+
+    /// Bayes' visible text (`get_visible_rendered_body_text_array`): the
+    /// body array without invisible HTML text, Subject line first.
+    pub fn visible_body_lines(&self) -> &[Vec<u8>] {
+        &self.bayes_text().0
+    }
+
+    /// Bayes' invisible HTML text (`get_invisible_rendered_body_text_array`).
+    pub fn invisible_body_lines(&self) -> &[Vec<u8>] {
+        &self.bayes_text().1
+    }
+
+    fn bayes_text(&self) -> &BayesText {
+        self.bayes_text.get_or_init(|| {
+            (
+                body::visibility_lines(&self.parsed, body::Visibility::Visible),
+                body::visibility_lines(&self.parsed, body::Visibility::Invisible),
+            )
+        })
     }
 
     /// Sender addresses for welcomelist/blocklist checks, lowercased, as

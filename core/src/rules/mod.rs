@@ -314,10 +314,16 @@ impl CompiledRules {
     /// in the order SpamAssassin fires them (priority, then rule type, then
     /// name), and the names of `__` sub-rules that hit.
     pub fn run(&self, msg: &Message) -> (Vec<Hit>, Vec<String>) {
+        self.run_with_bayes(msg, None)
+    }
+
+    /// `run`, with the message's Bayes probability for `check_bayes`.
+    pub fn run_with_bayes(&self, msg: &Message, bayes: Option<f64>) -> (Vec<Hit>, Vec<String>) {
         let mut counts = vec![0u32; self.rules.len()];
         let ctx = EvalCtx {
             msg,
             conf: &self.config,
+            bayes,
         };
         let with_redirects;
         let uris: &[String] = if self.redirectors.is_empty() {

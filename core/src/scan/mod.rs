@@ -1,9 +1,11 @@
 //! The pipeline: message + compiled rules -> verdict.
 
+pub mod autolearn;
 mod verdict;
 
 pub use verdict::*;
 
+use crate::bayes::Bayes;
 use crate::message::Message;
 use crate::rules::CompiledRules;
 
@@ -15,7 +17,65 @@ pub fn round_score(x: f64) -> f64 {
 
 /// Scan one parsed message.
 pub fn scan(rules: &CompiledRules, msg: &Message) -> Verdict {
-    let (hits, mut subtests) = rules.run(msg);
+    verdict(rules, msg, None)
+}
+
+/// What a scan with Bayes produced besides the verdict.
+#[derive(Debug, Default)]
+pub struct BayesNotes {
+    /// Problems worth a log line (locked or corrupt database ...). The scan
+    /// still completed, without Bayes.
+    pub warnings: Vec<String>,
+}
+
+/// Scan with Bayes: classify, run the rules of the right score set, then
+/// auto-learn.
+///
+/// SpamAssassin switches to score sets 2/3 as soon as the database holds
+/// enough spam and ham; our rules are compiled per score set (scores and
+/// the set of rules that run are baked in), so callers compile both sets
+/// once at load time and pass the Bayes one as `rules_bayes`: picking one
+/// per scan is free, recompiling is not.
+pub fn scan_with_bayes(
+    rules: &CompiledRules,
+    rules_bayes: Option<&CompiledRules>,
+    msg: &Message,
+    bayes: Option<&Bayes>,
+) -> (Verdict, BayesNotes) {
+    let mut notes = BayesNotes::default();
+    let Some(b) = bayes else {
+        return (verdict(rules, msg, None), notes);
+    };
+    let mut usable = false;
+    let mut prob = None;
+    match b.is_usable() {
+        Ok(u) => usable = u,
+        Err(e) => notes
+            .warnings
+            .push(format!("bayes: {e}; scanning without Bayes")),
+    }
+    if usable && b.opts.use_bayes_rules {
+        match b.classify(msg) {
+            Ok(c) => prob = c.map(|c| c.prob),
+            Err(e) => notes
+                .warnings
+                .push(format!("bayes: {e}; scanning without Bayes")),
+        }
+    }
+    let active = match rules_bayes {
+        Some(rb) if usable => rb,
+        _ => rules,
+    };
+    let mut v = verdict(active, msg, prob);
+    v.bayes = prob;
+    if let Some(w) = autolearn::run(active, msg, &mut v, b) {
+        notes.warnings.push(w);
+    }
+    (v, notes)
+}
+
+fn verdict(rules: &CompiledRules, msg: &Message, bayes: Option<f64>) -> Verdict {
+    let (hits, mut subtests) = rules.run_with_bayes(msg, bayes);
     let total: f64 = hits.iter().map(|h| h.score * f64::from(h.count)).sum();
     let score = round_score(total);
     let required = rules.config.required_score;
@@ -41,8 +101,8 @@ pub fn scan(rules: &CompiledRules, msg: &Message) -> Verdict {
         is_spam: score >= required,
         hits,
         subtests,
-        // No Bayes yet: SpamAssassin reports `no` when auto-learning was
-        // considered and not done.
+        // Without a Bayes store SpamAssassin reports `no`: auto-learning
+        // was considered and not done. scan_with_bayes fills these in.
         autolearn: "no".to_string(),
         autolearn_force: Some(false),
         bayes: None,

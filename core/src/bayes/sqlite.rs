@@ -1,0 +1,548 @@
+//! The default store: one SQLite file in WAL mode. Scans read through their
+//! own connections and never block on a writer (WAL readers see the last
+//! committed state); learning writes one transaction per batch of whole
+//! messages, so a crash never leaves a message half-learned.
+
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
+
+use super::store::{
+    LearnItem, LearnResult, Magic, Result, Store, StoreError, TokenCounts, TokenVisitor,
+};
+use super::tokenizer::Key;
+
+/// Schema version of our database (not SpamAssassin's DB_VERSION).
+const SCHEMA_VERSION: i64 = 1;
+/// How long a scan may wait for the database (it then runs without Bayes).
+const READ_TIMEOUT: Duration = Duration::from_millis(5);
+/// How long a learner waits for another writer.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An SQLite Bayes database.
+pub struct SqliteStore {
+    path: PathBuf,
+    writer: Mutex<Option<Connection>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+fn db_err(e: rusqlite::Error) -> StoreError {
+    match e.sqlite_error_code() {
+        Some(ErrorCode::DatabaseBusy | ErrorCode::DatabaseLocked) => StoreError::Locked,
+        _ => StoreError::Db(e.to_string()),
+    }
+}
+
+fn key_to_i64(k: &Key) -> i64 {
+    let mut b = [0u8; 8];
+    b[3..].copy_from_slice(k);
+    i64::from_be_bytes(b)
+}
+
+fn i64_to_key(v: i64) -> Key {
+    let b = v.to_be_bytes();
+    let mut k = [0u8; 5];
+    k.copy_from_slice(&b[3..]);
+    k
+}
+
+impl SqliteStore {
+    /// Open (creating if needed) the database at `path`.
+    pub fn open(path: &Path) -> Result<SqliteStore> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir)?;
+        }
+        let store = SqliteStore {
+            path: path.to_path_buf(),
+            writer: Mutex::new(None),
+            readers: Mutex::new(Vec::new()),
+        };
+        // Create the schema now, so that errors (corrupt file) show at once.
+        store.with_writer(|_| Ok(()))?;
+        Ok(store)
+    }
+
+    /// The file this store lives in.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    fn connect(&self, timeout: Duration) -> Result<Connection> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(db_err)?;
+        conn.busy_timeout(timeout).map_err(db_err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(db_err)?;
+        // Durable at each checkpoint; a crash loses at most the last
+        // transactions, never consistency.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(db_err)?;
+        Ok(conn)
+    }
+
+    fn init_schema(conn: &Connection) -> Result<()> {
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS tokens (
+                 key INTEGER PRIMARY KEY, spam INTEGER NOT NULL, ham INTEGER NOT NULL,
+                 atime INTEGER NOT NULL, token BLOB);
+             CREATE TABLE IF NOT EXISTS seen (msgid TEXT PRIMARY KEY, class TEXT NOT NULL)
+                 WITHOUT ROWID;",
+        )
+        .map_err(db_err)?;
+        let v: Option<i64> = conn
+            .query_row(
+                "SELECT value FROM meta WHERE name = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db_err)?;
+        match v {
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (name, value) VALUES ('schema_version', ?1)",
+                    [SCHEMA_VERSION],
+                )
+                .map_err(db_err)?;
+            }
+            Some(v) if v > SCHEMA_VERSION => {
+                return Err(StoreError::Db(format!(
+                    "schema version {v} is newer than this program's ({SCHEMA_VERSION})"
+                )));
+            }
+            Some(_) => {}
+        }
+        Ok(())
+    }
+
+    fn with_writer<T>(&self, f: impl FnOnce(&mut Connection) -> Result<T>) -> Result<T> {
+        let mut guard = self
+            .writer
+            .lock()
+            .map_err(|_| StoreError::Db("writer lock poisoned".into()))?;
+        if guard.is_none() {
+            let conn = self.connect(WRITE_TIMEOUT)?;
+            Self::init_schema(&conn)?;
+            *guard = Some(conn);
+        }
+        match guard.as_mut() {
+            Some(c) => f(c),
+            None => Err(StoreError::Db("no connection".into())),
+        }
+    }
+
+    fn with_reader<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let pooled = self.readers.lock().ok().and_then(|mut v| v.pop());
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.connect(READ_TIMEOUT)?,
+        };
+        let r = f(&conn);
+        if let Ok(mut v) = self.readers.lock()
+            && v.len() < 16
+        {
+            v.push(conn);
+        }
+        r
+    }
+
+    fn meta_get(conn: &Connection, name: &str) -> Result<i64> {
+        Ok(conn
+            .query_row("SELECT value FROM meta WHERE name = ?1", [name], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err)?
+            .unwrap_or(0))
+    }
+
+    fn meta_add(conn: &Connection, name: &str, delta: i64) -> Result<()> {
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES (?1, MAX(?2, 0))
+             ON CONFLICT(name) DO UPDATE SET value = MAX(value + ?2, 0)",
+            params![name, delta],
+        )
+        .map_err(db_err)?;
+        Ok(())
+    }
+
+    fn meta_set(conn: &Connection, name: &str, v: i64) -> Result<()> {
+        conn.execute(
+            "INSERT INTO meta (name, value) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET value = ?2",
+            params![name, v],
+        )
+        .map_err(db_err)?;
+        Ok(())
+    }
+}
+
+/// Apply one learn or forget inside an open transaction.
+fn apply(
+    tx: &rusqlite::Transaction<'_>,
+    item: &LearnItem,
+    class: Option<bool>,
+) -> Result<LearnResult> {
+    let mut seen: Option<(String, String)> = None;
+    for id in &item.msgids {
+        let c: Option<String> = tx
+            .query_row("SELECT class FROM seen WHERE msgid = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err)?;
+        if let Some(c) = c {
+            seen = Some((id.clone(), c));
+            break;
+        }
+    }
+    let change = |spam: i64, ham: i64, atime: Option<i64>| -> Result<()> {
+        SqliteStore::meta_add(tx, "nspam", spam)?;
+        SqliteStore::meta_add(tx, "nham", ham)?;
+        if spam > 0 || ham > 0 {
+            let mut st = tx
+                .prepare(
+                    "INSERT INTO tokens (key, spam, ham, atime, token) VALUES (?1, ?2, ?3, ?4, ?5)
+                     ON CONFLICT(key) DO UPDATE SET spam = spam + ?2, ham = ham + ?3,
+                         atime = MAX(atime, ?4), token = COALESCE(token, ?5)",
+                )
+                .map_err(db_err)?;
+            let at = atime.unwrap_or(0);
+            for (i, k) in item.keys.iter().enumerate() {
+                let text = item.texts.get(i).filter(|t| !t.is_empty());
+                st.execute(params![key_to_i64(k), spam, ham, at, text])
+                    .map_err(db_err)?;
+            }
+        } else {
+            let mut st = tx
+                .prepare(
+                    "UPDATE tokens SET spam = MAX(spam + ?2, 0), ham = MAX(ham + ?3, 0)
+                     WHERE key = ?1",
+                )
+                .map_err(db_err)?;
+            let mut del = tx
+                .prepare("DELETE FROM tokens WHERE key = ?1 AND spam = 0 AND ham = 0")
+                .map_err(db_err)?;
+            for k in &item.keys {
+                st.execute(params![key_to_i64(k), spam, ham])
+                    .map_err(db_err)?;
+                del.execute([key_to_i64(k)]).map_err(db_err)?;
+            }
+        }
+        Ok(())
+    };
+    let forget_seen = |id: &str, c: &str| -> Result<()> {
+        if c == "s" {
+            change(-1, 0, None)?;
+        } else {
+            change(0, -1, None)?;
+        }
+        tx.execute("DELETE FROM seen WHERE msgid = ?1", [id])
+            .map_err(db_err)?;
+        Ok(())
+    };
+    match class {
+        None => match seen {
+            Some((id, c)) => {
+                forget_seen(&id, &c)?;
+                Ok(LearnResult::Forgotten)
+            }
+            None => Ok(LearnResult::NotLearned),
+        },
+        Some(is_spam) => {
+            if let Some((id, c)) = &seen {
+                if (c == "s") == is_spam || item.no_relearn {
+                    return Ok(LearnResult::AlreadyLearned);
+                }
+                // Learned as the other class: move it.
+                forget_seen(id, c)?;
+            }
+            if is_spam {
+                change(1, 0, Some(item.atime))?;
+            } else {
+                change(0, 1, Some(item.atime))?;
+            }
+            if let Some(id) = item.msgids.first() {
+                tx.execute(
+                    "INSERT OR REPLACE INTO seen (msgid, class) VALUES (?1, ?2)",
+                    params![id, if is_spam { "s" } else { "h" }],
+                )
+                .map_err(db_err)?;
+            }
+            Ok(LearnResult::Learned)
+        }
+    }
+}
+
+impl Store for SqliteStore {
+    fn nspam_nham(&self) -> Result<(u64, u64)> {
+        self.with_reader(|c| {
+            let ns = Self::meta_get(c, "nspam")?;
+            let nh = Self::meta_get(c, "nham")?;
+            Ok((ns.max(0) as u64, nh.max(0) as u64))
+        })
+    }
+
+    fn tokens(&self, keys: &[Key]) -> Result<Vec<Option<TokenCounts>>> {
+        self.with_reader(|c| {
+            // One read transaction: a consistent snapshot for the whole scan.
+            c.execute_batch("BEGIN").map_err(db_err)?;
+            let r = (|| {
+                let mut st = c
+                    .prepare("SELECT spam, ham, atime FROM tokens WHERE key = ?1")
+                    .map_err(db_err)?;
+                let mut out = Vec::with_capacity(keys.len());
+                for k in keys {
+                    let row = st
+                        .query_row([key_to_i64(k)], |r| {
+                            Ok(TokenCounts {
+                                spam: r.get::<_, i64>(0)?.max(0) as u64,
+                                ham: r.get::<_, i64>(1)?.max(0) as u64,
+                                atime: r.get(2)?,
+                            })
+                        })
+                        .optional()
+                        .map_err(db_err)?;
+                    out.push(row);
+                }
+                Ok(out)
+            })();
+            let _ = c.execute_batch("COMMIT");
+            r
+        })
+    }
+
+    fn touch(&self, keys: &[Key], atime: i64) -> Result<()> {
+        // Never wait: if this process is writing, or another holds the
+        // write lock, the touch is skipped (atime only steers expiry).
+        let Ok(mut guard) = self.writer.try_lock() else {
+            return Ok(());
+        };
+        let Some(conn) = guard.as_mut() else {
+            return Ok(());
+        };
+        conn.busy_timeout(Duration::ZERO).map_err(db_err)?;
+        let r = (|| {
+            let tx = conn.transaction().map_err(db_err)?;
+            {
+                let mut st = tx
+                    .prepare("UPDATE tokens SET atime = ?2 WHERE key = ?1 AND atime < ?2")
+                    .map_err(db_err)?;
+                for k in keys {
+                    st.execute(params![key_to_i64(k), atime]).map_err(db_err)?;
+                }
+            }
+            tx.commit().map_err(db_err)
+        })();
+        conn.busy_timeout(WRITE_TIMEOUT).map_err(db_err)?;
+        match r {
+            Err(StoreError::Locked) => Ok(()),
+            other => other,
+        }
+    }
+
+    fn learn_batch(&self, items: &[(LearnItem, Option<bool>)]) -> Result<Vec<LearnResult>> {
+        self.with_writer(|conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let mut out = Vec::with_capacity(items.len());
+            for (item, class) in items {
+                out.push(apply(&tx, item, *class)?);
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(out)
+        })
+    }
+
+    fn magic(&self) -> Result<Magic> {
+        self.with_reader(|c| {
+            let (ntokens, oldest, newest): (i64, Option<i64>, Option<i64>) = c
+                .query_row(
+                    "SELECT COUNT(*), MIN(atime), MAX(atime) FROM tokens",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .map_err(db_err)?;
+            Ok(Magic {
+                nspam: Self::meta_get(c, "nspam")?.max(0) as u64,
+                nham: Self::meta_get(c, "nham")?.max(0) as u64,
+                ntokens: ntokens.max(0) as u64,
+                oldest_atime: oldest.unwrap_or(0),
+                newest_atime: newest.unwrap_or(0),
+                last_journal_sync: 0,
+                last_expire: Self::meta_get(c, "last_expire")?,
+                last_expire_atime_delta: Self::meta_get(c, "last_expire_atime_delta")?,
+                last_expire_reduce: Self::meta_get(c, "last_expire_reduce")?.max(0) as u64,
+            })
+        })
+    }
+
+    fn for_each_token(&self, f: &mut TokenVisitor<'_>) -> Result<()> {
+        self.with_reader(|c| {
+            let mut st = c
+                .prepare("SELECT key, spam, ham, atime, token FROM tokens ORDER BY key")
+                .map_err(db_err)?;
+            let mut rows = st.query([]).map_err(db_err)?;
+            while let Some(r) = rows.next().map_err(db_err)? {
+                let k: i64 = r.get(0).map_err(db_err)?;
+                let tc = TokenCounts {
+                    spam: r.get::<_, i64>(1).map_err(db_err)?.max(0) as u64,
+                    ham: r.get::<_, i64>(2).map_err(db_err)?.max(0) as u64,
+                    atime: r.get(3).map_err(db_err)?,
+                };
+                let text: Option<Vec<u8>> = r.get(4).map_err(db_err)?;
+                f(i64_to_key(k), tc, text.as_deref());
+            }
+            Ok(())
+        })
+    }
+
+    fn for_each_seen(&self, f: &mut dyn FnMut(&str, char)) -> Result<()> {
+        self.with_reader(|c| {
+            let mut st = c
+                .prepare("SELECT msgid, class FROM seen ORDER BY msgid")
+                .map_err(db_err)?;
+            let mut rows = st.query([]).map_err(db_err)?;
+            while let Some(r) = rows.next().map_err(db_err)? {
+                let id: String = r.get(0).map_err(db_err)?;
+                let class: String = r.get(1).map_err(db_err)?;
+                f(&id, class.chars().next().unwrap_or('h'));
+            }
+            Ok(())
+        })
+    }
+
+    fn clear(&self) -> Result<()> {
+        self.with_writer(|conn| {
+            conn.execute_batch(
+                "BEGIN IMMEDIATE; DELETE FROM tokens; DELETE FROM seen;
+                 DELETE FROM meta WHERE name <> 'schema_version'; COMMIT;",
+            )
+            .map_err(db_err)
+        })
+    }
+
+    fn restore(
+        &self,
+        nspam: u64,
+        nham: u64,
+        tokens: &mut dyn Iterator<Item = (Key, TokenCounts)>,
+        seen: &[(String, char)],
+    ) -> Result<()> {
+        self.with_writer(|conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            tx.execute_batch(
+                "DELETE FROM tokens; DELETE FROM seen; DELETE FROM meta WHERE name <> 'schema_version';",
+            )
+            .map_err(db_err)?;
+            Self::meta_set(&tx, "nspam", nspam as i64)?;
+            Self::meta_set(&tx, "nham", nham as i64)?;
+            {
+                let mut st = tx
+                    .prepare(
+                        "INSERT INTO tokens (key, spam, ham, atime) VALUES (?1, ?2, ?3, ?4)
+                         ON CONFLICT(key) DO UPDATE SET spam = spam + ?2, ham = ham + ?3,
+                             atime = MAX(atime, ?4)",
+                    )
+                    .map_err(db_err)?;
+                for (k, t) in tokens {
+                    st.execute(params![key_to_i64(&k), t.spam as i64, t.ham as i64, t.atime])
+                        .map_err(db_err)?;
+                }
+                let mut st = tx
+                    .prepare("INSERT OR REPLACE INTO seen (msgid, class) VALUES (?1, ?2)")
+                    .map_err(db_err)?;
+                for (id, c) in seen {
+                    st.execute(params![id, c.to_string()]).map_err(db_err)?;
+                }
+            }
+            tx.commit().map_err(db_err)
+        })
+    }
+
+    fn expire_before(&self, cutoff: i64, now: i64, delta: i64) -> Result<u64> {
+        self.with_writer(|conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let n = tx
+                .execute("DELETE FROM tokens WHERE atime < ?1", [cutoff])
+                .map_err(db_err)? as u64;
+            Self::meta_set(&tx, "last_expire", now)?;
+            Self::meta_set(&tx, "last_expire_atime_delta", delta)?;
+            Self::meta_set(&tx, "last_expire_reduce", n as i64)?;
+            tx.commit().map_err(db_err)?;
+            Ok(n)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tmp(name: &str) -> PathBuf {
+        let d = std::env::temp_dir().join(format!("bayes-sqlite-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&d);
+        d.join("bayes.sqlite")
+    }
+
+    fn item(id: &str, keys: &[&[u8]]) -> LearnItem {
+        LearnItem {
+            msgids: vec![id.to_string()],
+            keys: keys
+                .iter()
+                .map(|k| super::super::tokenizer::key(k))
+                .collect(),
+            texts: Vec::new(),
+            atime: 1000,
+            no_relearn: false,
+        }
+    }
+
+    #[test]
+    fn learn_relearn_forget() {
+        let s = SqliteStore::open(&tmp("lrf")).unwrap_or_else(|e| panic!("{e}"));
+        let m = item("a@b", &[b"foo", b"bar"]);
+        let r = s
+            .learn_batch(&[(m.clone(), Some(true))])
+            .unwrap_or_default();
+        assert_eq!(r, [LearnResult::Learned]);
+        let r = s
+            .learn_batch(&[(m.clone(), Some(true))])
+            .unwrap_or_default();
+        assert_eq!(r, [LearnResult::AlreadyLearned]);
+        assert_eq!(s.nspam_nham().ok(), Some((1, 0)));
+        // Relearning as ham moves it.
+        s.learn_batch(&[(m.clone(), Some(false))])
+            .unwrap_or_default();
+        assert_eq!(s.nspam_nham().ok(), Some((0, 1)));
+        let t = s.tokens(&m.keys).unwrap_or_default();
+        assert_eq!(t[0].map(|t| (t.spam, t.ham)), Some((0, 1)));
+        let r = s.learn_batch(&[(m.clone(), None)]).unwrap_or_default();
+        assert_eq!(r, [LearnResult::Forgotten]);
+        assert_eq!(s.nspam_nham().ok(), Some((0, 0)));
+        assert_eq!(s.magic().map(|m| m.ntokens).ok(), Some(0));
+    }
+
+    #[test]
+    fn corrupt_file_is_an_error() {
+        let p = tmp("corrupt");
+        std::fs::create_dir_all(p.parent().unwrap_or(Path::new("/tmp"))).ok();
+        std::fs::write(&p, vec![0x42u8; 8192]).ok();
+        assert!(SqliteStore::open(&p).is_err());
+    }
+}
