@@ -138,8 +138,10 @@ impl Daemon {
             args.push(site.display().to_string());
         }
         args.extend(extra.iter().map(|s| s.to_string()));
+        // A home of its own: Bayes and user state stay inside the test.
         let child = Command::new(our_bin("spamd"))
             .args(&args)
+            .env("HOME", dir.path())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -262,6 +262,7 @@ mod tests {
             &EvalCtx {
                 msg: &msg,
                 conf: &conf,
+                bayes: None,
             },
             &args,
         )

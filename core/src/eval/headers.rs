@@ -567,7 +567,11 @@ mod tests {
 
     fn run_conf(f: EvalFn, raw: &str, args: &[&str], conf: &Config) -> u32 {
         let msg = Message::parse(raw.as_bytes());
-        let ctx = EvalCtx { msg: &msg, conf };
+        let ctx = EvalCtx {
+            msg: &msg,
+            conf,
+            bayes: None,
+        };
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         f(&ctx, &args)
     }
@@ -684,6 +688,7 @@ mod tests {
         let ctx = EvalCtx {
             msg: &msg,
             conf: &conf,
+            bayes: None,
         };
         let args = |a: &[&str]| a.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(

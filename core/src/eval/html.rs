@@ -282,6 +282,7 @@ mod tests {
             &EvalCtx {
                 msg: &msg,
                 conf: &conf,
+                bayes: None,
             },
             &args,
         )

@@ -313,6 +313,7 @@ mod tests {
             &EvalCtx {
                 msg: &msg,
                 conf: &conf,
+                bayes: None,
             },
             &args,
         )

@@ -471,6 +471,7 @@ mod dump {
             let ctx = EvalCtx {
                 msg: &msg,
                 conf: &conf,
+                bayes: None,
             };
             let bits: String = fns
                 .iter()

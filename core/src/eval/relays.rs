@@ -251,6 +251,7 @@ mod tests {
         let ctx = EvalCtx {
             msg: &msg,
             conf: &conf,
+            bayes: None,
         };
         let args = |d: &str, w: &str| vec![d.to_string(), w.to_string()];
         assert_eq!(

@@ -60,6 +60,7 @@ mod tests {
             &EvalCtx {
                 msg: &msg,
                 conf: &conf,
+                bayes: None,
             },
             &[],
         )

@@ -289,6 +289,7 @@ mod tests {
         let ctx = EvalCtx {
             msg: &msg,
             conf: &conf,
+            bayes: None,
         };
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
         f(&ctx, &args)
