@@ -8,6 +8,12 @@ use super::{EvalCtx, EvalFn, registry};
 
 pub(super) fn lookup(name: &str) -> Option<EvalFn> {
     Some(match name {
+        "check_subject_in_welcomelist" | "check_subject_in_whitelist" => subject_in_welcomelist,
+        "check_subject_in_blocklist" | "check_subject_in_blacklist" => subject_in_blocklist,
+        "have_any_bounce_relays" => have_any_bounce_relays,
+        "check_welcomelist_bounce_relays" | "check_whitelist_bounce_relays" => {
+            welcomelist_bounce_relays
+        }
         "check_from_in_welcomelist" | "check_from_in_whitelist" => from_in_welcomelist,
         "check_from_in_blocklist" | "check_from_in_blacklist" => from_in_blocklist,
         "check_to_in_welcomelist" | "check_to_in_whitelist" => to_in_welcomelist,
@@ -271,8 +277,120 @@ pub fn to_in_blocklist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
     any_listed(&ctx.conf.blocklist_to, &lowered(to_addrs(ctx)))
 }
 
+/// A subject list entry (`welcomelist_subject Make * Fast`): lowercased,
+/// `*` any text, `?` one character, matched anywhere in the subject.
+fn subject_glob_matches(glob: &str, subject: &str) -> bool {
+    let g = glob.to_lowercase();
+    let mut re = String::new();
+    for c in g.chars() {
+        match c {
+            '*' => {
+                if !re.ends_with(".*") {
+                    re.push_str(".*");
+                }
+            }
+            '?' => re.push('.'),
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+    }
+    regex::Regex::new(&format!("(?s){re}")).is_ok_and(|r| r.is_match(&subject.to_lowercase()))
+}
+
+fn subject_listed(ctx: &EvalCtx<'_>, keys: &[&str]) -> u32 {
+    let Some(subject) = ctx.msg.header("Subject").filter(|s| !s.is_empty()) else {
+        return 0;
+    };
+    let listed = keys
+        .iter()
+        .flat_map(|k| ctx.conf.lists.get(*k).into_iter().flatten())
+        .any(|g| subject_glob_matches(g.trim(), &subject));
+    u32::from(listed)
+}
+
+pub fn subject_in_welcomelist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
+    subject_listed(ctx, &["welcomelist_subject", "whitelist_subject"])
+}
+
+pub fn subject_in_blocklist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
+    subject_listed(ctx, &["blocklist_subject", "blacklist_subject"])
+}
+
+/// `welcomelist_bounce_relays` entries (host globs), lowercased.
+fn bounce_relays(ctx: &EvalCtx<'_>) -> Vec<String> {
+    ["welcomelist_bounce_relays", "whitelist_bounce_relays"]
+        .iter()
+        .flat_map(|k| ctx.conf.lists.get(*k).into_iter().flatten())
+        .flat_map(|v| v.split_whitespace().map(str::to_ascii_lowercase))
+        .collect()
+}
+
+pub fn have_any_bounce_relays(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
+    u32::from(!bounce_relays(ctx).is_empty())
+}
+
+/// VBounce: a bounce that quotes a Received header of one of our own
+/// relays, in the body text or in an attached message.
+pub fn welcomelist_bounce_relays(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
+    let relays = bounce_relays(ctx);
+    if relays.is_empty() {
+        return 0;
+    }
+    let listed = |host: &str| {
+        relays
+            .iter()
+            .any(|g| addr_matches(g, &host.to_ascii_lowercase()))
+    };
+    let is_received = |l: &str| {
+        l.trim_start_matches(['>', ' '])
+            .get(..9)
+            .is_some_and(|p| p.eq_ignore_ascii_case("received:"))
+    };
+    // Hosts are the " a.b " words of such a line.
+    let hosts_in = |l: &str| -> bool {
+        l.split(|c: char| c.is_whitespace())
+            .skip(1)
+            .any(|w| w.contains('.') && !w.starts_with('.') && !w.ends_with('.') && listed(w))
+    };
+    for line in ctx.msg.body_text().lines() {
+        if is_received(line) && hosts_in(line) {
+            return 1;
+        }
+    }
+    let raw = ctx.msg.pristine();
+    let body = String::from_utf8_lossy(&raw[ctx.msg.body_offset().min(raw.len())..]).into_owned();
+    let mut header = String::new();
+    let mut seen = false;
+    for line in body.lines() {
+        if !seen {
+            if !is_received(line) {
+                continue;
+            }
+            seen = true;
+        }
+        if line.starts_with(char::is_whitespace) {
+            header.push_str(line);
+        } else {
+            header = line.to_string();
+        }
+        if is_received(&header) && hosts_in(&header) {
+            return 1;
+        }
+    }
+    0
+}
+
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn subject_globs() {
+        assert!(super::subject_glob_matches(
+            "Make Money Fast",
+            "Re: MAKE MONEY FAST now\n"
+        ));
+        assert!(super::subject_glob_matches("[Bug *]", "[Bug 123] crash"));
+        assert!(!super::subject_glob_matches("[Bug *]", "Bug 123 crash"));
+    }
+
     use super::*;
 
     #[test]
