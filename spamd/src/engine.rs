@@ -169,19 +169,15 @@ impl Engine {
             bayes: false,
         };
         let bayes_opts = BayesOptions::from_config(&config);
-        let rules_bayes = (bayes_opts.use_bayes && !cli.lint).then(|| {
-            let (r, _) = CompiledRules::compile(
-                config.clone(),
-                CompileOptions {
-                    bayes: true,
-                    ..opts
-                },
-            );
-            r
-        });
         let message_options = MessageOptions::from_config(&config);
         let (rules, more) = CompiledRules::compile(config, opts);
         diags.extend(more);
+        let rules_bayes = (bayes_opts.use_bayes && !cli.lint).then(|| {
+            rules.for_score_set(CompileOptions {
+                bayes: true,
+                ..opts
+            })
+        });
         let per_user = cli.user_config && !cli.nouser_config;
         (
             Engine {

@@ -8,7 +8,7 @@ use crate::config::TFlags;
 use crate::message::Message;
 
 /// A compiled `mimeheader NAME Header[:raw] =~ /re/`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct MimeheaderTest {
     pub header: String,
     pub raw: bool,

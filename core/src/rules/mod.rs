@@ -34,7 +34,7 @@ impl CompileOptions {
     }
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 enum Test {
     Header {
         header: String,
@@ -55,7 +55,7 @@ enum Test {
     Never,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Rule {
     name: String,
     test: Test,
@@ -72,8 +72,10 @@ struct Rule {
 pub struct CompiledRules {
     /// `redirector_pattern`s: URIs they match are also tested as the
     /// target they wrap.
-    redirectors: Vec<Box<crate::message::Redirector>>,
+    redirectors: std::sync::Arc<Vec<Box<crate::message::Redirector>>>,
     rules: Vec<Rule>,
+    /// Each meta's direct dependencies (rule indices).
+    meta_deps: HashMap<usize, HashSet<usize>>,
     /// Non-meta rules first, then metas in dependency order.
     order: Vec<usize>,
     /// Metas that can never be decided (depend on a disabled meta).
@@ -263,17 +265,7 @@ impl CompiledRules {
             });
             rules[c].test = Test::Never;
         }
-        // A meta that depends on a disabled meta is never decided.
-        let mut undecidable = HashSet::new();
-        for &i in &order {
-            if let Some(deps) = meta_deps.get(&i)
-                && deps.iter().any(|d| {
-                    (meta_deps.contains_key(d) && !rules[*d].enabled) || undecidable.contains(d)
-                })
-            {
-                undecidable.insert(i);
-            }
-        }
+        let undecidable = undecidable_metas(&rules, &order, &meta_deps);
         let score_set = set;
         let mut redirectors: Vec<Box<crate::message::Redirector>> = Vec::new();
         for p in config.lists.get("redirector_pattern").into_iter().flatten() {
@@ -289,8 +281,9 @@ impl CompiledRules {
         (
             CompiledRules {
                 network_rules,
-                redirectors,
+                redirectors: std::sync::Arc::new(redirectors),
                 rules,
+                meta_deps,
                 order,
                 undecidable,
                 score_set,
@@ -298,6 +291,29 @@ impl CompiledRules {
             },
             diags,
         )
+    }
+
+    /// The same rules under another score set (e.g. the Bayes set once the
+    /// database is usable), without compiling any regex again: only scores,
+    /// which rules run, and the metas that cannot be decided change.
+    pub fn for_score_set(&self, opts: CompileOptions) -> CompiledRules {
+        let set = opts.score_set();
+        let mut rules = self.rules.clone();
+        for r in &mut rules {
+            r.score = self.config.score(&r.name, set);
+            r.enabled = r.score != 0.0;
+        }
+        let undecidable = undecidable_metas(&rules, &self.order, &self.meta_deps);
+        CompiledRules {
+            redirectors: self.redirectors.clone(),
+            meta_deps: self.meta_deps.clone(),
+            order: self.order.clone(),
+            undecidable,
+            score_set: set,
+            config: self.config.clone(),
+            network_rules: self.network_rules,
+            rules,
+        }
     }
 
     /// Number of rules defined.
@@ -444,6 +460,26 @@ fn continue_rule(rules: &mut Vec<Rule>, name: &str, config: &Config, set: usize)
         enabled: false,
         rank: (0, 0),
     });
+}
+
+/// Metas that can never be decided: they depend on a disabled meta (which
+/// SpamAssassin never marks ready), directly or through another such meta.
+fn undecidable_metas(
+    rules: &[Rule],
+    order: &[usize],
+    meta_deps: &HashMap<usize, HashSet<usize>>,
+) -> HashSet<usize> {
+    let mut undecidable = HashSet::new();
+    for &i in order {
+        if let Some(deps) = meta_deps.get(&i)
+            && deps.iter().any(|d| {
+                (meta_deps.contains_key(d) && !rules[*d].enabled) || undecidable.contains(d)
+            })
+        {
+            undecidable.insert(i);
+        }
+    }
+    undecidable
 }
 
 /// SpamAssassin's order within one priority: header, header eval, body,
@@ -636,6 +672,28 @@ mod tests {
         let (hits, _) = r.run(&Message::parse(b"Subject: x\n\nx\n"));
         let order: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
         assert_eq!(order, ["Z_HEAD", "A_BODY", "B_META", "Z_LATE"]);
+    }
+
+    #[test]
+    fn rescoring_matches_a_fresh_compile() {
+        let cf = "body A /x/\nscore A 0 0 2 2\nbody B /x/\nscore B 1 1 0 0\nmeta C A\nscore C 0 0 1 1\nmeta D C || B\n";
+        let set0 = compile(cf);
+        let set2 = set0.for_score_set(CompileOptions {
+            net: false,
+            bayes: true,
+        });
+        let (fresh, _) = CompiledRules::compile(
+            Config::from_text("t.cf", cf),
+            CompileOptions {
+                net: false,
+                bayes: true,
+            },
+        );
+        let msg = Message::parse(b"\nx\n");
+        assert_eq!(set2.run(&msg), fresh.run(&msg));
+        // D depends on C, a meta disabled in set 0: never decided there.
+        assert_eq!(names(&set0, b"\nx\n"), ["B"]);
+        assert_eq!(names(&set2, b"\nx\n"), ["A", "C", "D"]);
     }
 
     #[test]
