@@ -64,6 +64,8 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut site_dir = PathBuf::from("/etc/spamassassin");
     let mut show = 20usize;
     let mut only_rule: Option<String> = None;
+    // Minimum percentages; below any of them the run fails (CI gate).
+    let mut require: [Option<f64>; 3] = [None; 3];
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().cloned().unwrap_or_default();
@@ -74,6 +76,9 @@ pub fn main(args: &[String]) -> ExitCode {
             "--site" => site_dir = PathBuf::from(val()),
             "--show" => show = val().parse().unwrap_or(20),
             "--rule" => only_rule = Some(val()),
+            "--require-identical" => require[0] = val().parse().ok(),
+            "--require-score" => require[1] = val().parse().ok(),
+            "--require-verdict" => require[2] = val().parse().ok(),
             other => {
                 eprintln!("parity: unknown option {other}");
                 return ExitCode::from(2);
@@ -114,22 +119,51 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut examples: HashMap<String, Vec<String>> = HashMap::new();
     let mut shown = 0;
     let start = std::time::Instant::now();
-    for (key, exp) in &expected {
-        let path = message_path(&corpus, key);
-        let Ok(raw) = std::fs::read(&path) else {
-            eprintln!("parity: cannot read {}", path.display());
+    // Scan on every core; compare in order afterwards.
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let chunk = expected.len().div_ceil(threads).max(1);
+    let verdicts: Vec<Option<scan::Verdict>> = std::thread::scope(|scope| {
+        let handles: Vec<_> = expected
+            .chunks(chunk)
+            .map(|part| {
+                let (rules, msg_opts, corpus) = (&rules, &msg_opts, &corpus);
+                let n = part.len();
+                let h = scope.spawn(move || {
+                    part.iter()
+                        .map(|(key, _)| {
+                            let path = message_path(corpus, key);
+                            let raw = std::fs::read(&path).ok()?;
+                            Some(scan::scan(rules, &Message::parse_with(&raw, msg_opts)))
+                        })
+                        .collect::<Vec<_>>()
+                });
+                (h, n)
+            })
+            .collect();
+        // A chunk whose thread panicked counts as unreadable, keeping the
+        // results aligned with `expected`.
+        handles
+            .into_iter()
+            .flat_map(|(h, n)| h.join().unwrap_or_else(|_| vec![None; n]))
+            .collect()
+    });
+    for ((key, exp), v) in expected.iter().zip(verdicts) {
+        let Some(v) = v else {
+            eprintln!("parity: cannot read or scan {key}");
             continue;
         };
         total += 1;
-        let msg = Message::parse_with(&raw, &msg_opts);
-        let v = scan::scan(&rules, &msg);
         let ours: BTreeSet<String> = v.hits.iter().map(|h| h.name.clone()).collect();
         let only_sa: Vec<&String> = exp.rules.difference(&ours).collect();
         let only_us: Vec<&String> = ours.difference(&exp.rules).collect();
         if only_sa.is_empty() && only_us.is_empty() {
             same_rules += 1;
         }
-        if (v.score - exp.score).abs() <= 0.1 + 0.05 {
+        // Both sides as spamc -c shows them (one decimal).
+        let displayed: f64 = format!("{:.1}", v.score).parse().unwrap_or(v.score);
+        if (displayed - exp.score).abs() <= 0.1 + 1e-9 {
             score_close += 1;
         }
         let sa_spam = exp.score >= 5.0;
@@ -198,5 +232,23 @@ pub fn main(args: &[String]) -> ExitCode {
         ex.truncate(2);
         println!("{r:<32} {m:>8} {e:>8}  {}", ex.join(" "));
     }
-    ExitCode::SUCCESS
+    let got = [pct(same_rules), pct(score_close), pct(same_verdict)];
+    let what = ["identical rule set", "score within 0.1", "same verdict"];
+    let mut ok = total == expected.len() && total > 0;
+    for i in 0..3 {
+        if let Some(min) = require[i]
+            && got[i] < min
+        {
+            eprintln!(
+                "parity: {} {:.2}% is below the required {min}%",
+                what[i], got[i]
+            );
+            ok = false;
+        }
+    }
+    if ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
 }
