@@ -222,3 +222,27 @@ fn lint_reports_bad_lines_with_file_and_line() {
     );
     assert_eq!(r.code, 0, "clean config lints clean: {r:?}");
 }
+
+#[test]
+fn lint_is_clean_over_spamassassins_rules() {
+    require("/usr/share/spamassassin/50_scores.cf", "spamassassin");
+    let r = run(
+        &our_bin("spamd"),
+        &[
+            "--lint",
+            "-C",
+            "/usr/share/spamassassin",
+            "--siteconfigpath",
+            "/etc/spamassassin",
+        ],
+        b"",
+        T,
+    );
+    assert_eq!(
+        r.code,
+        0,
+        "lint output: {}",
+        String::from_utf8_lossy(&r.stdout)
+    );
+    assert!(r.stderr.contains("0 problem(s)"), "{}", r.stderr);
+}
