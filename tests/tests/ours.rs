@@ -149,3 +149,37 @@ fn logs_spamassassins_per_message_lines() {
         assert!(log.contains(&want), "log lacks {want:?}:\n{log}");
     }
 }
+
+#[test]
+fn japanese_rules_read_decoded_text() {
+    // ISO-2022-JP, Shift_JIS, EUC-JP and UTF-8 mail: the JA_ rules match the
+    // decoded text, and no ham message hits one.
+    let d = Daemon::ours(&[]);
+    let spamc = our_bin("spamc");
+    let port = d.port.to_string();
+    let ja = corpus().join("ja");
+    let mut spam_hits = 0;
+    for (class, expect_hit) in [("spam", true), ("ham", false)] {
+        let mut files: Vec<_> = std::fs::read_dir(ja.join(class))
+            .expect("ja corpus")
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        files.sort();
+        for f in files {
+            let msg = std::fs::read(&f).expect("read");
+            let r = run(&spamc, &["-p", &port, "-y"], &msg, T);
+            let names = String::from_utf8_lossy(&r.stdout).to_string();
+            let hit = names.split(',').any(|n| n.starts_with("JA_"));
+            if expect_hit {
+                spam_hits += usize::from(hit);
+            } else {
+                assert!(!hit, "{} (ham) hit {names}", f.display());
+            }
+        }
+    }
+    assert!(
+        spam_hits >= 4,
+        "only {spam_hits} Japanese spams hit a JA_ rule"
+    );
+}
