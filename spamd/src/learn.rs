@@ -132,11 +132,29 @@ pub fn main(program: &str, args: Vec<std::ffi::OsString>) -> ExitCode {
             return ExitCode::from(if e.use_stderr() { 64 } else { 0 });
         }
     };
+    background_priority();
     match run(&cli) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{program}: {e}");
             ExitCode::from(1)
+        }
+    }
+}
+
+/// Learning is batch work that shares the machine with spamd: lower our own
+/// CPU priority (nice +10, as cron jobs running sa-learn usually are), so
+/// scans keep their throughput while a learn runs and the learn still uses
+/// every idle cycle. `SPAMD_LEARN_NICE=0` keeps the normal priority.
+fn background_priority() {
+    let inc: i32 = std::env::var("SPAMD_LEARN_NICE")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10);
+    if inc > 0 {
+        // SAFETY: nice(2) only changes this process's scheduling weight.
+        unsafe {
+            libc::nice(inc);
         }
     }
 }
