@@ -112,7 +112,7 @@ pub(crate) fn split_lines(data: &[u8]) -> Vec<Vec<u8>> {
 }
 
 /// Does this line open like an mbox separator (`From` + blanks, no colon)?
-fn is_mbox_from(line: &[u8]) -> bool {
+pub(crate) fn is_mbox_from(line: &[u8]) -> bool {
     let Some(rest) = line.strip_prefix(b"From") else {
         return false;
     };
@@ -121,7 +121,7 @@ fn is_mbox_from(line: &[u8]) -> bool {
 }
 
 /// `^[\041-\071\073-\176]+[ \t]*:` — a header field line.
-fn looks_like_field(line: &[u8]) -> bool {
+pub(crate) fn looks_like_field(line: &[u8]) -> bool {
     let n = line
         .iter()
         .take_while(|&&b| (0x21..=0x7e).contains(&b) && b != b':')

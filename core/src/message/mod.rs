@@ -21,6 +21,9 @@ mod html;
 pub(crate) mod html_stats;
 mod idn;
 mod mime;
+/// Header-block line shapes, shared with the report rewriter.
+pub(crate) use headers::is_space;
+pub(crate) use mime::{is_mbox_from, looks_like_field};
 pub(crate) mod mime_stats;
 mod netset;
 mod options;

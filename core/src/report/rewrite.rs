@@ -5,6 +5,7 @@ use super::conf::ReportConf;
 use super::tags::{TagContext, Tagger};
 use super::text::is_perl_space;
 use super::{added_headers, report_text};
+use crate::message::{is_mbox_from, looks_like_field};
 use crate::scan::Verdict;
 
 /// The raw message split the way SpamAssassin's Message.pm splits it.
@@ -29,24 +30,6 @@ fn squash_crlf(line: &[u8]) -> Vec<u8> {
     out
 }
 
-fn is_mbox_separator(line: &[u8]) -> bool {
-    // /^From\s+(?!:)/
-    let Some(rest) = line.strip_prefix(b"From") else {
-        return false;
-    };
-    let ws = rest.iter().take_while(|&&b| is_perl_space(b)).count();
-    ws >= 2 || (ws == 1 && rest.get(1) != Some(&b':'))
-}
-
-fn is_field_start(line: &[u8]) -> bool {
-    // /^[\041-\071\073-\176]+[ \t]*:/
-    let name = line
-        .iter()
-        .take_while(|&&b| (0x21..=0x7e).contains(&b) && b != b':')
-        .count();
-    name > 0 && line[name..].iter().find(|&&b| b != b' ' && b != b'\t') == Some(&b':')
-}
-
 impl<'a> Pristine<'a> {
     fn parse(raw: &'a [u8]) -> Self {
         let mut lines: Vec<&'a [u8]> = raw.split_inclusive(|&b| b == b'\n').collect();
@@ -56,7 +39,7 @@ impl<'a> Pristine<'a> {
         }
         let mut mbox_sep: &[u8] = b"";
         let mut start = 0;
-        if is_mbox_separator(lines[0]) {
+        if is_mbox_from(lines[0]) {
             mbox_sep = lines[0];
             start = 1;
         }
@@ -91,7 +74,7 @@ impl<'a> Pristine<'a> {
                 break;
             }
             if current.starts_with(b"--")
-                || (!is_field_start(&current) && {
+                || (!looks_like_field(&current) && {
                     hdr_errors += 1;
                     hdr_errors > 3
                 })

@@ -3,9 +3,7 @@
 //! SpamAssassin works on UTF-8 octets at these points.
 
 /// Perl's `\s` on octets: ASCII whitespace only.
-pub(crate) fn is_perl_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
-}
+pub(crate) use crate::message::is_space as is_perl_space;
 
 /// `s/\s+$//` on one string.
 pub(crate) fn trim_end_perl(s: &mut String) {
