@@ -4,6 +4,7 @@
 //! score is 0 in the active score set are not run, as in SpamAssassin, and
 //! count as 0 inside metas.
 
+mod capture;
 pub mod meta;
 mod mimeheader;
 pub mod perlre;
@@ -66,6 +67,10 @@ struct Rule {
     enabled: bool,
     /// When SpamAssassin runs it: (priority, rule type).
     rank: (i32, u8),
+    /// `%{NAME}` capture templates in the pattern, resolved per message.
+    template: Option<std::sync::Arc<capture::Template>>,
+    /// Upper-case named groups this (header) rule captures into tags.
+    produces: Vec<String>,
 }
 
 /// Rules ready to run.
@@ -230,7 +235,26 @@ impl CompiledRules {
                 RuleKind::Reuse => (Test::Never, Area::Header),
             };
             let score = config.score(name, set);
-            let priority = config.priority.get(name.as_str()).copied().unwrap_or(0);
+            let pattern_text = match &def.kind {
+                RuleKind::Header { pattern, .. }
+                | RuleKind::Body { pattern }
+                | RuleKind::Rawbody { pattern }
+                | RuleKind::Full { pattern }
+                | RuleKind::Uri { pattern }
+                | RuleKind::Mimeheader { pattern, .. } => Some(pattern.as_str()),
+                _ => None,
+            };
+            let template = pattern_text.and_then(|p| capture::Template::new(name, p, &tags));
+            let produces = match &def.kind {
+                RuleKind::Header { pattern, .. } => capture::produced_names(pattern),
+                _ => Vec::new(),
+            };
+            // SpamAssassin runs capturing rules before everything else.
+            let priority = if produces.is_empty() {
+                config.priority.get(name.as_str()).copied().unwrap_or(0)
+            } else {
+                -10000
+            };
             let rank = (priority, type_rank(&test));
             rules.push(Rule {
                 name: name.to_string(),
@@ -244,12 +268,17 @@ impl CompiledRules {
                 area,
                 enabled: score != 0.0,
                 rank,
+                template: template.map(std::sync::Arc::new),
+                produces,
             });
         }
         // Metas in dependency order; a cycle makes its members constant 0.
+        // Non-metas in SpamAssassin's running order (priority, type), so
+        // capturing rules run before the rules that use their captures.
         let mut order: Vec<usize> = (0..rules.len())
             .filter(|i| !meta_deps.contains_key(i))
             .collect();
+        order.sort_by_key(|&i| rules[i].rank);
         let mut state: HashMap<usize, u8> = HashMap::new(); // 1 visiting, 2 done
         let mut cyclic = HashSet::new();
         let mut metas: Vec<usize> = meta_deps.keys().copied().collect();
@@ -348,9 +377,19 @@ impl CompiledRules {
             with_redirects = msg.uris_with(&self.redirectors);
             &with_redirects
         };
+        let mut captured = capture::Tags::default();
         for &i in &self.order {
             let r = &self.rules[i];
             if !r.enabled || self.undecidable.contains(&i) {
+                continue;
+            }
+            if let Some(t) = &r.template {
+                // Not run at all when a tag it needs was not captured.
+                counts[i] = t
+                    .resolve(&captured)
+                    .and_then(|m| r.test.with_matcher(m))
+                    .map(|test| run_test(&test, &r.tflags, msg, uris, &ctx))
+                    .unwrap_or(0);
                 continue;
             }
             counts[i] = match &r.test {
@@ -366,6 +405,22 @@ impl CompiledRules {
                 }
                 test => run_test(test, &r.tflags, msg, uris, &ctx),
             };
+            if counts[i] > 0
+                && !r.produces.is_empty()
+                && let Test::Header {
+                    header,
+                    mods,
+                    matcher,
+                    ..
+                } = &r.test
+                && let Some(v) = header_value(msg, header, mods)
+            {
+                for (name, value) in matcher.named_captures(&v) {
+                    if r.produces.contains(&name) {
+                        captured.add(name, value);
+                    }
+                }
+            }
         }
         let mut hits = Vec::new();
         let mut subs = Vec::new();
@@ -420,6 +475,11 @@ fn compile_patterns<'a>(
         if tags.applies_to(name) {
             pat.body = tags.expand(&pat.body);
         }
+        // A capture template compiles with its `%{NAME}` taken literally;
+        // the real pattern is built per message (see `Template`).
+        if !capture::template_names(&pat.body).is_empty() {
+            pat.body = capture::escape_templates(&pat.body);
+        }
         Matcher::compile(&pat).map_err(|e| format!("invalid regexp '{p}': {e}"))
     };
     let threads = std::thread::available_parallelism()
@@ -459,7 +519,35 @@ fn continue_rule(rules: &mut Vec<Rule>, name: &str, config: &Config, set: usize)
         area: Area::Header,
         enabled: false,
         rank: (0, 0),
+        template: None,
+        produces: Vec::new(),
     });
+}
+
+impl Test {
+    /// The same test with another compiled pattern (capture templates).
+    fn with_matcher(&self, m: Matcher) -> Option<Test> {
+        Some(match self {
+            Test::Header {
+                header,
+                mods,
+                negate,
+                if_unset,
+                ..
+            } => Test::Header {
+                header: header.clone(),
+                mods: mods.clone(),
+                negate: *negate,
+                matcher: m,
+                if_unset: if_unset.clone(),
+            },
+            Test::Body(_) => Test::Body(m),
+            Test::Rawbody(_) => Test::Rawbody(m),
+            Test::Full(_) => Test::Full(m),
+            Test::Uri(_) => Test::Uri(m),
+            _ => return None,
+        })
+    }
 }
 
 /// Metas that can never be decided: they depend on a disabled meta (which

@@ -206,6 +206,33 @@ impl Matcher {
         }
     }
 
+    /// Named groups of the first match: (name, bytes) for each group that
+    /// took part in it.
+    pub fn named_captures(&self, hay: &[u8]) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        match self {
+            Matcher::Rust(r) => {
+                if let Some(c) = r.captures(hay) {
+                    for name in r.capture_names().flatten() {
+                        if let Some(m) = c.name(name) {
+                            out.push((name.to_string(), m.as_bytes().to_vec()));
+                        }
+                    }
+                }
+            }
+            Matcher::Pcre(r) => {
+                if let Ok(Some(c)) = r.captures(hay) {
+                    for (i, name) in r.capture_names().iter().enumerate() {
+                        if let (Some(name), Some(m)) = (name, c.get(i)) {
+                            out.push((name.clone(), m.as_bytes().to_vec()));
+                        }
+                    }
+                }
+            }
+        }
+        out
+    }
+
     /// Which engine runs this pattern (for `--lint` statistics).
     pub fn engine(&self) -> &'static str {
         match self {
