@@ -72,10 +72,13 @@ fn record(corpus: &Path, out: &Path) -> Result<usize, String> {
         }
     }
     files.sort();
+    // One message per child: a spamd child carries state from message to
+    // message (capture-template rules such as GB_CUSTOM_HTM_URI stop hitting
+    // after some messages), and a fresh child answers like `spamassassin -t`.
     let d = start(
         "SpamAssassin",
         Path::new("/usr/sbin/spamd"),
-        &["--cf=use_bayes 0", "--syslog=null"],
+        &["--cf=use_bayes 0", "--syslog=null", "--max-conn-per-child=1"],
     )?;
     let files = Arc::new(files);
     let next = Arc::new(AtomicUsize::new(0));
