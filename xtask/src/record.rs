@@ -78,7 +78,11 @@ fn record(corpus: &Path, out: &Path) -> Result<usize, String> {
     let d = start(
         "SpamAssassin",
         Path::new("/usr/sbin/spamd"),
-        &["--cf=use_bayes 0", "--syslog=null", "--max-conn-per-child=1"],
+        &[
+            "--cf=use_bayes 0",
+            "--syslog=null",
+            "--max-conn-per-child=1",
+        ],
     )?;
     let files = Arc::new(files);
     let next = Arc::new(AtomicUsize::new(0));
