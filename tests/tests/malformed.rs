@@ -187,3 +187,49 @@ fn every_protocol_version_framed_like_spamassassin() {
         }
     }
 }
+
+#[test]
+fn hostile_messages_are_scanned_not_timed_out() {
+    // Shapes that make naive parsers quadratic or deep: 50,000 header
+    // fields, 3,000 nested multiparts, 20,000 parts, 200,000 nested tags.
+    let ours = Daemon::ours(&["--timeout-child", "120"]);
+    let many_headers: String = (0..50_000)
+        .map(|i| format!("X-H{i}: v{i}\n"))
+        .collect::<String>()
+        + "Subject: s\n\nbody\n";
+    let mut nested = String::from("Subject: n\nMIME-Version: 1.0\n");
+    for i in 0..3000 {
+        nested.push_str(&format!(
+            "Content-Type: multipart/mixed; boundary=\"b{i}\"\n\n--b{i}\n"
+        ));
+    }
+    nested.push_str("Content-Type: text/plain\n\nhello\n");
+    let mut parts = String::from(
+        "Subject: p\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=\"zz\"\n\n",
+    );
+    for i in 0..20_000 {
+        parts.push_str(&format!("--zz\nContent-Type: text/plain\n\npart {i}\n"));
+    }
+    parts.push_str("--zz--\n");
+    let html = format!(
+        "Subject: h\nContent-Type: text/html\n\n{}x{}",
+        "<div>".repeat(200_000),
+        "</div>".repeat(200_000)
+    );
+    for (name, msg) in [
+        ("headers", many_headers),
+        ("nested", nested),
+        ("parts", parts),
+        ("html", html),
+    ] {
+        let mut req =
+            format!("CHECK SPAMC/1.5\r\nContent-length: {}\r\n\r\n", msg.len()).into_bytes();
+        req.extend_from_slice(msg.as_bytes());
+        let reply = String::from_utf8_lossy(&raw_request(ours.port, &req)).to_string();
+        assert!(
+            reply.starts_with("SPAMD/1.1 0 EX_OK\r\nSpam: "),
+            "{name}: {reply:?}"
+        );
+    }
+    assert!(ping(ours.port));
+}

@@ -67,6 +67,8 @@ pub struct Message {
     opts: MessageOptions,
     relays: OnceLock<RelayInfo>,
     mime_stats: OnceLock<mime_stats::MimeStats>,
+    /// `ALL` as decoded lines (many rules read it).
+    all_decoded: OnceLock<Vec<Vec<u8>>>,
     /// Bayes' visible and invisible rendered text, computed on first use.
     bayes_text: OnceLock<BayesText>,
 }
@@ -99,6 +101,7 @@ impl Message {
             opts: opts.clone(),
             relays: OnceLock::new(),
             mime_stats: OnceLock::new(),
+            all_decoded: OnceLock::new(),
             bayes_text: OnceLock::new(),
         }
     }
@@ -305,17 +308,31 @@ impl Message {
 
     /// `ALL`: every header as `Name: value\n`, in order, size-capped.
     fn all_decoded_lines(&self) -> Vec<Vec<u8>> {
+        self.all_decoded
+            .get_or_init(|| self.build_all_decoded())
+            .clone()
+    }
+
+    /// Names in order of first appearance, each name's instances together
+    /// (in their original positions), cut once MAX_ALL bytes are reached.
+    /// Linear in the number of fields: a hostile message can carry 100,000.
+    fn build_all_decoded(&self) -> Vec<Vec<u8>> {
         let fields = &self.top().fields;
-        let mut names: Vec<&str> = Vec::new();
-        for f in fields {
-            if !names.contains(&f.key.as_str()) {
-                names.push(&f.key);
+        let mut order: Vec<&str> = Vec::new();
+        let mut by_name: std::collections::HashMap<&str, Vec<usize>> =
+            std::collections::HashMap::new();
+        for (pos, f) in fields.iter().enumerate() {
+            let e = by_name.entry(f.key.as_str()).or_default();
+            if e.is_empty() {
+                order.push(&f.key);
             }
+            e.push(pos);
         }
         let mut lines: Vec<Option<Vec<u8>>> = vec![None; fields.len()];
         let mut size = 0;
-        'outer: for key in names {
-            for (pos, f) in fields.iter().enumerate().filter(|(_, f)| f.key == key) {
+        'outer: for key in order {
+            for &pos in by_name.get(key).map(Vec::as_slice).unwrap_or(&[]) {
+                let f = &fields[pos];
                 size += key.len() + f.decoded.len() + 1 + 2;
                 if size > headers::MAX_ALL {
                     break 'outer;
