@@ -19,6 +19,21 @@ use crate::message::Message;
 use crate::scan::Area;
 use perlre::Matcher;
 
+thread_local! {
+    static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
+}
+
+/// Run `f` with a scan deadline on this thread: past it, scans stop running
+/// rules and report `TIME_LIMIT_EXCEEDED`, as SpamAssassin does with its
+/// master deadline, so a pathological message gets an answer (and stops
+/// using CPU) before spamd's child timeout.
+pub fn with_deadline<R>(deadline: Option<std::time::Instant>, f: impl FnOnce() -> R) -> R {
+    let old = DEADLINE.with(|d| d.replace(deadline));
+    let r = f();
+    DEADLINE.with(|d| d.set(old));
+    r
+}
+
 /// Options that pick the score set and what may run.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CompileOptions {
@@ -378,7 +393,16 @@ impl CompiledRules {
             &with_redirects
         };
         let mut captured = capture::Tags::default();
-        for &i in &self.order {
+        let deadline = DEADLINE.with(|d| d.get());
+        let mut exceeded = false;
+        for (n, &i) in self.order.iter().enumerate() {
+            if n % 16 == 0
+                && let Some(d) = deadline
+                && std::time::Instant::now() >= d
+            {
+                exceeded = true;
+                break;
+            }
             let r = &self.rules[i];
             if !r.enabled || self.undecidable.contains(&i) {
                 continue;
@@ -424,6 +448,19 @@ impl CompiledRules {
         }
         let mut hits = Vec::new();
         let mut subs = Vec::new();
+        if exceeded {
+            let score = if self.config.scores.contains_key("TIME_LIMIT_EXCEEDED") {
+                self.config.score("TIME_LIMIT_EXCEEDED", self.score_set)
+            } else {
+                0.001
+            };
+            hits.push(Hit {
+                name: "TIME_LIMIT_EXCEEDED".to_string(),
+                score,
+                count: 1,
+                area: Area::Header,
+            });
+        }
         let mut fired: Vec<usize> = (0..self.rules.len()).filter(|&i| counts[i] > 0).collect();
         fired.sort_by_key(|&i| self.rules[i].rank);
         for i in fired {
@@ -782,6 +819,19 @@ mod tests {
         // D depends on C, a meta disabled in set 0: never decided there.
         assert_eq!(names(&set0, b"\nx\n"), ["B"]);
         assert_eq!(names(&set2, b"\nx\n"), ["A", "C", "D"]);
+    }
+
+    #[test]
+    fn deadline_stops_rules() {
+        let r = compile("body A /x/\nheader B Subject =~ /x/\n");
+        let msg = Message::parse(b"Subject: x\n\nx\n");
+        let past = Some(std::time::Instant::now());
+        let (hits, _) = with_deadline(past, || r.run(&msg));
+        let names: Vec<&str> = hits.iter().map(|h| h.name.as_str()).collect();
+        assert_eq!(names, ["TIME_LIMIT_EXCEEDED"]);
+        assert_eq!(hits[0].score, 0.001);
+        let (hits, _) = with_deadline(None, || r.run(&msg));
+        assert_eq!(hits.len(), 2);
     }
 
     #[test]
