@@ -421,8 +421,10 @@ fn run(cli: Cli) -> Result<(), String> {
             spamcore::SA_VERSION
         );
         info!("spamd: server pid: {}", std::process::id());
+        sd_notify("READY=1\nSTATUS=answering spamc requests");
         let sig = wait_for_signals(&cli, &shared).await;
         info!("spamd: server killed by {sig}, shutting down");
+        sd_notify("STOPPING=1");
         let _ = shutdown_tx.send(true);
         // Let scans in flight finish, within the child timeout.
         let limit = Duration::from_secs(cli.timeout_child.clamp(1, 300));
@@ -436,6 +438,29 @@ fn run(cli: Cli) -> Result<(), String> {
         let _ = std::fs::remove_file(p);
     }
     result
+}
+
+/// Tell systemd (Type=notify) about our state, when it asked to be told:
+/// one datagram to $NOTIFY_SOCKET. Nothing happens without it.
+fn sd_notify(state: &str) {
+    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
+        return;
+    };
+    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
+        return;
+    };
+    let bytes = path.as_encoded_bytes();
+    let sent = if let Some(name) = bytes.strip_prefix(b"@") {
+        // Abstract socket namespace.
+        use std::os::linux::net::SocketAddrExt;
+        std::os::unix::net::SocketAddr::from_abstract_name(name)
+            .and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr))
+    } else {
+        sock.send_to(state.as_bytes(), &path)
+    };
+    if let Err(e) = sent {
+        warning!("spamd: cannot notify systemd: {e}");
+    }
 }
 
 /// Wait for SIGTERM/SIGINT (returned) while handling SIGHUP (reload).
@@ -456,6 +481,7 @@ async fn wait_for_signals(cli: &Cli, shared: &Arc<Shared>) -> &'static str {
             _ = int.recv() => return "SIGINT",
             _ = hup.recv() => {
                 info!("spamd: server hit by SIGHUP, reloading configuration");
+                sd_notify("RELOADING=1");
                 let cli2 = cli.clone();
                 match tokio::task::spawn_blocking(move || Engine::load(&cli2)).await {
                     Ok((engine, diags)) => {
@@ -468,6 +494,7 @@ async fn wait_for_signals(cli: &Cli, shared: &Arc<Shared>) -> &'static str {
                             Err(p) => *p.into_inner() = Arc::new(engine),
                         }
                         info!("spamd: reloaded {n} rules");
+                        sd_notify("READY=1");
                     }
                     Err(e) => warning!("spamd: reload failed: {e}"),
                 }

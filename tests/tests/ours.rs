@@ -183,3 +183,43 @@ fn japanese_rules_read_decoded_text() {
         "only {spam_hits} Japanese spams hit a JA_ rule"
     );
 }
+
+#[test]
+fn tells_systemd_when_ready() {
+    // Type=notify: spamd sends READY=1 to $NOTIFY_SOCKET once it serves.
+    let dir = TempDir::new("notify");
+    let path = dir.path().join("notify.sock");
+    let sock = std::os::unix::net::UnixDatagram::bind(&path).expect("bind notify socket");
+    sock.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+        .expect("timeout");
+    let port = free_port().to_string();
+    let rules = root().join("rules").display().to_string();
+    let site = dir.path().display().to_string();
+    let mut child = std::process::Command::new(our_bin("spamd"))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-C",
+            &rules,
+            "--siteconfigpath",
+            &site,
+            "-s",
+            "null",
+        ])
+        .env("NOTIFY_SOCKET", &path)
+        .env("HOME", dir.path())
+        .spawn()
+        .expect("start spamd");
+    let mut buf = [0u8; 256];
+    let got = sock.recv(&mut buf);
+    let ready = got.map(|n| String::from_utf8_lossy(&buf[..n]).to_string());
+    let answered = ping(port.parse().unwrap_or(0));
+    // SAFETY: kill(2) on our own child.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    let _ = child.wait();
+    let ready = ready.expect("a notification");
+    assert!(ready.starts_with("READY=1"), "{ready:?}");
+    assert!(answered, "serving once READY=1 was sent");
+}
