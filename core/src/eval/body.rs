@@ -255,17 +255,7 @@ mod tests {
     use crate::config::Config;
 
     fn run(f: EvalFn, raw: &str, args: &[&str]) -> u32 {
-        let msg = Message::parse(raw.as_bytes());
-        let conf = Config::from_text("t", "");
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        f(
-            &EvalCtx {
-                msg: &msg,
-                conf: &conf,
-                bayes: None,
-            },
-            &args,
-        )
+        super::super::run_for_test(f, &Config::from_text("t", ""), raw, args)
     }
 
     // Expected values below were checked with `spamassassin -t -D`.

@@ -346,15 +346,7 @@ mod tests {
     }
 
     fn run(f: EvalFn, raw: &str, args: &[&str]) -> u32 {
-        let conf = conf();
-        let msg = Message::parse(raw.as_bytes());
-        let ctx = EvalCtx {
-            msg: &msg,
-            conf: &conf,
-            bayes: None,
-        };
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        f(&ctx, &args)
+        super::super::run_for_test(f, &conf(), raw, args)
     }
 
     // Expectations confirmed with `spamassassin -L -t`.

@@ -566,14 +566,7 @@ mod tests {
     }
 
     fn run_conf(f: EvalFn, raw: &str, args: &[&str], conf: &Config) -> u32 {
-        let msg = Message::parse(raw.as_bytes());
-        let ctx = EvalCtx {
-            msg: &msg,
-            conf,
-            bayes: None,
-        };
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        f(&ctx, &args)
+        super::super::run_for_test(f, conf, raw, args)
     }
 
     const RCVD: &str = "Received: from a.example.com (a.example.com [192.0.2.1])\n\tby mx.example.org with ESMTP id 1;\n\tThu, 22 Aug 2002 12:00:00 +0000\n";

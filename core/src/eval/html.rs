@@ -272,20 +272,9 @@ fn check_iframe_src(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
 mod tests {
     use super::*;
     use crate::config::Config;
-    use crate::message::Message;
 
     fn run(f: EvalFn, raw: &str, args: &[&str]) -> u32 {
-        let msg = Message::parse(raw.as_bytes());
-        let conf = Config::from_text("t", "");
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        f(
-            &EvalCtx {
-                msg: &msg,
-                conf: &conf,
-                bayes: None,
-            },
-            &args,
-        )
+        super::super::run_for_test(f, &Config::from_text("t", ""), raw, args)
     }
 
     fn html(body: &str) -> String {

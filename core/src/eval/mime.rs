@@ -303,20 +303,9 @@ fn check_qp_ratio(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::message::Message;
 
     fn run(f: EvalFn, raw: &str, args: &[&str]) -> u32 {
-        let msg = Message::parse(raw.as_bytes());
-        let conf = Config::from_text("t", "");
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        f(
-            &EvalCtx {
-                msg: &msg,
-                conf: &conf,
-                bayes: None,
-            },
-            &args,
-        )
+        super::super::run_for_test(f, &Config::from_text("t", ""), raw, args)
     }
 
     const ALT: &str = "Subject: t\nMIME-Version: 1.0\n\

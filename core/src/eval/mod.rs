@@ -53,3 +53,18 @@ pub fn lookup(name: &str) -> Option<EvalFn> {
 }
 
 pub use net::is_network;
+
+/// Tests: run eval `f` on `raw` with `conf` and string arguments.
+#[cfg(test)]
+pub(crate) fn run_for_test(f: EvalFn, conf: &Config, raw: &str, args: &[&str]) -> u32 {
+    let msg = Message::parse(raw.as_bytes());
+    let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+    f(
+        &EvalCtx {
+            msg: &msg,
+            conf,
+            bayes: None,
+        },
+        &args,
+    )
+}

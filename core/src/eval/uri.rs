@@ -152,16 +152,7 @@ mod tests {
     }
 
     fn run(f: EvalFn, raw: &str) -> u32 {
-        let msg = Message::parse(raw.as_bytes());
-        let conf = Config::from_text("t", "");
-        f(
-            &EvalCtx {
-                msg: &msg,
-                conf: &conf,
-                bayes: None,
-            },
-            &[],
-        )
+        super::super::run_for_test(f, &Config::from_text("t", ""), raw, &[])
     }
 
     #[test]

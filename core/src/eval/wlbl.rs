@@ -403,14 +403,7 @@ mod tests {
 
     fn run(f: EvalFn, cf: &str, raw: &str, args: &[&str]) -> u32 {
         let conf = crate::config::Config::from_text("t.cf", cf);
-        let msg = crate::message::Message::parse(raw.as_bytes());
-        let ctx = EvalCtx {
-            msg: &msg,
-            conf: &conf,
-            bayes: None,
-        };
-        let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();
-        f(&ctx, &args)
+        super::super::run_for_test(f, &conf, raw, args)
     }
 
     // Expectations confirmed with `spamassassin -L -t` (stock lists).
