@@ -160,34 +160,28 @@ pub fn parse_rfc822_date(date: &[u8]) -> Option<i64> {
     }
     let mut s = squeezed;
 
-    let (mut dd, mut mon, mut yyyy, year_digits);
-    if let Some(c) = r.day_mon_year.captures(&s) {
-        dd = num(&c[1]);
-        mon = month_number(&c[2]);
-        yyyy = num(&c[3]);
-        year_digits = c[3].len();
+    // The three date shapes, tried in this order: (pattern, day group,
+    // month group); the year is group 3 in each.
+    let shapes = [
+        (&r.day_mon_year, 1, 2),
+        (&r.mon_day_time_year, 2, 1),
+        (&r.day_mon_short_year, 1, 2),
+    ];
+    let (mut dd, mut mon, mut yyyy, year_digits) = {
+        let (c, day, month) = shapes
+            .iter()
+            .find_map(|(re, day, month)| re.captures(&s).map(|c| (c, *day, *month)))?;
+        let fields = (
+            num(&c[day]),
+            month_number(&c[month]),
+            num(&c[3]),
+            c[3].len(),
+        );
         let m = c.get(0)?;
         let (a, b) = (m.start(), m.end());
         cut(&mut s, a, b);
-    } else if let Some(c) = r.mon_day_time_year.captures(&s) {
-        dd = num(&c[2]);
-        mon = month_number(&c[1]);
-        yyyy = num(&c[3]);
-        year_digits = c[3].len();
-        let m = c.get(0)?;
-        let (a, b) = (m.start(), m.end());
-        cut(&mut s, a, b);
-    } else if let Some(c) = r.day_mon_short_year.captures(&s) {
-        dd = num(&c[1]);
-        mon = month_number(&c[2]);
-        yyyy = num(&c[3]);
-        year_digits = c[3].len();
-        let m = c.get(0)?;
-        let (a, b) = (m.start(), m.end());
-        cut(&mut s, a, b);
-    } else {
-        return None;
-    }
+        fields
+    };
     // RFC 2822's reading of two- and three-digit years.
     if year_digits == 2 && yyyy < 50 {
         yyyy += 2000;
