@@ -259,6 +259,21 @@ fn read_headers(
     }
 }
 
+/// libspamc's `"Spam: %5s ; %20s / %20s"`.
+pub(crate) const SPAM_HEADER: &[Scan] = &[
+    Scan::Lit(b"Spam:"),
+    Scan::Ws,
+    Scan::Str(5),
+    Scan::Ws,
+    Scan::Lit(b";"),
+    Scan::Ws,
+    Scan::Str(20),
+    Scan::Ws,
+    Scan::Lit(b"/"),
+    Scan::Ws,
+    Scan::Str(20),
+];
+
 /// One reply header (libspamc's `_handle_spamd_header`).
 fn header(
     line: &[u8],
@@ -267,22 +282,7 @@ fn header(
     reply: &mut Reply,
     content_length: &mut Option<i64>,
 ) -> Result<(), i32> {
-    let spam = sscanf(
-        line,
-        &[
-            Scan::Lit(b"Spam:"),
-            Scan::Ws,
-            Scan::Str(5),
-            Scan::Ws,
-            Scan::Lit(b";"),
-            Scan::Ws,
-            Scan::Str(20),
-            Scan::Ws,
-            Scan::Lit(b"/"),
-            Scan::Ws,
-            Scan::Str(20),
-        ],
-    );
+    let spam = sscanf(line, SPAM_HEADER);
     if let [
         Scanned::Str(flag),
         Scanned::Str(score),
