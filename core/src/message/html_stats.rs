@@ -11,7 +11,7 @@ use regex::Regex;
 
 /// Elements of the HTML 4.01 / XHTML 1.0 DTDs plus a few common
 /// non-standard ones: tags counted as "elements" for the bad-tag ratios.
-fn is_element(tag: &str) -> bool {
+pub(super) fn is_element(tag: &str) -> bool {
     matches!(
         tag,
         "a" | "abbr"
@@ -111,7 +111,7 @@ fn is_element(tag: &str) -> bool {
 }
 
 /// Non-standard tags that are rendered but not counted as elements.
-fn is_trick(tag: &str) -> bool {
+pub(super) fn is_trick(tag: &str) -> bool {
     matches!(tag, "bgsound" | "embed" | "listing" | "plaintext" | "xmp")
 }
 
