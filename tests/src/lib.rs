@@ -17,10 +17,9 @@ pub fn root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from(".."))
 }
 
-/// `../shared/corpus` beside the project.
-pub fn corpus() -> PathBuf {
-    root().join("../shared/corpus")
-}
+/// The project's test mail (`tests/corpus`): `corpus::ja()`,
+/// `corpus::ja_real()`, `corpus::public_or_panic()`.
+pub use corpus;
 
 /// Build `spamd` and `spamc` once per test process, so `cargo test` alone
 /// tests the current code.
@@ -338,8 +337,7 @@ pub fn gtube() -> Vec<u8> {
 
 /// A ham message from the public corpus.
 pub fn ham() -> Vec<u8> {
-    let p =
-        corpus().join("spamassassin-public/easy_ham/00001.7c53336b37003a9286aba55d2945844c.txt");
+    let p = corpus::public_or_panic().join("easy_ham/00001.7c53336b37003a9286aba55d2945844c.txt");
     std::fs::read(&p).unwrap_or_else(|e| panic!("reading {}: {e}", p.display()))
 }
 

@@ -32,7 +32,7 @@ fn magic(db: &Path) -> (u64, u64, u64) {
 }
 
 fn ja(class: &str) -> String {
-    corpus().join("ja").join(class).display().to_string()
+    corpus::ja().join(class).display().to_string()
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn spamc_learn_through_tell() {
     let cf = format!("bayes_path {prefix}");
     let d = Daemon::ours(&["--allow-tell", "--cf", &cf]);
     let port = d.port.to_string();
-    let msg = std::fs::read(corpus().join("ja/spam/deai.eml")).expect("message");
+    let msg = std::fs::read(corpus::ja().join("spam/deai.eml")).expect("message");
     let spamc = our_bin("spamc");
     let r = run(&spamc, &["-p", &port, "-L", "spam"], &msg, LIMIT);
     assert_eq!(r.code, 0, "{}", r.stderr);
@@ -137,7 +137,7 @@ fn killed_learn_leaves_a_consistent_database() {
     let dir = TempDir::new("bayes-kill");
     // 1,000 messages in one mbox.
     let mut mbox = Vec::new();
-    let src = corpus().join("spamassassin-public/easy_ham");
+    let src = corpus::public_or_panic().join("easy_ham");
     let mut names: Vec<_> = std::fs::read_dir(&src)
         .expect("corpus")
         .flatten()

@@ -157,7 +157,7 @@ fn japanese_rules_read_decoded_text() {
     let d = Daemon::ours(&[]);
     let spamc = our_bin("spamc");
     let port = d.port.to_string();
-    let ja = corpus().join("ja");
+    let ja = corpus::ja();
     let mut spam_hits = 0;
     for (class, expect_hit) in [("spam", true), ("ham", false)] {
         let mut files: Vec<_> = std::fs::read_dir(ja.join(class))

@@ -1,6 +1,6 @@
 //! `xtask bayes-cjk`: does `bayes_cjk_tokens` help on Japanese mail?
 //!
-//! Leave-one-out over ../shared/corpus/ja (12 messages): for each message,
+//! Leave-one-out over tests/corpus/ja (12 messages): for each message,
 //! train on the 11 others (Bayes minimums lowered to 1, since the corpus is
 //! small on purpose), classify the held-out one, with and without the
 //! option. Reports each probability and the mean distance from the right
@@ -57,7 +57,7 @@ pub fn main(args: &[String]) -> ExitCode {
         .iter()
         .position(|a| a == "--corpus")
         .and_then(|i| args.get(i + 1))
-        .map_or_else(|| PathBuf::from("../shared/corpus/ja"), PathBuf::from);
+        .map_or_else(corpus::ja, PathBuf::from);
     let all = messages(&root);
     if all.is_empty() {
         eprintln!("bayes-cjk: no messages under {}", root.display());

@@ -174,15 +174,13 @@ pub fn main(args: &[String]) -> ExitCode {
 }
 
 fn run(args: &[String]) -> Result<(), String> {
-    let root = std::env::current_dir().map_err(|e| e.to_string())?;
-    let corpus = args
-        .iter()
-        .position(|a| a == "--corpus")
-        .and_then(|i| args.get(i + 1))
-        .map_or_else(
-            || root.join("../shared/corpus/spamassassin-public"),
-            PathBuf::from,
-        );
+    let root = corpus::workspace_root();
+    let corpus = crate::public_corpus(
+        args.iter()
+            .position(|a| a == "--corpus")
+            .and_then(|i| args.get(i + 1))
+            .map(PathBuf::from),
+    )?;
     let skip_speed = args.iter().any(|a| a == "--no-speed");
     let spamd = root.join("target/release/spamd");
     let script = root.join("xtask/bayes/sa_classify.pl");

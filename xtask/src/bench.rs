@@ -235,19 +235,19 @@ fn ms(d: Duration) -> String {
 
 pub fn main(args: &[String]) -> ExitCode {
     let mut n = 300usize;
-    let mut corpus = PathBuf::from("../shared/corpus/spamassassin-public");
+    let mut corpus = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--messages" => n = it.next().and_then(|v| v.parse().ok()).unwrap_or(n),
-            "--corpus" => corpus = it.next().map(PathBuf::from).unwrap_or(corpus),
+            "--corpus" => corpus = it.next().map(PathBuf::from),
             other => {
                 eprintln!("bench: unknown option {other}");
                 return ExitCode::from(2);
             }
         }
     }
-    match bench(n, &corpus) {
+    match crate::public_corpus(corpus).and_then(|c| bench(n, &c)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: {e}");

@@ -25,7 +25,17 @@ mod bench;
 mod parity;
 mod record;
 
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// `--corpus DIR` if given, else the public corpus shipped in
+/// `tests/corpus` (unpacked into the target directory on first use).
+pub(crate) fn public_corpus(given: Option<PathBuf>) -> Result<PathBuf, String> {
+    match given {
+        Some(dir) => Ok(dir),
+        None => corpus::public().map_err(|e| e.to_string()),
+    }
+}
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();

@@ -58,8 +58,8 @@ fn message_path(corpus: &Path, key: &str) -> PathBuf {
 }
 
 pub fn main(args: &[String]) -> ExitCode {
-    let mut tsv = PathBuf::from("tests/parity/sa401-L.tsv");
-    let mut corpus = PathBuf::from("../shared/corpus/spamassassin-public");
+    let mut tsv = corpus::workspace_root().join("tests/parity/sa401-L.tsv");
+    let mut corpus = None;
     let mut rules_dir = PathBuf::from("/usr/share/spamassassin");
     let mut site_dir = PathBuf::from("/etc/spamassassin");
     let mut show = 20usize;
@@ -71,7 +71,7 @@ pub fn main(args: &[String]) -> ExitCode {
         let mut val = || it.next().cloned().unwrap_or_default();
         match a.as_str() {
             "--tsv" => tsv = PathBuf::from(val()),
-            "--corpus" => corpus = PathBuf::from(val()),
+            "--corpus" => corpus = Some(PathBuf::from(val())),
             "--rules" => rules_dir = PathBuf::from(val()),
             "--site" => site_dir = PathBuf::from(val()),
             "--show" => show = val().parse().unwrap_or(20),
@@ -85,6 +85,13 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         }
     }
+    let corpus = match crate::public_corpus(corpus) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("parity: {e}");
+            return ExitCode::from(1);
+        }
+    };
     let expected = match load_tsv(&tsv) {
         Ok(e) => e,
         Err(e) => {

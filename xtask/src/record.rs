@@ -37,12 +37,12 @@ fn symbols(port: u16, msg: &[u8]) -> Result<(String, String), String> {
 }
 
 pub fn main(args: &[String]) -> ExitCode {
-    let mut corpus = PathBuf::from("../shared/corpus/spamassassin-public");
-    let mut out = PathBuf::from("tests/parity/sa401-L.tsv");
+    let mut corpus = None;
+    let mut out = corpus::workspace_root().join("tests/parity/sa401-L.tsv");
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
-            "--corpus" => corpus = it.next().map(PathBuf::from).unwrap_or(corpus),
+            "--corpus" => corpus = it.next().map(PathBuf::from),
             "--out" => out = it.next().map(PathBuf::from).unwrap_or(out),
             other => {
                 eprintln!("record: unknown option {other}");
@@ -50,7 +50,7 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         }
     }
-    match record(&corpus, &out) {
+    match crate::public_corpus(corpus).and_then(|c| record(&c, &out)) {
         Ok(n) => {
             println!("recorded {n} messages in {}", out.display());
             ExitCode::SUCCESS
