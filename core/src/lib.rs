@@ -1,7 +1,7 @@
 //! spamcore: everything that judges a message.
 //!
 //! `protocol` is always built (spamc links only it). The rest is the engine,
-//! behind the default `engine` feature; see `../shared/DESIGN.md` for the data
+//! behind the default `engine` feature; see `ARCHITECTURE.md` at the repository root for the data
 //! flow: `message::Message::parse` -> `scan::scan` -> `report` -> `protocol`.
 
 pub mod protocol;

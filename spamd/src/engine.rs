@@ -169,7 +169,7 @@ impl Engine {
             bayes: false,
         };
         let bayes_opts = BayesOptions::from_config(&config);
-        let message_options = MessageOptions::from_config(&config);
+        let message_options = config.message_options();
         let (rules, more) = CompiledRules::compile(config, opts);
         diags.extend(more);
         let rules_bayes = (bayes_opts.use_bayes && !cli.lint).then(|| {

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use spamcore::config::{Config, Sources};
-use spamcore::message::{Message, MessageOptions};
+use spamcore::message::Message;
 use spamcore::rules::{CompileOptions, CompiledRules};
 use spamcore::scan;
 
@@ -116,7 +116,7 @@ pub fn main(args: &[String]) -> ExitCode {
         },
     );
 
-    let msg_opts = MessageOptions::from_config(&rules.config);
+    let msg_opts = rules.config.message_options();
     let mut same_rules = 0usize;
     let mut score_close = 0usize;
     let mut same_verdict = 0usize;

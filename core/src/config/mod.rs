@@ -8,6 +8,8 @@
 mod cond;
 mod derived;
 mod directives;
+mod message_options;
+mod report;
 mod rule;
 
 pub use cond::{CondEnv, canonical_plugin};
@@ -17,7 +19,7 @@ pub use rule::*;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use crate::report::ReportConf;
+pub use report::ReportConf;
 
 /// Where configuration comes from.
 #[derive(Debug, Clone, Default)]

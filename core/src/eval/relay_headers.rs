@@ -424,7 +424,7 @@ pub fn check_mailfrom_matches_rcvd(ctx: &EvalCtx<'_>, _: &[String]) -> u32 {
 mod dump {
     use crate::config::{Config, Sources};
     use crate::eval::{EvalCtx, lookup};
-    use crate::message::{Message, MessageOptions};
+    use crate::message::Message;
 
     #[test]
     #[ignore]
@@ -439,7 +439,7 @@ mod dump {
             local_tests_only: true,
             ..Default::default()
         });
-        let opts = MessageOptions::from_config(&conf);
+        let opts = conf.message_options();
         let names = [
             "check_all_trusted",
             "check_no_relays",

@@ -36,6 +36,7 @@ mod tests;
 
 use std::sync::OnceLock;
 
+pub use netset::NetSet;
 pub use options::MessageOptions;
 pub use received::{Relay, RelayInfo};
 pub use uri::Redirector;

@@ -5,12 +5,11 @@
 //! Everything here is a pure function of the raw message, the [`Verdict`],
 //! the [`ReportConf`] and a [`TagContext`] of engine-supplied values.
 
-mod conf;
 mod rewrite;
 mod tags;
 mod text;
 
-pub use conf::ReportConf;
+pub use crate::config::ReportConf;
 pub use rewrite::rewrite_mail;
 pub use tags::{TagContext, content_preview, rule_lines, rule_score_text};
 

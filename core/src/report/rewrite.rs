@@ -1,10 +1,10 @@
 //! `rewrite_mail`: the message as spamd's PROCESS returns it, with the
 //! X-Spam-* headers added and, for spam, the configured rewriting.
 
-use super::conf::ReportConf;
 use super::tags::{TagContext, Tagger};
 use super::text::is_perl_space;
 use super::{added_headers, report_text};
+use crate::config::ReportConf;
 use crate::message::{is_mbox_from, looks_like_field};
 use crate::scan::Verdict;
 

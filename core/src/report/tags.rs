@@ -6,8 +6,8 @@ use std::sync::LazyLock;
 
 use regex::{Captures, Regex};
 
-use super::conf::ReportConf;
 use super::text::{Break, is_perl_space, wrap};
+use crate::config::ReportConf;
 use crate::scan::{Verdict, format_required, format_score, perl_number_text};
 
 /// Values the engine supplies for tags that a verdict does not hold.

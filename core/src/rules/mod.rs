@@ -4,6 +4,7 @@
 //! score is 0 in the active score set are not run, as in SpamAssassin, and
 //! count as 0 inside metas.
 
+mod area;
 mod capture;
 pub mod meta;
 mod mimeheader;
@@ -16,7 +17,7 @@ use std::collections::{HashMap, HashSet};
 use crate::config::{Config, Diagnostic, EvalTarget, HeaderMod, RuleKind, TFlags};
 use crate::eval::{self, EvalCtx, EvalFn};
 use crate::message::Message;
-use crate::scan::Area;
+pub use area::Area;
 use perlre::Matcher;
 
 thread_local! {

@@ -246,8 +246,7 @@ impl ReportConf {
             "to" => &mut self.rewrite_to,
             _ => return invalid("rewrite_header", hdr),
         };
-        let Some(string) =
-            string.filter(|s| s.bytes().any(|b| !crate::report::text::is_perl_space(b)))
+        let Some(string) = string.filter(|s| s.bytes().any(|b| !crate::message::is_space(b)))
         else {
             *slot = None;
             return Ok(());
