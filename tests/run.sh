@@ -16,8 +16,8 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   echo "tests/run.sh: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -q
-  apt-get install -y -q "${need[@]}"
+  apt-get -o DPkg::Lock::Timeout=600 update -q
+  apt-get -o DPkg::Lock::Timeout=600 install -y -q "${need[@]}"
 fi
 
 cargo build --workspace --all-targets
