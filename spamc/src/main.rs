@@ -230,7 +230,7 @@ fn deliver(opts: &Options, log: &Logger, plan: &Plan, input: &Input, stdin: &mut
         }
         return plan.exit;
     };
-    let Some((prog, args)) = cmd.split_first() else {
+    let Some((prog, args)) = cmd.split_first().filter(|_| plan.run_command) else {
         return plan.exit;
     };
     let child = Process::new(prog).args(args).stdin(Stdio::piped()).spawn();

@@ -32,6 +32,11 @@ pub enum Output {
 pub struct Plan {
     pub output: Output,
     pub exit: i32,
+    /// Whether the `-e` command runs. SpamAssassin's spamc skips it only
+    /// when a plain scan failed without safe fallback (`-x`): the caller
+    /// gets the error code, so an MTA pipe tempfails instead of delivering
+    /// unscanned mail.
+    pub run_command: bool,
 }
 
 /// Decide output and exit status.
@@ -49,6 +54,7 @@ pub fn plan(opts: &Options, outcome: &Outcome) -> Plan {
             Plan {
                 output: Output::Bytes(out.clone()),
                 exit,
+                run_command: true,
             }
         }
         Outcome::Failed(code) => failed(opts, *code),
@@ -80,6 +86,7 @@ fn told(opts: &Options, reply: &Reply) -> Plan {
     Plan {
         output: Output::Bytes(text.as_bytes().to_vec()),
         exit: 0,
+        run_command: true,
     }
 }
 
@@ -96,6 +103,7 @@ fn failed(opts: &Options, code: i32) -> Plan {
         return Plan {
             output: Output::Bytes(b"0/0\n".to_vec()),
             exit: fallback_exit,
+            run_command: true,
         };
     }
     if opts.learn.is_some() || opts.ping {
@@ -103,12 +111,14 @@ fn failed(opts: &Options, code: i32) -> Plan {
         return Plan {
             output: Output::Nothing,
             exit: code,
+            run_command: true,
         };
     }
     if opts.symbols {
         return Plan {
             output: Output::Bytes(b"\n".to_vec()),
             exit: fallback_exit,
+            run_command: true,
         };
     }
     Plan {
@@ -118,6 +128,7 @@ fn failed(opts: &Options, code: i32) -> Plan {
             Output::Nothing
         },
         exit: fallback_exit,
+        run_command: forgiven,
     }
 }
 
@@ -150,7 +161,8 @@ mod tests {
                 fail(&o, code),
                 Plan {
                     output: Output::Original,
-                    exit: 0
+                    exit: 0,
+                    run_command: true,
                 }
             );
         }
@@ -163,7 +175,8 @@ mod tests {
             fail(&o, EX_UNAVAILABLE),
             Plan {
                 output: Output::Nothing,
-                exit: 69
+                exit: 69,
+                run_command: false,
             }
         );
         assert_eq!(fail(&o, EX_IOERR).exit, 74);
@@ -172,7 +185,8 @@ mod tests {
             fail(&o, EX_TOOBIG),
             Plan {
                 output: Output::Original,
-                exit: 0
+                exit: 0,
+                run_command: true,
             }
         );
         let o = opts(|o| {
@@ -195,7 +209,8 @@ mod tests {
                 fail(&o, EX_UNAVAILABLE),
                 Plan {
                     output: Output::Bytes(b"0/0\n".to_vec()),
-                    exit: 0
+                    exit: 0,
+                    run_command: true,
                 }
             );
             let mut strict = o.clone();
@@ -215,7 +230,8 @@ mod tests {
             fail(&o, EX_IOERR),
             Plan {
                 output: Output::Bytes(b"\n".to_vec()),
-                exit: 0
+                exit: 0,
+                run_command: true,
             }
         );
     }
@@ -227,7 +243,8 @@ mod tests {
             fail(&o, EX_UNAVAILABLE),
             Plan {
                 output: Output::Nothing,
-                exit: 69
+                exit: 69,
+                run_command: true,
             }
         );
         let o = opts(|o| {

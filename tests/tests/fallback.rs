@@ -41,7 +41,8 @@ fn fake_server(reply: Option<&'static [u8]>) -> u16 {
     port
 }
 
-const FLAGS: [&[&str]; 7] = [
+/// `-e` takes the rest of the command line, so it comes last.
+const FLAGS: [&[&str]; 10] = [
     &[],
     &["-c"],
     &["-y"],
@@ -49,6 +50,9 @@ const FLAGS: [&[&str]; 7] = [
     &["-x"],
     &["-x", "-c"],
     &["-R"],
+    &["-e", "/bin/echo", "delivered"],
+    &["-x", "-e", "/bin/echo", "delivered"],
+    &["-x", "-c", "-e", "/bin/echo", "delivered"],
 ];
 
 fn compare(scenario: &str, port: u16, input: &[u8]) {
@@ -79,6 +83,11 @@ fn compare(scenario: &str, port: u16, input: &[u8]) {
         if flags == ["-x"] {
             assert_ne!(a.code, 0, "{scenario}: -x reports the failure");
             assert!(a.stdout.is_empty(), "{scenario}: -x prints no message");
+        }
+        if flags == ["-x", "-e", "/bin/echo", "delivered"] {
+            // An MTA pipe must tempfail, not deliver unscanned mail.
+            assert_ne!(a.code, 0, "{scenario}: -x -e reports the failure");
+            assert!(a.stdout.is_empty(), "{scenario}: -x -e runs no command");
         }
     }
 }
