@@ -20,6 +20,12 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get -o DPkg::Lock::Timeout=600 install -y -q "${need[@]}"
 fi
 
+# FreeBSD's packaged command line runs spamd as user `spamd`
+# (tests/tests/cli.rs starts it unchanged).
+if [ "$(id -u)" -eq 0 ] && ! id spamd >/dev/null 2>&1; then
+  useradd --system --no-create-home --shell /usr/sbin/nologin spamd
+fi
+
 cargo build --workspace --all-targets
 cargo test --workspace --no-fail-fast
 

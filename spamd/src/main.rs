@@ -2,6 +2,7 @@
 
 mod cli;
 mod engine;
+mod getopt;
 mod learn;
 mod log;
 mod server;
@@ -12,10 +13,9 @@ use std::process::ExitCode;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use clap::Parser;
 use tokio::sync::{Semaphore, mpsc, watch};
 
-use crate::cli::Cli;
+use crate::cli::{Cli, Parsed};
 use crate::engine::Engine;
 use crate::log::{error, info, warning};
 use crate::server::{Cidr, Listener, Shared};
@@ -36,7 +36,26 @@ fn main() -> ExitCode {
     if rest.first().is_some_and(|a| a == "learn") {
         return learn::main("spamd learn", rest[1..].to_vec());
     }
-    let cli = Cli::parse();
+    let args: Vec<String> = rest
+        .iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let cli = match cli::parse(&args) {
+        Ok(Parsed::Run(cli)) => *cli,
+        Ok(Parsed::Removed(text)) => {
+            eprintln!("{text}");
+            return ExitCode::from(2);
+        }
+        Err(e) => {
+            // As SpamAssassin's spamd: the error, the usage, EX_USAGE.
+            eprintln!("{e}\n{}", cli::usage());
+            return ExitCode::from(64);
+        }
+    };
+    if cli.help {
+        println!("{}", cli::usage());
+        return ExitCode::SUCCESS;
+    }
     if cli.version {
         println!(
             "SpamAssassin Server version {} (Rust spamd {})",
@@ -321,12 +340,19 @@ fn run(cli: Cli) -> Result<(), String> {
     if cli.ssl || cli.ssl_port.is_some() {
         return Err("TLS (--ssl) is not supported yet; use a Unix socket or loopback TCP".into());
     }
-    if cli.max_children == 0 {
-        return Err("--max-children must be at least 1".into());
+    let max_children = usize::try_from(cli.max_children)
+        .ok()
+        .filter(|&n| n > 0)
+        .ok_or("--max-children must be at least 1")?;
+    let max_size = usize::try_from(cli.max_size).map_err(|_| "--max-size must not be negative")?;
+    for n in &cli.notices {
+        info!("{n}");
     }
     let mut allowed = Vec::new();
-    for a in &cli.allowed_ips {
-        allowed.push(Cidr::parse(a)?);
+    for a in cli.allowed_ips.iter().flat_map(|a| a.split(',')) {
+        if !a.trim().is_empty() {
+            allowed.push(Cidr::parse(a.trim())?);
+        }
     }
     if allowed.is_empty() {
         allowed.push(Cidr::parse("127.0.0.1")?);
@@ -367,20 +393,23 @@ fn run(cli: Cli) -> Result<(), String> {
     );
     let shared = Arc::new(Shared {
         engine: RwLock::new(Arc::new(engine)),
-        scan_slots: Semaphore::new(cli.max_children),
+        scan_slots: Semaphore::new(max_children),
         allowed,
         allow_tell: cli.allow_tell,
-        timeout_tcp: Duration::from_secs(if cli.timeout_tcp == 0 {
-            86400
-        } else {
-            cli.timeout_tcp
+        // As in SpamAssassin, 0 (or less) means no limit.
+        timeout_tcp: Duration::from_secs(match u64::try_from(cli.timeout_tcp) {
+            Ok(t) if t > 0 => t,
+            _ => 86400,
         }),
-        timeout_child: (cli.timeout_child > 0).then(|| Duration::from_secs(cli.timeout_child)),
-        max_size: cli.max_size,
+        timeout_child: u64::try_from(cli.timeout_child)
+            .ok()
+            .filter(|&t| t > 0)
+            .map(Duration::from_secs),
+        max_size,
     });
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
-        .max_blocking_threads(cli.max_children.max(1) + 2)
+        .max_blocking_threads(max_children + 2)
         .enable_all()
         .build()
         .map_err(|e| format!("cannot start runtime: {e}"))?;
@@ -427,7 +456,7 @@ fn run(cli: Cli) -> Result<(), String> {
         sd_notify("STOPPING=1");
         let _ = shutdown_tx.send(true);
         // Let scans in flight finish, within the child timeout.
-        let limit = Duration::from_secs(cli.timeout_child.clamp(1, 300));
+        let limit = Duration::from_secs(cli.timeout_child.clamp(1, 300) as u64);
         let _ = tokio::time::timeout(limit, done_rx.recv()).await;
         Ok::<(), String>(())
     });
