@@ -27,7 +27,7 @@ use spamcore::rules::{CompileOptions, CompiledRules};
 use spamcore::scan;
 
 /// The BAYES_* rule a probability lands in (BAYES_999 is reported with 99).
-fn band(p: Option<f64>) -> &'static str {
+pub(crate) fn band(p: Option<f64>) -> &'static str {
     let Some(p) = p else { return "none" };
     const BANDS: [(f64, f64, &str); 9] = [
         (0.0, 0.01, "BAYES_00"),
@@ -46,7 +46,7 @@ fn band(p: Option<f64>) -> &'static str {
         .map_or("none", |b| b.2)
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
@@ -71,7 +71,7 @@ fn timed(cmd: &mut Command) -> Result<Duration, String> {
     Ok(t.elapsed())
 }
 
-fn sa_config() -> Config {
+pub(crate) fn sa_config() -> Config {
     Config::load(&Sources {
         rules_dir: default_rules_dir(),
         site_dir: default_site_dir(),
@@ -80,7 +80,7 @@ fn sa_config() -> Config {
     })
 }
 
-fn classify_ours(
+pub(crate) fn classify_ours(
     db: &Path,
     opts: &BayesOptions,
     msgs: &[PathBuf],
@@ -96,7 +96,7 @@ fn classify_ours(
     Ok(out)
 }
 
-fn classify_sa(
+pub(crate) fn classify_sa(
     prefix: &Path,
     msgs: &[PathBuf],
     script: &Path,
@@ -186,6 +186,14 @@ fn run(args: &[String]) -> Result<(), String> {
     let script = root.join("xtask/bayes/sa_classify.pl");
     if !spamd.exists() {
         return Err("build target/release/spamd first (cargo build --release -p spamd)".into());
+    }
+    if args.iter().any(|a| a == "--expiry") {
+        let require = args
+            .iter()
+            .position(|a| a == "--require")
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok());
+        return crate::bayes_expiry::run(&corpus, &spamd, &script, require);
     }
     let work = std::env::temp_dir().join(format!("bayes-compare-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);

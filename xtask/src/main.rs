@@ -16,11 +16,17 @@
 //!   trains SpamAssassin's Bayes and ours on the same messages and
 //!   compares their answers, backup/restore, and learning speed.
 //!
+//! `cargo run --release -p xtask -- bayes-compare --expiry [--require PCT]`
+//!   learns the whole public corpus but a held-back tenth with both, past
+//!   `bayes_expiry_max_db_size`, and compares `--dump magic` and BAYES_*
+//!   answers before and after `--force-expire`.
+//!
 //! `cargo run --release -p xtask -- bayes-cjk [--corpus DIR]`
 //!   leave-one-out on the Japanese corpus with and without bayes_cjk_tokens.
 
 mod bayes_cjk;
 mod bayes_compare;
+mod bayes_expiry;
 mod bench;
 mod parity;
 mod record;

@@ -8,7 +8,10 @@
 pub mod backup;
 pub mod cjk;
 pub mod combine;
+pub mod expire;
 pub mod options;
+pub mod redis;
+pub mod resp;
 pub mod sqlite;
 pub mod store;
 pub mod tokenizer;
@@ -18,6 +21,7 @@ use std::sync::Arc;
 
 use sha1::{Digest, Sha1};
 
+pub use expire::{ExpirePolicy, ExpireReport};
 pub use options::{BayesOptions, TokenizerOptions};
 pub use store::{LearnItem, LearnResult, Magic, Store, StoreError, TokenCounts};
 pub use tokenizer::Key;
@@ -59,6 +63,31 @@ pub fn sqlite_path(prefix: &str, home: Option<&Path>) -> PathBuf {
 pub const DEFAULT_BAYES_PATH: &str = "~/.spamassassin/bayes";
 
 impl Bayes {
+    /// Open the store the configuration selects: SpamAssassin's Redis
+    /// store layout when `bayes_store_module` names it (on the server in
+    /// `bayes_sql_dsn`, connected on first use), else SQLite at `sqlite`.
+    pub fn open(opts: BayesOptions, sqlite: &Path) -> Result<Bayes, StoreError> {
+        if !redis::is_redis_module(&opts.store_module) {
+            return Self::open_sqlite(sqlite, opts);
+        }
+        let dsn = redis::Dsn::parse(&opts.sql_dsn).map_err(StoreError::Db)?;
+        let ttl = |t: i64| (opts.auto_expire && t > 0).then_some(t);
+        let ttls = redis::Ttls {
+            token: ttl(opts.token_ttl),
+            seen: ttl(opts.seen_ttl),
+        };
+        let store = redis::RedisStore::new(dsn, opts.redis_timeout, ttls);
+        Ok(Bayes {
+            store: Arc::new(store),
+            opts: Arc::new(opts),
+        })
+    }
+
+    /// Whether the configuration selects the shared Redis store.
+    pub fn uses_redis(opts: &BayesOptions) -> bool {
+        redis::is_redis_module(&opts.store_module)
+    }
+
     /// Open the SQLite store at `path`.
     pub fn open_sqlite(path: &Path, opts: BayesOptions) -> Result<Bayes, StoreError> {
         Ok(Bayes {
@@ -80,6 +109,20 @@ impl Bayes {
     /// Classify `msg`. Ok(None) when Bayes cannot answer (not enough
     /// learned, no known token, message ignored by bayes_ignore_from/to).
     pub fn classify(&self, msg: &Message) -> Result<Option<Classification>, StoreError> {
+        if !self.opts.use_bayes || !self.opts.use_learner {
+            return Ok(None);
+        }
+        // As SpamAssassin: a due journal sync before reading the counts,
+        // a due expiry (or sync) after the scan, whatever it found.
+        let _ = self.maintain(true);
+        let r = self.classify_now(msg);
+        if !matches!(r, Ok(None)) || self.is_usable().unwrap_or(false) {
+            let _ = self.maintain(false);
+        }
+        r
+    }
+
+    fn classify_now(&self, msg: &Message) -> Result<Option<Classification>, StoreError> {
         if !self.is_usable()? || self.ignored(msg) {
             return Ok(None);
         }
@@ -116,6 +159,48 @@ impl Bayes {
             tokens: keys.len(),
             learned,
         }))
+    }
+
+    /// The expiry settings, with `--force-expire` or not.
+    pub fn expire_policy(&self, force: bool) -> ExpirePolicy {
+        ExpirePolicy {
+            force,
+            auto_expire: self.opts.auto_expire,
+            max_db_size: self.opts.expiry_max_db_size,
+            ..ExpirePolicy::default()
+        }
+    }
+
+    /// Apply recorded touches, then expire if due (or `force`): what
+    /// sa-learn does before learning, and `--sync` / `--force-expire`.
+    /// Returns whether there were touches, and what the expiry did.
+    pub fn sync_and_expire(&self, force: bool) -> Result<(bool, ExpireReport), StoreError> {
+        let now = now();
+        let synced = self.store.sync(now)?;
+        let started = std::time::Instant::now();
+        let mut report = self.store.expire(&self.expire_policy(force), now)?;
+        report.seconds = started.elapsed().as_secs();
+        Ok((synced, report))
+    }
+
+    /// SpamAssassin's opportunistic calls around a scan: unless an expiry
+    /// gave up in the last five minutes, expire when due (not when
+    /// `journal_only`), else sync the touches when their journal is due.
+    pub fn maintain(&self, journal_only: bool) -> Result<(), StoreError> {
+        if !self.store.keeps_atimes() {
+            return Ok(());
+        }
+        let now = now();
+        let m = self.store.magic()?;
+        if m.running_expire + expire::RUNNING_VALID > now {
+            return Ok(());
+        }
+        if !journal_only && expire::due(&self.expire_policy(false), &m, now) {
+            self.sync_and_expire(false)?;
+        } else if self.store.sync_due(self.opts.journal_max_size, now)? {
+            self.store.sync(now)?;
+        }
+        Ok(())
     }
 
     /// `bayes_ignore_from` / `bayes_ignore_to`.
@@ -179,52 +264,6 @@ impl Bayes {
         let item = Self::learn_item(msg, &self.opts.tokenizer);
         let r = self.store.learn_batch(&[(item, None)])?;
         Ok(r.first().copied().unwrap_or(LearnResult::NotLearned))
-    }
-
-    /// Run an expiry if one is due (`bayes_auto_expire`): more than 12 h
-    /// since the last one and the database above `bayes_expiry_max_db_size`.
-    /// Returns the number of tokens removed.
-    pub fn expire_if_due(&self, force: bool) -> Result<u64, StoreError> {
-        let m = self.store.magic()?;
-        let now = now();
-        let due = force
-            || (self.opts.auto_expire
-                && now - m.last_expire > 12 * 3600
-                && m.ntokens > 100_000
-                && m.ntokens > self.opts.expiry_max_db_size
-                && m.newest_atime - m.oldest_atime >= 12 * 3600);
-        if !due {
-            return Ok(0);
-        }
-        // Keep at least 75% of the maximum size (and never under 100,000
-        // tokens): find the smallest age that removes enough, doubling from
-        // 12 hours as SpamAssassin does.
-        let goal = m
-            .ntokens
-            .saturating_sub(100_000u64.max(self.opts.expiry_max_db_size * 3 / 4));
-        if goal < 1000 && !force {
-            return Ok(0);
-        }
-        let mut atimes: Vec<i64> = Vec::new();
-        self.store
-            .for_each_token(&mut |_, t, _| atimes.push(t.atime))?;
-        let newest = m.newest_atime;
-        let mut delta = 12 * 3600;
-        let mut chosen = None;
-        for _ in 0..10 {
-            let cut = newest - delta;
-            let gone = atimes.iter().filter(|&&a| a < cut).count() as u64;
-            if gone == 0 {
-                break;
-            }
-            chosen = Some((delta, gone));
-            if gone <= goal.max(1) {
-                break;
-            }
-            delta *= 2;
-        }
-        let (delta, _) = chosen.unwrap_or((self.opts.token_ttl.max(12 * 3600), 0));
-        self.store.expire_before(newest - delta, now, delta)
     }
 }
 
