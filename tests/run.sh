@@ -9,6 +9,7 @@ need=()
 [ -x /usr/sbin/spamd ] || need+=(spamd spamassassin)
 [ -x /usr/bin/spamc ] || need+=(spamc)
 [ -x /usr/bin/procmail ] || need+=(procmail)
+[ -x /usr/bin/redis-server ] || need+=(redis-server)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2

@@ -317,9 +317,12 @@ fn run(cli: &LearnCli) -> Result<ExitCode, String> {
 }
 
 /// sa-learn's verbose report of a sync and an expiry that examined tokens.
-fn print_maintenance(synced: bool, r: &bayes::ExpireReport) {
-    if synced {
-        println!("bayes: synced databases from journal");
+fn print_maintenance(synced: Option<bayes::Synced>, r: &bayes::ExpireReport) {
+    if let Some(s) = synced {
+        println!(
+            "bayes: synced databases from journal in {} seconds: {} unique entries ({} total entries)",
+            s.seconds, s.unique, s.total
+        );
     }
     if r.ran {
         let pc = |n: u64| {

@@ -188,12 +188,17 @@ fn run(args: &[String]) -> Result<(), String> {
         return Err("build target/release/spamd first (cargo build --release -p spamd)".into());
     }
     if args.iter().any(|a| a == "--expiry") {
-        let require = args
-            .iter()
-            .position(|a| a == "--require")
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok());
-        return crate::bayes_expiry::run(&corpus, &spamd, &script, require);
+        let value = |name: &str| {
+            args.iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1))
+        };
+        let opts = crate::bayes_expiry::ExpiryArgs {
+            require: value("--require").and_then(|v| v.parse().ok()),
+            record: value("--record").map(PathBuf::from),
+            recorded: value("--recorded").map(PathBuf::from),
+        };
+        return crate::bayes_expiry::run(&corpus, &spamd, &script, &opts);
     }
     let work = std::env::temp_dir().join(format!("bayes-compare-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);

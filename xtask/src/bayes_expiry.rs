@@ -8,6 +8,10 @@
 //! so that both learners meet the same expiry checks at the same points.
 //! `--require PCT` fails the run when band agreement is under PCT or the
 //! counters differ.
+//!
+//! SpamAssassin needs minutes for this; `--record FILE` keeps its side
+//! (counters and bands of each phase) in a TSV, and `--recorded FILE` runs
+//! only our side against it, which is what the test suite does.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -52,10 +56,18 @@ fn dump_magic(cmd: &mut Command) -> Result<HashMap<String, i64>, String> {
     Ok(m)
 }
 
+/// SpamAssassin's side: run live (and maybe recorded), or read back.
+enum Reference {
+    Live(Option<Vec<String>>),
+    Recorded(HashMap<(String, String), String>),
+}
+
 struct Sides<'a> {
     spamd: &'a Path,
     sa_db: PathBuf,
     our_db: PathBuf,
+    reference: Reference,
+    corpus: PathBuf,
 }
 
 impl Sides<'_> {
@@ -71,9 +83,78 @@ impl Sides<'_> {
         c
     }
 
+    /// SpamAssassin's counters for a phase.
+    fn sa_magic(&mut self, phase: &str) -> Result<HashMap<String, i64>, String> {
+        let live = if self.live() {
+            Some(dump_magic(&mut self.sa())?)
+        } else {
+            None
+        };
+        match &mut self.reference {
+            Reference::Live(rec) => {
+                let m = live.unwrap_or_default();
+                if let Some(lines) = rec {
+                    for name in COUNTERS {
+                        if let Some(v) = m.get(name) {
+                            lines.push(format!("magic\t{phase}\t{name}\t{v}"));
+                        }
+                    }
+                }
+                Ok(m)
+            }
+            Reference::Recorded(map) => Ok(COUNTERS
+                .iter()
+                .filter_map(|n| {
+                    let v = map.get(&(format!("magic {phase}"), n.to_string()))?;
+                    Some((n.to_string(), v.parse().ok()?))
+                })
+                .collect()),
+        }
+    }
+
+    /// SpamAssassin's bands for a phase, keyed by message path.
+    fn sa_bands(
+        &mut self,
+        phase: &str,
+        held: &[PathBuf],
+        script: &Path,
+    ) -> Result<HashMap<PathBuf, String>, String> {
+        match &mut self.reference {
+            Reference::Live(rec) => {
+                let p = classify_sa(&self.sa_db, held, script)?;
+                let bands: HashMap<PathBuf, String> = held
+                    .iter()
+                    .map(|f| (f.clone(), band(p.get(f).copied().flatten()).to_string()))
+                    .collect();
+                if let Some(lines) = rec {
+                    for f in held {
+                        let rel = f.strip_prefix(&self.corpus).unwrap_or(f);
+                        lines.push(format!("band\t{phase}\t{}\t{}", rel.display(), bands[f]));
+                    }
+                }
+                Ok(bands)
+            }
+            Reference::Recorded(map) => Ok(held
+                .iter()
+                .map(|f| {
+                    let rel = f.strip_prefix(&self.corpus).unwrap_or(f);
+                    let b = map
+                        .get(&(format!("band {phase}"), rel.display().to_string()))
+                        .cloned()
+                        .unwrap_or_else(|| "unrecorded".into());
+                    (f.clone(), b)
+                })
+                .collect()),
+        }
+    }
+
+    fn live(&self) -> bool {
+        matches!(self.reference, Reference::Live(_))
+    }
+
     /// Print both sides' counters; returns how many differ.
-    fn compare_magic(&self, when: &str) -> Result<usize, String> {
-        let sa = dump_magic(&mut self.sa())?;
+    fn compare_magic(&mut self, when: &str, phase: &str) -> Result<usize, String> {
+        let sa = self.sa_magic(phase)?;
         let ours = dump_magic(&mut self.ours())?;
         println!("\n-- --dump magic {when}");
         println!("{:<30} {:>12} {:>12}", "counter", "SpamAssassin", "ours");
@@ -104,17 +185,18 @@ fn run_ok(cmd: &mut Command) -> Result<String, String> {
 
 /// Classify `held` with both and print the agreement; returns its percent.
 fn compare_bands(
-    sides: &Sides<'_>,
+    sides: &mut Sides<'_>,
     held: &[PathBuf],
     opts: &BayesOptions,
     script: &Path,
+    phase: &str,
     when: &str,
 ) -> Result<f64, String> {
-    let sa = classify_sa(&sides.sa_db, held, script)?;
+    let sa = sides.sa_bands(phase, held, script)?;
     let ours = classify_ours(&sides.our_db.with_extension("sqlite"), opts, held)?;
     let same = held
         .iter()
-        .filter(|f| band(sa.get(*f).copied().flatten()) == band(ours.get(*f).copied().flatten()))
+        .filter(|f| sa.get(*f).map(String::as_str) == Some(band(ours.get(*f).copied().flatten())))
         .count();
     let pct = 100.0 * same as f64 / held.len().max(1) as f64;
     println!(
@@ -124,7 +206,31 @@ fn compare_bands(
     Ok(pct)
 }
 
-pub fn run(corpus: &Path, spamd: &Path, script: &Path, require: Option<f64>) -> Result<(), String> {
+/// Options: `--require PCT`, `--record FILE`, `--recorded FILE`.
+pub struct ExpiryArgs {
+    pub require: Option<f64>,
+    pub record: Option<PathBuf>,
+    pub recorded: Option<PathBuf>,
+}
+
+pub fn run(corpus: &Path, spamd: &Path, script: &Path, args: &ExpiryArgs) -> Result<(), String> {
+    let reference = match &args.recorded {
+        Some(f) => {
+            let text = std::fs::read_to_string(f).map_err(|e| format!("{}: {e}", f.display()))?;
+            let mut map = HashMap::new();
+            for l in text.lines().filter(|l| !l.starts_with('#')) {
+                let v: Vec<&str> = l.split('\t').collect();
+                if let [kind, phase, name, value] = v[..] {
+                    map.insert(
+                        (format!("{kind} {phase}"), name.to_string()),
+                        value.to_string(),
+                    );
+                }
+            }
+            Reference::Recorded(map)
+        }
+        None => Reference::Live(args.record.as_ref().map(|_| Vec::new())),
+    };
     let work = std::env::temp_dir().join(format!("bayes-expiry-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     let mut held = Vec::new();
@@ -147,10 +253,12 @@ pub fn run(corpus: &Path, spamd: &Path, script: &Path, require: Option<f64>) -> 
     for d in ["sa", "ours", "train-spam", "train-ham"] {
         std::fs::create_dir_all(work.join(d)).map_err(|e| e.to_string())?;
     }
-    let sides = Sides {
+    let mut sides = Sides {
         spamd,
         sa_db: work.join("sa/bayes"),
         our_db: work.join("ours/bayes"),
+        reference,
+        corpus: corpus.to_path_buf(),
     };
     let mut differ = 0;
     println!(
@@ -171,7 +279,9 @@ pub fn run(corpus: &Path, spamd: &Path, script: &Path, require: Option<f64>) -> 
             let _ = std::os::unix::fs::symlink(f, dir.join(format!("{i:05}")));
         }
         let t = Instant::now();
-        run_ok(sides.sa().arg(flag).arg(&dir))?;
+        if sides.live() {
+            run_ok(sides.sa().arg(flag).arg(&dir))?;
+        }
         let sa_t = t.elapsed();
         let t = Instant::now();
         run_ok(sides.ours().arg(flag).arg(&dir))?;
@@ -181,27 +291,55 @@ pub fn run(corpus: &Path, spamd: &Path, script: &Path, require: Option<f64>) -> 
             t.elapsed().as_secs_f64()
         );
     }
-    differ += sides.compare_magic("after learning")?;
+    differ += sides.compare_magic("after learning", "learned")?;
 
     let conf = sa_config();
     let mut opts = BayesOptions::from_config(&conf);
     opts.auto_learn = false;
-    let first = compare_bands(&sides, &held, &opts, script, "(scans may expire)")?;
-    differ += sides.compare_magic("after scanning the held-back set")?;
+    let first = compare_bands(
+        &mut sides,
+        &held,
+        &opts,
+        script,
+        "scanned",
+        "(scans may expire)",
+    )?;
+    differ += sides.compare_magic("after scanning the held-back set", "scanned")?;
 
     println!("\n== --force-expire");
-    print!(
-        "SpamAssassin: {}",
-        run_ok(sides.sa().arg("--force-expire"))?
-    );
+    if sides.live() {
+        print!(
+            "SpamAssassin: {}",
+            run_ok(sides.sa().arg("--force-expire"))?
+        );
+    }
     print!(
         "ours:         {}",
         run_ok(sides.ours().arg("--force-expire"))?
     );
-    differ += sides.compare_magic("after --force-expire")?;
-    let second = compare_bands(&sides, &held, &opts, script, "after --force-expire")?;
+    differ += sides.compare_magic("after --force-expire", "forced")?;
+    let second = compare_bands(
+        &mut sides,
+        &held,
+        &opts,
+        script,
+        "forced",
+        "after --force-expire",
+    )?;
     let _ = std::fs::remove_dir_all(&work);
-    if let Some(req) = require {
+    if let (Some(file), Reference::Live(Some(lines))) = (&args.record, &sides.reference) {
+        let mut text = String::from(
+            "# SpamAssassin 4.0.1's side of `xtask bayes-compare --expiry` (kind, phase, name, value);\n\
+             # regenerate with: cargo run --release -p xtask -- bayes-compare --expiry --record FILE\n",
+        );
+        for l in lines {
+            text.push_str(l);
+            text.push('\n');
+        }
+        std::fs::write(file, text).map_err(|e| format!("{}: {e}", file.display()))?;
+        println!("\nrecorded SpamAssassin's side in {}", file.display());
+    }
+    if let Some(req) = args.require {
         if differ > 0 {
             return Err(format!("{differ} --dump magic counters differ"));
         }

@@ -6,7 +6,9 @@
 //!   SpamAssassin 4.0.1 results.
 //!
 //! `cargo run --release -p xtask -- bench [--messages N]` runs SpamAssassin's
-//! spamd and ours side by side on the same sample and prints the ratios.
+//! spamd and ours side by side on the same sample and prints the ratios;
+//! with `--bayes`, Bayes on: ours on SQLite, ours on Redis and
+//! SpamAssassin on the same Redis.
 //!
 //! `cargo run --release -p xtask -- record` regenerates
 //! `tests/parity/sa401-L.tsv` by running SpamAssassin itself.
@@ -28,6 +30,7 @@ mod bayes_cjk;
 mod bayes_compare;
 mod bayes_expiry;
 mod bench;
+mod bench_bayes;
 mod parity;
 mod record;
 

@@ -59,6 +59,15 @@ pub fn sqlite_path(prefix: &str, home: Option<&Path>) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// What a journal sync applied (for sa-learn's report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Synced {
+    /// Distinct tokens touched, and journal lines read.
+    pub unique: u64,
+    pub total: u64,
+    pub seconds: u64,
+}
+
 /// SpamAssassin's default `bayes_path`.
 pub const DEFAULT_BAYES_PATH: &str = "~/.spamassassin/bayes";
 
@@ -173,10 +182,19 @@ impl Bayes {
 
     /// Apply recorded touches, then expire if due (or `force`): what
     /// sa-learn does before learning, and `--sync` / `--force-expire`.
-    /// Returns whether there were touches, and what the expiry did.
-    pub fn sync_and_expire(&self, force: bool) -> Result<(bool, ExpireReport), StoreError> {
+    /// Returns what the sync applied (distinct tokens, journal lines), and
+    /// what the expiry did.
+    pub fn sync_and_expire(
+        &self,
+        force: bool,
+    ) -> Result<(Option<Synced>, ExpireReport), StoreError> {
         let now = now();
-        let synced = self.store.sync(now)?;
+        let started = std::time::Instant::now();
+        let synced = self.store.sync(now)?.map(|(unique, total)| Synced {
+            unique,
+            total,
+            seconds: started.elapsed().as_secs(),
+        });
         let started = std::time::Instant::now();
         let mut report = self.store.expire(&self.expire_policy(force), now)?;
         report.seconds = started.elapsed().as_secs();
@@ -340,17 +358,107 @@ pub fn header_msgid(msg: &Message) -> Option<String> {
     (!inner.is_empty()).then(|| inner.to_string())
 }
 
-/// When the message was received: the date of the newest Received header,
-/// else the Date header (Unix seconds).
+/// When the message was received, as SpamAssassin's `receive_date` reads
+/// it: the newest Received header's date (one added by a local qmail, a
+/// localhost relay or fetchmail is passed over), then the mbox From line,
+/// the other Received headers, Resent-Date, Date.
 pub fn receive_date(msg: &Message) -> Option<i64> {
-    if let Some(r) = msg.header_instances("Received", Instances::First)
-        && let Some(semi) = r.rfind(';')
-        && let Some(t) = parse_date(&r[semi + 1..])
+    use crate::message::date::parse_rfc822_date;
+    let first_date = |items: &[Vec<u8>]| {
+        items
+            .iter()
+            .find_map(|s| parse_rfc822_date(s).filter(|&t| t != 0))
+    };
+    let unfold = |v: &[u8]| -> Vec<u8> {
+        let mut out = Vec::with_capacity(v.len());
+        let mut i = 0;
+        while i < v.len() {
+            if v[i] == b'\n' && matches!(v.get(i + 1), Some(b' ' | b'\t')) {
+                out.push(b' ');
+                i += 2;
+                continue;
+            }
+            if v[i] != b'\n' {
+                out.push(v[i]);
+            }
+            i += 1;
+        }
+        out
+    };
+    let mut rcvd: Vec<Vec<u8>> = msg
+        .get_list("Received:raw")
+        .iter()
+        .map(|v| unfold(v))
+        .collect();
+    let mut local: Vec<Vec<u8>> = Vec::new();
+    static LOCAL: std::sync::LazyLock<Option<regex::bytes::Regex>> = std::sync::LazyLock::new(
+        || {
+            regex::bytes::Regex::new(
+                r"(?i-u)qmail \d+ invoked by uid \d+|\bfrom (?:localhost\s|(?:\S+ ){1,2}\S*\b127\.0\.0\.1\b)",
+            )
+            .ok()
+        },
+    );
+    static FETCHMAIL: std::sync::LazyLock<Option<regex::bytes::Regex>> =
+        std::sync::LazyLock::new(|| {
+            regex::bytes::Regex::new(r"(?i-u)\bby localhost with \w+ \(fetchmail-[\d.]+").ok()
+        });
+    let is =
+        |re: &Option<regex::bytes::Regex>, s: &[u8]| re.as_ref().is_some_and(|r| r.is_match(s));
+    if let Some(top) = rcvd.first()
+        && is(&LOCAL, top)
+    {
+        local.push(rcvd.remove(0));
+    }
+    if let Some(top) = rcvd.first()
+        && is(&FETCHMAIL, top)
+    {
+        local.push(rcvd.remove(0));
+    } else if let Some(l) = local.pop() {
+        rcvd.insert(0, l);
+    }
+    if let Some(top) = rcvd.first()
+        && let Some(t) = first_date(std::slice::from_ref(top))
     {
         return Some(t);
     }
-    msg.header_instances("Date", Instances::Last)
-        .and_then(|d| parse_date(&d))
+    if !rcvd.is_empty() {
+        rcvd.remove(0);
+    }
+    if let Some(t) = first_date(&local) {
+        return Some(t);
+    }
+    let from_line = msg
+        .mbox_separator()
+        .and_then(|l| l.strip_prefix(b"From"))
+        .map(<[u8]>::to_vec)
+        .or_else(|| msg.get_list("X-From-Line:raw").into_iter().next());
+    if let Some(mut l) = from_line.map(|l| unfold(&l))
+        && l.first().is_some_and(u8::is_ascii_whitespace)
+    {
+        // No zone written: the local one (UTC here, as on servers).
+        static ZONE: std::sync::LazyLock<Option<regex::bytes::Regex>> =
+            std::sync::LazyLock::new(|| {
+                regex::bytes::Regex::new(r"(?-u)[-+]\d{4}|\b[A-Z]{2,4}\b").ok()
+            });
+        if !is(&ZONE, &l) {
+            l.extend_from_slice(b" +0000");
+        }
+        if let Some(t) = first_date(&[l]) {
+            return Some(t);
+        }
+    }
+    if let Some(t) = first_date(&rcvd) {
+        return Some(t);
+    }
+    for h in ["Resent-Date:raw", "Date:raw"] {
+        if let Some(v) = msg.get_list(h).into_iter().next()
+            && let Some(t) = first_date(&[unfold(&v)])
+        {
+            return Some(t);
+        }
+    }
+    None
 }
 
 /// A lenient RFC 2822 date: `[Day,] D Mon YYYY HH:MM[:SS] [zone]`.

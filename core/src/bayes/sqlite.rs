@@ -478,6 +478,7 @@ impl Store for SqliteStore {
                     "journal_bytes",
                     (keys.len() as u64 * expire::touch_line_len(atime)) as i64,
                 )?;
+                Self::meta_add(&tx, "journal_lines", keys.len() as i64)?;
             }
             tx.commit().map_err(db_err)
         })();
@@ -665,7 +666,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn sync(&self, now: i64) -> Result<bool> {
+    fn sync(&self, now: i64) -> Result<Option<(u64, u64)>> {
         self.with_writer(|conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
@@ -674,8 +675,9 @@ impl Store for SqliteStore {
                 .query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))
                 .map_err(db_err)?;
             if pending == 0 {
-                return Ok(false);
+                return Ok(None);
             }
+            let lines = Self::meta_get(&tx, "journal_lines")?.max(0) as u64;
             // Touches only move an atime forward, and only of tokens still
             // there; the newest atime follows, as tok_put keeps it.
             let newest: Option<i64> = tx
@@ -698,9 +700,10 @@ impl Store for SqliteStore {
             }
             tx.execute("DELETE FROM journal", []).map_err(db_err)?;
             Self::meta_set(&tx, "journal_bytes", 0)?;
+            Self::meta_set(&tx, "journal_lines", 0)?;
             Self::meta_set(&tx, "last_journal_sync", now)?;
             tx.commit().map_err(db_err)?;
-            Ok(true)
+            Ok(Some((pending.max(0) as u64, lines)))
         })
     }
 
@@ -762,6 +765,77 @@ mod tests {
         assert_eq!(r, [LearnResult::Forgotten]);
         assert_eq!(s.nspam_nham().ok(), Some((0, 0)));
         assert_eq!(s.magic().map(|m| m.ntokens).ok(), Some(0));
+    }
+
+    #[test]
+    fn expiry_removes_what_spamassassin_removes() {
+        let s = SqliteStore::open(&tmp("expire")).unwrap_or_else(|e| panic!("{e}"));
+        let t = 1_000_000_000i64;
+        let day = 86_400;
+        // 100,000 young tokens, 30,000 three days old, 30,000 thirty days old.
+        let mut toks = (0u64..160_000).map(|i| {
+            let b = i.to_be_bytes();
+            let atime = match i {
+                0..100_000 => t,
+                100_000..130_000 => t - 3 * day,
+                _ => t - 30 * day,
+            };
+            let k: Key = [b[3], b[4], b[5], b[6], b[7]];
+            (
+                k,
+                TokenCounts {
+                    spam: 1,
+                    ham: i % 3,
+                    atime,
+                },
+            )
+        });
+        s.restore(300, 300, &mut toks, &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let p = ExpirePolicy::default();
+        let now = t + day;
+        // Goal 47,500: four days is the longest cut within it.
+        let r = s.expire(&p, now).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((r.kept, r.deleted), (130_000, 30_000));
+        let m = s.magic().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.ntokens, 130_000);
+        assert_eq!(m.last_expire_atime_delta, 8 * 43_200);
+        assert_eq!(m.last_expire_reduce, 30_000);
+        assert_eq!(m.oldest_atime, t - 3 * day);
+        assert_eq!(m.last_expire, now);
+        // Not due again for 12 hours.
+        let again = s.expire(&p, now + 3600).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!again.ran);
+        // Forced: even two days removes more than the 17,500 wanted, so
+        // nothing goes and only the attempt is recorded.
+        let forced = ExpirePolicy { force: true, ..p };
+        let r = s
+            .expire(&forced, now + 7200)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!r.ran);
+        let m2 = s.magic().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((m2.ntokens, m2.last_expire), (130_000, now + 7200));
+        assert_eq!(m2.last_expire_atime_delta, 8 * 43_200);
+    }
+
+    #[test]
+    fn touches_wait_for_a_sync() {
+        let s = SqliteStore::open(&tmp("touch")).unwrap_or_else(|e| panic!("{e}"));
+        let m = item("a@b", &[b"foo", b"bar"]);
+        s.learn_batch(&[(m.clone(), Some(true))])
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.touch(&m.keys[..1], 5000)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.magic().map(|m| m.newest_atime).ok(), Some(1000));
+        assert_eq!(s.sync_due(102_400, 10).ok(), Some(false));
+        assert_eq!(s.sync_due(10, 10).ok(), Some(true));
+        assert_eq!(s.sync(9000).ok(), Some(Some((1, 1))));
+        let mg = s.magic().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((mg.newest_atime, mg.last_journal_sync), (5000, 9000));
+        let t = s.tokens(&m.keys).unwrap_or_default();
+        assert_eq!(t[0].map(|t| t.atime), Some(5000));
+        assert_eq!(t[1].map(|t| t.atime), Some(1000));
+        assert_eq!(s.sync(9500).ok(), Some(None));
     }
 
     #[test]

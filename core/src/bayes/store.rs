@@ -117,10 +117,11 @@ pub trait Store: Send + Sync {
     fn keeps_atimes(&self) -> bool {
         false
     }
-    /// Apply the token touches recorded by scans (SpamAssassin's journal);
-    /// Ok(false) when there were none.
-    fn sync(&self, _now: i64) -> Result<bool> {
-        Ok(false)
+    /// Apply the token touches recorded by scans (SpamAssassin's journal):
+    /// how many distinct tokens and journal lines, or None when there
+    /// were none.
+    fn sync(&self, _now: i64) -> Result<Option<(u64, u64)>> {
+        Ok(None)
     }
     /// Whether the recorded touches are due for a sync: more than
     /// `max_bytes` of SpamAssassin journal, or a day since the last sync.

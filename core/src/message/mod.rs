@@ -14,6 +14,7 @@ mod address;
 mod body;
 mod charset;
 mod colors;
+pub mod date;
 mod decode;
 mod entities;
 mod headers;
