@@ -14,7 +14,7 @@ use std::time::Instant;
 use clap::{ArgAction, Parser};
 use spamcore::bayes::{self, Bayes, BayesOptions, LearnItem, LearnResult, Store, backup, combine};
 use spamcore::config::{Config, Sources, default_rules_dir, default_site_dir};
-use spamcore::message::Message;
+use spamcore::message::{Message, MessageOptions};
 
 /// sa-learn's options, with its names and meanings.
 #[derive(Parser, Debug)]
@@ -308,7 +308,7 @@ fn run(cli: &LearnCli) -> Result<ExitCode, String> {
     if !cli.no_sync {
         bayes.sync_and_expire(false).map_err(|e| e.to_string())?;
     }
-    let (learned, examined) = learn(cli, &bayes, &targets, class)?;
+    let (learned, examined) = learn(cli, &bayes, &conf.message_options(), &targets, class)?;
     if !cli.quiet {
         let phrase = if class.is_none() { "Forgot" } else { "Learned" };
         println!("{phrase} tokens from {learned} message(s) ({examined} message(s) examined)");
@@ -464,6 +464,7 @@ const BATCH: usize = 100;
 fn learn(
     cli: &LearnCli,
     bayes: &Bayes,
+    msg_opts: &MessageOptions,
     targets: &[String],
     class: Option<bool>,
 ) -> Result<(u64, u64), String> {
@@ -518,7 +519,7 @@ fn learn(
             let tx = tx.clone();
             scope.spawn(move || {
                 for (i, raw) in chunk {
-                    let msg = Message::parse(raw);
+                    let msg = Message::parse_with(raw, msg_opts);
                     let item = if use_ignores && bayes.is_ignored(&msg) {
                         None
                     } else {

@@ -85,11 +85,13 @@ pub(crate) fn classify_ours(
     opts: &BayesOptions,
     msgs: &[PathBuf],
 ) -> Result<HashMap<PathBuf, Option<f64>>, String> {
+    // Parsed with SpamAssassin's configuration, as spamd parses.
+    let msg_opts = sa_config().message_options();
     let b = Bayes::open_sqlite(db, opts.clone()).map_err(|e| e.to_string())?;
     let mut out = HashMap::new();
     for f in msgs {
         let raw = std::fs::read(f).map_err(|e| e.to_string())?;
-        let m = Message::parse(&raw);
+        let m = Message::parse_with(&raw, &msg_opts);
         let p = b.classify(&m).map_err(|e| e.to_string())?.map(|c| c.prob);
         out.insert(f.clone(), p);
     }
