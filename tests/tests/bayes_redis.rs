@@ -411,6 +411,21 @@ fn redis_stopped_mid_load_loses_no_scan() {
             &|| without.load(Ordering::SeqCst) >= 10 && done.load(Ordering::SeqCst) >= base + 20,
             LIMIT,
         );
+        // Learning while Redis is down is a clear error, not a hang.
+        let r = run(
+            &our_bin("spamd"),
+            &[
+                "learn",
+                "--siteconfigpath",
+                site.to_str().expect("utf-8 path"),
+                "--spam",
+                corpus_files("spam")[50].to_str().expect("utf-8 path"),
+            ],
+            b"",
+            LIMIT,
+        );
+        assert_ne!(r.code, 0);
+        assert!(r.stderr.contains("redis"), "{}", r.stderr);
         let again = Redis::start(&redis.dir, port);
         redis_back.store(true, Ordering::SeqCst);
         wait_for(
@@ -435,4 +450,30 @@ fn redis_stopped_mid_load_loses_no_scan() {
     );
     let log = ours.log_text();
     assert!(log.contains("without Bayes"), "{log}");
+}
+
+#[test]
+fn restarted_redis_keeps_what_was_learned() {
+    let dir = TempDir::new("redis-restart");
+    let mut redis = Redis::start(dir.path(), free_port());
+    let site = small_db(dir.path(), redis.port);
+    let before = our_learn(&site, &["--dump", "magic"]);
+    redis.stop();
+    let r = run(
+        &our_bin("spamd"),
+        &[
+            "learn",
+            "--siteconfigpath",
+            site.to_str().expect("utf-8 path"),
+            "--dump",
+            "magic",
+        ],
+        b"",
+        LIMIT,
+    );
+    assert_ne!(r.code, 0, "a dump without Redis must fail");
+    let _again = Redis::start(&redis.dir, redis.port);
+    let after = our_learn(&site, &["--dump", "magic"]);
+    assert!(magic_count(&after.stdout, "nspam") > 0);
+    assert_eq!(before.stdout, after.stdout);
 }

@@ -197,6 +197,9 @@ fn run(args: &[String]) -> Result<(), String> {
         };
         let opts = crate::bayes_expiry::ExpiryArgs {
             require: value("--require").and_then(|v| v.parse().ok()),
+            tolerance_ppm: value("--tolerance")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0),
             record: value("--record").map(PathBuf::from),
             recorded: value("--recorded").map(PathBuf::from),
         };

@@ -124,18 +124,26 @@ impl Bayes {
         // As SpamAssassin: a due journal sync before reading the counts,
         // a due expiry (or sync) after the scan, whatever it found.
         let _ = self.maintain(true);
-        let r = self.classify_now(msg);
-        if !matches!(r, Ok(None)) || self.is_usable().unwrap_or(false) {
-            let _ = self.maintain(false);
+        let (ns, nh) = self.store.nspam_nham()?;
+        if ns < self.opts.min_spam_num || nh < self.opts.min_ham_num {
+            return Ok(None);
         }
+        let r = self.classify_now(msg, ns, nh);
+        let _ = self.maintain(false);
         r
     }
 
-    fn classify_now(&self, msg: &Message) -> Result<Option<Classification>, StoreError> {
-        if !self.is_usable()? || self.ignored(msg) {
+    /// The classification proper, once the counts say Bayes is usable: one
+    /// read of the message's tokens (one round trip on a network store).
+    fn classify_now(
+        &self,
+        msg: &Message,
+        ns: u64,
+        nh: u64,
+    ) -> Result<Option<Classification>, StoreError> {
+        if self.ignored(msg) {
             return Ok(None);
         }
-        let (ns, nh) = self.store.nspam_nham()?;
         let toks = tokenizer::tokenize(msg, &self.opts.tokenizer);
         let keys: Vec<Key> = toks.keys().copied().collect();
         let counts = self.store.tokens(&keys)?;
