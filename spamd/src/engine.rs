@@ -63,6 +63,11 @@ impl BayesSource {
         if !self.opts.use_bayes {
             return None;
         }
+        // One database for every user and host, as SpamAssassin's Redis
+        // store has.
+        if Bayes::uses_redis(&self.opts) {
+            return Some(PathBuf::from(format!("redis:{}", self.opts.sql_dsn)));
+        }
         let prefix = self
             .opts
             .path
@@ -89,7 +94,7 @@ impl BayesSource {
         {
             return Ok(Some(b.clone()));
         }
-        let b = Bayes::open_sqlite(&path, self.opts.clone())
+        let b = Bayes::open(self.opts.clone(), &path)
             .map_err(|e| format!("bayes: cannot open {}: {e}", path.display()))?;
         if let Ok(mut open) = self.open.lock() {
             open.insert(path, b.clone());

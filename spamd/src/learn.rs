@@ -14,7 +14,7 @@ use std::time::Instant;
 use clap::{ArgAction, Parser};
 use spamcore::bayes::{self, Bayes, BayesOptions, LearnItem, LearnResult, Store, backup, combine};
 use spamcore::config::{Config, Sources, default_rules_dir, default_site_dir};
-use spamcore::message::Message;
+use spamcore::message::{Message, MessageOptions};
 
 /// sa-learn's options, with its names and meanings.
 #[derive(Parser, Debug)]
@@ -36,7 +36,7 @@ pub struct LearnCli {
     /// Use bayes_ignore_from and bayes_ignore_to.
     #[arg(long = "use-ignores")]
     use_ignores: bool,
-    /// Synchronize the journal (ours has none: accepted, nothing to do).
+    /// Apply recorded token touches (the journal) and expire if due.
     #[arg(long)]
     sync: bool,
     /// Force an expiry run.
@@ -75,7 +75,7 @@ pub struct LearnCli {
     /// Show progress using a progress bar.
     #[arg(long)]
     progress: bool,
-    /// Skip synchronizing (accepted; there is no journal).
+    /// Skip the sync and expiry check before learning.
     #[arg(long = "no-sync", alias = "nosync")]
     no_sync: bool,
     /// Operate locally (we never use the network for learning).
@@ -238,7 +238,7 @@ fn run(cli: &LearnCli) -> Result<ExitCode, String> {
     // Like sa-learn: these work on the database even with use_bayes 0.
     opts.use_bayes = true;
     let path = db_path(cli, &opts);
-    let bayes = Bayes::open_sqlite(&path, opts).map_err(|e| format!("{}: {e}", path.display()))?;
+    let bayes = Bayes::open(opts, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     let store: &dyn Store = bayes.store.as_ref();
 
     if cli.clear {
@@ -269,16 +269,15 @@ fn run(cli: &LearnCli) -> Result<ExitCode, String> {
         let regexp = cli.regexp.clone().or_else(|| cli.targets.first().cloned());
         return dump(store, &bayes, what, regexp.as_deref()).map(|()| ExitCode::SUCCESS);
     }
-    if cli.force_expire {
-        let n = bayes.expire_if_due(true).map_err(|e| e.to_string())?;
-        if cli.debug.is_some() {
-            eprintln!("expired {n} tokens");
+    if cli.force_expire || cli.sync {
+        // As sa-learn: sync and (forced) expiry, then stop; targets given
+        // with these options are not learned.
+        let (synced, report) = bayes
+            .sync_and_expire(cli.force_expire)
+            .map_err(|e| e.to_string())?;
+        if !cli.quiet {
+            print_maintenance(synced, &report);
         }
-        if cli.targets.is_empty() {
-            return Ok(ExitCode::SUCCESS);
-        }
-    }
-    if cli.sync && cli.targets.is_empty() && cli.folders.is_none() {
         return Ok(ExitCode::SUCCESS);
     }
     let class = match (cli.spam, cli.ham, cli.forget) {
@@ -304,15 +303,49 @@ fn run(cli: &LearnCli) -> Result<ExitCode, String> {
         println!("sa-learn: no targets given");
         return Ok(ExitCode::from(64));
     }
-    let (learned, examined) = learn(cli, &bayes, &targets, class)?;
-    if bayes.opts.auto_expire {
-        let _ = bayes.expire_if_due(false);
+    // Before learning, as sa-learn does: apply recorded touches and expire
+    // if due (with --no-sync, neither).
+    if !cli.no_sync {
+        bayes.sync_and_expire(false).map_err(|e| e.to_string())?;
     }
+    let (learned, examined) = learn(cli, &bayes, &conf.message_options(), &targets, class)?;
     if !cli.quiet {
         let phrase = if class.is_none() { "Forgot" } else { "Learned" };
         println!("{phrase} tokens from {learned} message(s) ({examined} message(s) examined)");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// sa-learn's verbose report of a sync and an expiry that examined tokens.
+fn print_maintenance(synced: Option<bayes::Synced>, r: &bayes::ExpireReport) {
+    if let Some(s) = synced {
+        println!(
+            "bayes: synced databases from journal in {} seconds: {} unique entries ({} total entries)",
+            s.seconds, s.unique, s.total
+        );
+    }
+    if r.ran {
+        let pc = |n: u64| {
+            if r.kept == 0 {
+                0.0
+            } else {
+                n as f64 * 100.0 / r.kept as f64
+            }
+        };
+        println!(
+            "expired old bayes database entries in {} seconds",
+            r.seconds
+        );
+        println!("{} entries kept, {} deleted", r.kept, r.deleted);
+        println!(
+            "token frequency: 1-occurrence tokens: {:3.2}%",
+            pc(r.hapaxes)
+        );
+        println!(
+            "token frequency: less than 8 occurrences: {:3.2}%",
+            pc(r.lowfreq)
+        );
+    }
 }
 
 /// One source of messages.
@@ -431,6 +464,7 @@ const BATCH: usize = 100;
 fn learn(
     cli: &LearnCli,
     bayes: &Bayes,
+    msg_opts: &MessageOptions,
     targets: &[String],
     class: Option<bool>,
 ) -> Result<(u64, u64), String> {
@@ -485,7 +519,7 @@ fn learn(
             let tx = tx.clone();
             scope.spawn(move || {
                 for (i, raw) in chunk {
-                    let msg = Message::parse(raw);
+                    let msg = Message::parse_with(raw, msg_opts);
                     let item = if use_ignores && bayes.is_ignored(&msg) {
                         None
                     } else {

@@ -563,7 +563,9 @@ async fn tell<S: AsyncRead + AsyncWrite + Unpin>(
         let Some(bayes) = engine.bayes.get(req_user.as_deref())? else {
             return Ok((false, false));
         };
-        let parsed = spamcore::message::Message::parse(&msg);
+        // Parsed as scans parse it (originating-IP headers, trust), so the
+        // learned relay tokens are the ones scans look up.
+        let parsed = spamcore::message::Message::parse_with(&msg, &engine.message_options);
         let mut did = (false, false);
         if set_local && let Some(is_spam) = learn_as {
             let r = bayes.learn(&parsed, is_spam).map_err(|e| e.to_string())?;

@@ -159,6 +159,11 @@ impl Daemon {
 
     /// SpamAssassin's own spamd (`-L`, loopback, 2 children).
     pub fn spamassassin() -> Daemon {
+        Daemon::spamassassin_with(&[])
+    }
+
+    /// SpamAssassin's spamd as `spamassassin()`, with `extra` args.
+    pub fn spamassassin_with(extra: &[&str]) -> Daemon {
         let bin = require("/usr/sbin/spamd", "spamd");
         let dir = TempDir::new("saspamd");
         let port = free_port();
@@ -178,6 +183,7 @@ impl Daemon {
             ])
             .arg(format!("--pidfile={}", pid.display()))
             .arg(format!("--syslog={}", log.display()))
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

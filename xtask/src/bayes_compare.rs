@@ -27,7 +27,7 @@ use spamcore::rules::{CompileOptions, CompiledRules};
 use spamcore::scan;
 
 /// The BAYES_* rule a probability lands in (BAYES_999 is reported with 99).
-fn band(p: Option<f64>) -> &'static str {
+pub(crate) fn band(p: Option<f64>) -> &'static str {
     let Some(p) = p else { return "none" };
     const BANDS: [(f64, f64, &str); 9] = [
         (0.0, 0.01, "BAYES_00"),
@@ -46,7 +46,7 @@ fn band(p: Option<f64>) -> &'static str {
         .map_or("none", |b| b.2)
 }
 
-fn files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn files(dir: &Path) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .map(|rd| {
             rd.flatten()
@@ -71,7 +71,7 @@ fn timed(cmd: &mut Command) -> Result<Duration, String> {
     Ok(t.elapsed())
 }
 
-fn sa_config() -> Config {
+pub(crate) fn sa_config() -> Config {
     Config::load(&Sources {
         rules_dir: default_rules_dir(),
         site_dir: default_site_dir(),
@@ -80,23 +80,25 @@ fn sa_config() -> Config {
     })
 }
 
-fn classify_ours(
+pub(crate) fn classify_ours(
     db: &Path,
     opts: &BayesOptions,
     msgs: &[PathBuf],
 ) -> Result<HashMap<PathBuf, Option<f64>>, String> {
+    // Parsed with SpamAssassin's configuration, as spamd parses.
+    let msg_opts = sa_config().message_options();
     let b = Bayes::open_sqlite(db, opts.clone()).map_err(|e| e.to_string())?;
     let mut out = HashMap::new();
     for f in msgs {
         let raw = std::fs::read(f).map_err(|e| e.to_string())?;
-        let m = Message::parse(&raw);
+        let m = Message::parse_with(&raw, &msg_opts);
         let p = b.classify(&m).map_err(|e| e.to_string())?.map(|c| c.prob);
         out.insert(f.clone(), p);
     }
     Ok(out)
 }
 
-fn classify_sa(
+pub(crate) fn classify_sa(
     prefix: &Path,
     msgs: &[PathBuf],
     script: &Path,
@@ -186,6 +188,22 @@ fn run(args: &[String]) -> Result<(), String> {
     let script = root.join("xtask/bayes/sa_classify.pl");
     if !spamd.exists() {
         return Err("build target/release/spamd first (cargo build --release -p spamd)".into());
+    }
+    if args.iter().any(|a| a == "--expiry") {
+        let value = |name: &str| {
+            args.iter()
+                .position(|a| a == name)
+                .and_then(|i| args.get(i + 1))
+        };
+        let opts = crate::bayes_expiry::ExpiryArgs {
+            require: value("--require").and_then(|v| v.parse().ok()),
+            tolerance_ppm: value("--tolerance")
+                .and_then(|v| v.parse().ok())
+                .unwrap_or(0.0),
+            record: value("--record").map(PathBuf::from),
+            recorded: value("--recorded").map(PathBuf::from),
+        };
+        return crate::bayes_expiry::run(&corpus, &spamd, &script, &opts);
     }
     let work = std::env::temp_dir().join(format!("bayes-compare-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);

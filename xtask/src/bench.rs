@@ -12,10 +12,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 pub struct Daemon {
-    name: &'static str,
+    pub name: &'static str,
     pub child: Child,
     pub port: u16,
-    startup: Duration,
+    pub startup: Duration,
 }
 
 impl Drop for Daemon {
@@ -97,7 +97,7 @@ pub fn start(name: &'static str, bin: &Path, extra: &[&str]) -> Result<Daemon, S
 }
 
 /// Resident memory of a process and all its descendants, in KiB.
-fn tree_rss_kib(pid: u32) -> u64 {
+pub(crate) fn tree_rss_kib(pid: u32) -> u64 {
     let mut total = 0;
     let mut stack = vec![pid];
     while let Some(p) = stack.pop() {
@@ -150,13 +150,17 @@ fn process(port: u16, msg: &[u8]) -> Result<(), String> {
     }
 }
 
-struct Stats {
-    rate: f64,
-    p50: Duration,
-    p99: Duration,
+pub(crate) struct Stats {
+    pub rate: f64,
+    pub p50: Duration,
+    pub p99: Duration,
 }
 
-fn run_load(port: u16, msgs: &Arc<Vec<Vec<u8>>>, concurrency: usize) -> Result<Stats, String> {
+pub(crate) fn run_load(
+    port: u16,
+    msgs: &Arc<Vec<Vec<u8>>>,
+    concurrency: usize,
+) -> Result<Stats, String> {
     let next = Arc::new(AtomicUsize::new(0));
     let lat = Arc::new(Mutex::new(Vec::with_capacity(msgs.len())));
     let errors = Arc::new(Mutex::new(Vec::new()));
@@ -205,7 +209,7 @@ fn run_load(port: u16, msgs: &Arc<Vec<Vec<u8>>>, concurrency: usize) -> Result<S
 }
 
 /// A fixed, mixed sample: every k-th file of each folder, sorted by name.
-fn sample(corpus: &Path, n: usize) -> Result<Vec<Vec<u8>>, String> {
+pub(crate) fn sample(corpus: &Path, n: usize) -> Result<Vec<Vec<u8>>, String> {
     let folders = ["easy_ham", "easy_ham_2", "hard_ham", "spam", "spam_2"];
     let mut all: Vec<Vec<PathBuf>> = Vec::new();
     for f in folders {
@@ -229,25 +233,34 @@ fn sample(corpus: &Path, n: usize) -> Result<Vec<Vec<u8>>, String> {
     Ok(out)
 }
 
-fn ms(d: Duration) -> String {
+pub(crate) fn ms(d: Duration) -> String {
     format!("{:.1}", d.as_secs_f64() * 1000.0)
 }
 
 pub fn main(args: &[String]) -> ExitCode {
     let mut n = 300usize;
     let mut corpus = None;
+    let mut bayes = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--messages" => n = it.next().and_then(|v| v.parse().ok()).unwrap_or(n),
             "--corpus" => corpus = it.next().map(PathBuf::from),
+            "--bayes" => bayes = true,
             other => {
                 eprintln!("bench: unknown option {other}");
                 return ExitCode::from(2);
             }
         }
     }
-    match crate::public_corpus(corpus).and_then(|c| bench(n, &c)) {
+    let run = |c: PathBuf| {
+        if bayes {
+            crate::bench_bayes::bench(n, &c)
+        } else {
+            bench(n, &c)
+        }
+    };
+    match crate::public_corpus(corpus).and_then(run) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: {e}");

@@ -6,7 +6,9 @@
 //!   SpamAssassin 4.0.1 results.
 //!
 //! `cargo run --release -p xtask -- bench [--messages N]` runs SpamAssassin's
-//! spamd and ours side by side on the same sample and prints the ratios.
+//! spamd and ours side by side on the same sample and prints the ratios;
+//! with `--bayes`, Bayes on: ours on SQLite, ours on Redis and
+//! SpamAssassin on the same Redis.
 //!
 //! `cargo run --release -p xtask -- record` regenerates
 //! `tests/parity/sa401-L.tsv` by running SpamAssassin itself.
@@ -16,12 +18,19 @@
 //!   trains SpamAssassin's Bayes and ours on the same messages and
 //!   compares their answers, backup/restore, and learning speed.
 //!
+//! `cargo run --release -p xtask -- bayes-compare --expiry [--require PCT]`
+//!   learns the whole public corpus but a held-back tenth with both, past
+//!   `bayes_expiry_max_db_size`, and compares `--dump magic` and BAYES_*
+//!   answers before and after `--force-expire`.
+//!
 //! `cargo run --release -p xtask -- bayes-cjk [--corpus DIR]`
 //!   leave-one-out on the Japanese corpus with and without bayes_cjk_tokens.
 
 mod bayes_cjk;
 mod bayes_compare;
+mod bayes_expiry;
 mod bench;
+mod bench_bayes;
 mod parity;
 mod record;
 

@@ -8,7 +8,10 @@
 pub mod backup;
 pub mod cjk;
 pub mod combine;
+pub mod expire;
 pub mod options;
+pub mod redis;
+pub mod resp;
 pub mod sqlite;
 pub mod store;
 pub mod tokenizer;
@@ -18,6 +21,7 @@ use std::sync::Arc;
 
 use sha1::{Digest, Sha1};
 
+pub use expire::{ExpirePolicy, ExpireReport};
 pub use options::{BayesOptions, TokenizerOptions};
 pub use store::{LearnItem, LearnResult, Magic, Store, StoreError, TokenCounts};
 pub use tokenizer::Key;
@@ -55,10 +59,44 @@ pub fn sqlite_path(prefix: &str, home: Option<&Path>) -> PathBuf {
     PathBuf::from(s)
 }
 
+/// What a journal sync applied (for sa-learn's report).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Synced {
+    /// Distinct tokens touched, and journal lines read.
+    pub unique: u64,
+    pub total: u64,
+    pub seconds: u64,
+}
+
 /// SpamAssassin's default `bayes_path`.
 pub const DEFAULT_BAYES_PATH: &str = "~/.spamassassin/bayes";
 
 impl Bayes {
+    /// Open the store the configuration selects: SpamAssassin's Redis
+    /// store layout when `bayes_store_module` names it (on the server in
+    /// `bayes_sql_dsn`, connected on first use), else SQLite at `sqlite`.
+    pub fn open(opts: BayesOptions, sqlite: &Path) -> Result<Bayes, StoreError> {
+        if !redis::is_redis_module(&opts.store_module) {
+            return Self::open_sqlite(sqlite, opts);
+        }
+        let dsn = redis::Dsn::parse(&opts.sql_dsn).map_err(StoreError::Db)?;
+        let ttl = |t: i64| (opts.auto_expire && t > 0).then_some(t);
+        let ttls = redis::Ttls {
+            token: ttl(opts.token_ttl),
+            seen: ttl(opts.seen_ttl),
+        };
+        let store = redis::RedisStore::new(dsn, opts.redis_timeout, ttls);
+        Ok(Bayes {
+            store: Arc::new(store),
+            opts: Arc::new(opts),
+        })
+    }
+
+    /// Whether the configuration selects the shared Redis store.
+    pub fn uses_redis(opts: &BayesOptions) -> bool {
+        redis::is_redis_module(&opts.store_module)
+    }
+
     /// Open the SQLite store at `path`.
     pub fn open_sqlite(path: &Path, opts: BayesOptions) -> Result<Bayes, StoreError> {
         Ok(Bayes {
@@ -80,10 +118,32 @@ impl Bayes {
     /// Classify `msg`. Ok(None) when Bayes cannot answer (not enough
     /// learned, no known token, message ignored by bayes_ignore_from/to).
     pub fn classify(&self, msg: &Message) -> Result<Option<Classification>, StoreError> {
-        if !self.is_usable()? || self.ignored(msg) {
+        if !self.opts.use_bayes || !self.opts.use_learner {
             return Ok(None);
         }
+        // As SpamAssassin: a due journal sync before reading the counts,
+        // a due expiry (or sync) after the scan, whatever it found.
+        let _ = self.maintain(true);
         let (ns, nh) = self.store.nspam_nham()?;
+        if ns < self.opts.min_spam_num || nh < self.opts.min_ham_num {
+            return Ok(None);
+        }
+        let r = self.classify_now(msg, ns, nh);
+        let _ = self.maintain(false);
+        r
+    }
+
+    /// The classification proper, once the counts say Bayes is usable: one
+    /// read of the message's tokens (one round trip on a network store).
+    fn classify_now(
+        &self,
+        msg: &Message,
+        ns: u64,
+        nh: u64,
+    ) -> Result<Option<Classification>, StoreError> {
+        if self.ignored(msg) {
+            return Ok(None);
+        }
         let toks = tokenizer::tokenize(msg, &self.opts.tokenizer);
         let keys: Vec<Key> = toks.keys().copied().collect();
         let counts = self.store.tokens(&keys)?;
@@ -116,6 +176,57 @@ impl Bayes {
             tokens: keys.len(),
             learned,
         }))
+    }
+
+    /// The expiry settings, with `--force-expire` or not.
+    pub fn expire_policy(&self, force: bool) -> ExpirePolicy {
+        ExpirePolicy {
+            force,
+            auto_expire: self.opts.auto_expire,
+            max_db_size: self.opts.expiry_max_db_size,
+            ..ExpirePolicy::default()
+        }
+    }
+
+    /// Apply recorded touches, then expire if due (or `force`): what
+    /// sa-learn does before learning, and `--sync` / `--force-expire`.
+    /// Returns what the sync applied (distinct tokens, journal lines), and
+    /// what the expiry did.
+    pub fn sync_and_expire(
+        &self,
+        force: bool,
+    ) -> Result<(Option<Synced>, ExpireReport), StoreError> {
+        let now = now();
+        let started = std::time::Instant::now();
+        let synced = self.store.sync(now)?.map(|(unique, total)| Synced {
+            unique,
+            total,
+            seconds: started.elapsed().as_secs(),
+        });
+        let started = std::time::Instant::now();
+        let mut report = self.store.expire(&self.expire_policy(force), now)?;
+        report.seconds = started.elapsed().as_secs();
+        Ok((synced, report))
+    }
+
+    /// SpamAssassin's opportunistic calls around a scan: unless an expiry
+    /// gave up in the last five minutes, expire when due (not when
+    /// `journal_only`), else sync the touches when their journal is due.
+    pub fn maintain(&self, journal_only: bool) -> Result<(), StoreError> {
+        if !self.store.keeps_atimes() {
+            return Ok(());
+        }
+        let now = now();
+        let m = self.store.magic()?;
+        if m.running_expire + expire::RUNNING_VALID > now {
+            return Ok(());
+        }
+        if !journal_only && expire::due(&self.expire_policy(false), &m, now) {
+            self.sync_and_expire(false)?;
+        } else if self.store.sync_due(self.opts.journal_max_size, now)? {
+            self.store.sync(now)?;
+        }
+        Ok(())
     }
 
     /// `bayes_ignore_from` / `bayes_ignore_to`.
@@ -179,52 +290,6 @@ impl Bayes {
         let item = Self::learn_item(msg, &self.opts.tokenizer);
         let r = self.store.learn_batch(&[(item, None)])?;
         Ok(r.first().copied().unwrap_or(LearnResult::NotLearned))
-    }
-
-    /// Run an expiry if one is due (`bayes_auto_expire`): more than 12 h
-    /// since the last one and the database above `bayes_expiry_max_db_size`.
-    /// Returns the number of tokens removed.
-    pub fn expire_if_due(&self, force: bool) -> Result<u64, StoreError> {
-        let m = self.store.magic()?;
-        let now = now();
-        let due = force
-            || (self.opts.auto_expire
-                && now - m.last_expire > 12 * 3600
-                && m.ntokens > 100_000
-                && m.ntokens > self.opts.expiry_max_db_size
-                && m.newest_atime - m.oldest_atime >= 12 * 3600);
-        if !due {
-            return Ok(0);
-        }
-        // Keep at least 75% of the maximum size (and never under 100,000
-        // tokens): find the smallest age that removes enough, doubling from
-        // 12 hours as SpamAssassin does.
-        let goal = m
-            .ntokens
-            .saturating_sub(100_000u64.max(self.opts.expiry_max_db_size * 3 / 4));
-        if goal < 1000 && !force {
-            return Ok(0);
-        }
-        let mut atimes: Vec<i64> = Vec::new();
-        self.store
-            .for_each_token(&mut |_, t, _| atimes.push(t.atime))?;
-        let newest = m.newest_atime;
-        let mut delta = 12 * 3600;
-        let mut chosen = None;
-        for _ in 0..10 {
-            let cut = newest - delta;
-            let gone = atimes.iter().filter(|&&a| a < cut).count() as u64;
-            if gone == 0 {
-                break;
-            }
-            chosen = Some((delta, gone));
-            if gone <= goal.max(1) {
-                break;
-            }
-            delta *= 2;
-        }
-        let (delta, _) = chosen.unwrap_or((self.opts.token_ttl.max(12 * 3600), 0));
-        self.store.expire_before(newest - delta, now, delta)
     }
 }
 
@@ -301,17 +366,107 @@ pub fn header_msgid(msg: &Message) -> Option<String> {
     (!inner.is_empty()).then(|| inner.to_string())
 }
 
-/// When the message was received: the date of the newest Received header,
-/// else the Date header (Unix seconds).
+/// When the message was received, as SpamAssassin's `receive_date` reads
+/// it: the newest Received header's date (one added by a local qmail, a
+/// localhost relay or fetchmail is passed over), then the mbox From line,
+/// the other Received headers, Resent-Date, Date.
 pub fn receive_date(msg: &Message) -> Option<i64> {
-    if let Some(r) = msg.header_instances("Received", Instances::First)
-        && let Some(semi) = r.rfind(';')
-        && let Some(t) = parse_date(&r[semi + 1..])
+    use crate::message::date::parse_rfc822_date;
+    let first_date = |items: &[Vec<u8>]| {
+        items
+            .iter()
+            .find_map(|s| parse_rfc822_date(s).filter(|&t| t != 0))
+    };
+    let unfold = |v: &[u8]| -> Vec<u8> {
+        let mut out = Vec::with_capacity(v.len());
+        let mut i = 0;
+        while i < v.len() {
+            if v[i] == b'\n' && matches!(v.get(i + 1), Some(b' ' | b'\t')) {
+                out.push(b' ');
+                i += 2;
+                continue;
+            }
+            if v[i] != b'\n' {
+                out.push(v[i]);
+            }
+            i += 1;
+        }
+        out
+    };
+    let mut rcvd: Vec<Vec<u8>> = msg
+        .get_list("Received:raw")
+        .iter()
+        .map(|v| unfold(v))
+        .collect();
+    let mut local: Vec<Vec<u8>> = Vec::new();
+    static LOCAL: std::sync::LazyLock<Option<regex::bytes::Regex>> = std::sync::LazyLock::new(
+        || {
+            regex::bytes::Regex::new(
+                r"(?i-u)qmail \d+ invoked by uid \d+|\bfrom (?:localhost\s|(?:\S+ ){1,2}\S*\b127\.0\.0\.1\b)",
+            )
+            .ok()
+        },
+    );
+    static FETCHMAIL: std::sync::LazyLock<Option<regex::bytes::Regex>> =
+        std::sync::LazyLock::new(|| {
+            regex::bytes::Regex::new(r"(?i-u)\bby localhost with \w+ \(fetchmail-[\d.]+").ok()
+        });
+    let is =
+        |re: &Option<regex::bytes::Regex>, s: &[u8]| re.as_ref().is_some_and(|r| r.is_match(s));
+    if let Some(top) = rcvd.first()
+        && is(&LOCAL, top)
+    {
+        local.push(rcvd.remove(0));
+    }
+    if let Some(top) = rcvd.first()
+        && is(&FETCHMAIL, top)
+    {
+        local.push(rcvd.remove(0));
+    } else if let Some(l) = local.pop() {
+        rcvd.insert(0, l);
+    }
+    if let Some(top) = rcvd.first()
+        && let Some(t) = first_date(std::slice::from_ref(top))
     {
         return Some(t);
     }
-    msg.header_instances("Date", Instances::Last)
-        .and_then(|d| parse_date(&d))
+    if !rcvd.is_empty() {
+        rcvd.remove(0);
+    }
+    if let Some(t) = first_date(&local) {
+        return Some(t);
+    }
+    let from_line = msg
+        .mbox_separator()
+        .and_then(|l| l.strip_prefix(b"From"))
+        .map(<[u8]>::to_vec)
+        .or_else(|| msg.get_list("X-From-Line:raw").into_iter().next());
+    if let Some(mut l) = from_line.map(|l| unfold(&l))
+        && l.first().is_some_and(u8::is_ascii_whitespace)
+    {
+        // No zone written: the local one (UTC here, as on servers).
+        static ZONE: std::sync::LazyLock<Option<regex::bytes::Regex>> =
+            std::sync::LazyLock::new(|| {
+                regex::bytes::Regex::new(r"(?-u)[-+]\d{4}|\b[A-Z]{2,4}\b").ok()
+            });
+        if !is(&ZONE, &l) {
+            l.extend_from_slice(b" +0000");
+        }
+        if let Some(t) = first_date(&[l]) {
+            return Some(t);
+        }
+    }
+    if let Some(t) = first_date(&rcvd) {
+        return Some(t);
+    }
+    for h in ["Resent-Date:raw", "Date:raw"] {
+        if let Some(v) = msg.get_list(h).into_iter().next()
+            && let Some(t) = first_date(&[unfold(&v)])
+        {
+            return Some(t);
+        }
+    }
+    None
 }
 
 /// A lenient RFC 2822 date: `[Day,] D Mon YYYY HH:MM[:SS] [zone]`.

@@ -133,11 +133,19 @@ pub struct BayesOptions {
     /// `bayes_auto_learn_on_error` (0).
     pub auto_learn_on_error: bool,
     /// `bayes_auto_expire` (1), `bayes_expiry_max_db_size` (150000),
-    /// `bayes_token_ttl` (3 days, in seconds), `bayes_seen_ttl` (8 days).
+    /// `bayes_token_ttl` (3 weeks, in seconds), `bayes_seen_ttl` (8 days).
     pub auto_expire: bool,
     pub expiry_max_db_size: u64,
     pub token_ttl: i64,
     pub seen_ttl: i64,
+    /// `bayes_journal_max_size` (102400 bytes; 0: never sync by size).
+    pub journal_max_size: u64,
+    /// `bayes_store_module` (empty: ours, SQLite).
+    pub store_module: String,
+    /// `bayes_sql_dsn` (for the Redis store: `server=HOST:PORT;...`).
+    pub sql_dsn: String,
+    /// `redis_timeout` (10 s): how long one Redis exchange may take.
+    pub redis_timeout: std::time::Duration,
     /// `bayes_ignore_from` / `bayes_ignore_to` address globs.
     pub ignore_from: Vec<String>,
     pub ignore_to: Vec<String>,
@@ -150,22 +158,22 @@ impl Default for BayesOptions {
 }
 
 /// SpamAssassin's duration syntax: a number with an optional unit
-/// (`s m h d w`), days when none is given.
+/// (`s m h d w`), seconds when none is given.
 fn duration(v: &str, default_secs: i64) -> i64 {
     let v = v.trim();
     let (num, unit) = match v.char_indices().find(|(_, c)| c.is_ascii_alphabetic()) {
         Some((i, _)) => (&v[..i], &v[i..]),
-        None => (v, "d"),
+        None => (v, "s"),
     };
     let Ok(n) = num.trim().parse::<f64>() else {
         return default_secs;
     };
     let mult = match unit.to_ascii_lowercase().as_str() {
-        "s" => 1.0,
         "m" => 60.0,
         "h" => 3600.0,
+        "d" => 86400.0,
         "w" => 7.0 * 86400.0,
-        _ => 86400.0,
+        _ => 1.0,
     };
     (n * mult) as i64
 }
@@ -211,11 +219,25 @@ impl BayesOptions {
             token_ttl: conf
                 .settings
                 .get("bayes_token_ttl")
-                .map_or(3 * 86400, |v| duration(v, 3 * 86400)),
+                .map_or(21 * 86400, |v| duration(v, 21 * 86400)),
             seen_ttl: conf
                 .settings
                 .get("bayes_seen_ttl")
                 .map_or(8 * 86400, |v| duration(v, 8 * 86400)),
+            journal_max_size: num("bayes_journal_max_size", 102_400.0) as u64,
+            store_module: conf
+                .settings
+                .get("bayes_store_module")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            sql_dsn: conf
+                .settings
+                .get("bayes_sql_dsn")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            redis_timeout: std::time::Duration::from_secs_f64(
+                num("redis_timeout", 10.0).clamp(0.05, 3600.0),
+            ),
             ignore_from: list("bayes_ignore_from"),
             ignore_to: list("bayes_ignore_to"),
         }
@@ -239,7 +261,8 @@ mod tests {
 
     #[test]
     fn durations() {
-        assert_eq!(duration("3", 0), 3 * 86400);
+        assert_eq!(duration("3", 0), 3);
+        assert_eq!(duration("3d", 0), 3 * 86400);
         assert_eq!(duration("12h", 0), 12 * 3600);
         assert_eq!(duration("x", 7), 7);
     }

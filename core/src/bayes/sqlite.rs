@@ -9,13 +9,16 @@ use std::time::Duration;
 
 use rusqlite::{Connection, ErrorCode, OpenFlags, OptionalExtension, params};
 
+use super::expire::{self, Decision, ExpirePolicy, ExpireReport};
 use super::store::{
     LearnItem, LearnResult, Magic, Result, Store, StoreError, TokenCounts, TokenVisitor,
 };
 use super::tokenizer::Key;
 
 /// Schema version of our database (not SpamAssassin's DB_VERSION).
-const SCHEMA_VERSION: i64 = 1;
+/// 2: magic counters kept as SpamAssassin keeps them (token count, oldest
+/// and newest atime updated as tokens are written) and a touch journal.
+const SCHEMA_VERSION: i64 = 2;
 /// How long a scan may wait for the database (it then runs without Bayes).
 const READ_TIMEOUT: Duration = Duration::from_millis(5);
 /// How long a learner waits for another writer.
@@ -96,7 +99,8 @@ impl SqliteStore {
                  key INTEGER PRIMARY KEY, spam INTEGER NOT NULL, ham INTEGER NOT NULL,
                  atime INTEGER NOT NULL, token BLOB);
              CREATE TABLE IF NOT EXISTS seen (msgid TEXT PRIMARY KEY, class TEXT NOT NULL)
-                 WITHOUT ROWID;",
+                 WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS journal (key INTEGER PRIMARY KEY, atime INTEGER NOT NULL);",
         )
         .map_err(db_err)?;
         let v: Option<i64> = conn
@@ -108,19 +112,31 @@ impl SqliteStore {
             .optional()
             .map_err(db_err)?;
         match v {
-            None => {
-                conn.execute(
-                    "INSERT INTO meta (name, value) VALUES ('schema_version', ?1)",
-                    [SCHEMA_VERSION],
-                )
-                .map_err(db_err)?;
-            }
             Some(v) if v > SCHEMA_VERSION => {
                 return Err(StoreError::Db(format!(
                     "schema version {v} is newer than this program's ({SCHEMA_VERSION})"
                 )));
             }
-            Some(_) => {}
+            Some(SCHEMA_VERSION) => {}
+            old => {
+                // New, or version 1 (counters computed on the fly): store
+                // the counters from what the tokens table holds now.
+                conn.execute_batch(
+                    "BEGIN IMMEDIATE;
+                     INSERT OR REPLACE INTO meta (name, value)
+                         SELECT 'ntokens', COUNT(*) FROM tokens;
+                     INSERT OR REPLACE INTO meta (name, value)
+                         SELECT 'oldest_atime', MIN(atime) FROM tokens HAVING COUNT(*) > 0;
+                     INSERT OR REPLACE INTO meta (name, value)
+                         SELECT 'newest_atime', MAX(atime) FROM tokens HAVING COUNT(*) > 0;",
+                )
+                .map_err(db_err)?;
+                let r = Self::meta_set(conn, "schema_version", SCHEMA_VERSION);
+                let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
+                conn.execute_batch(end).map_err(db_err)?;
+                r?;
+                let _ = old;
+            }
         }
         Ok(())
     }
@@ -176,6 +192,95 @@ impl SqliteStore {
         Ok(())
     }
 
+    /// Keep the larger (`max`) or smaller of the stored value and `v`;
+    /// an absent value takes `v`.
+    fn meta_extreme(conn: &Connection, name: &str, v: i64, max: bool) -> Result<()> {
+        let sql = if max {
+            "INSERT INTO meta (name, value) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET value = MAX(value, ?2)"
+        } else {
+            "INSERT INTO meta (name, value) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET value = MIN(value, ?2)"
+        };
+        conn.execute(sql, params![name, v]).map_err(db_err)?;
+        Ok(())
+    }
+
+    fn read_magic(c: &Connection) -> Result<Magic> {
+        let g = |n: &str| Self::meta_get(c, n);
+        Ok(Magic {
+            nspam: g("nspam")?.max(0) as u64,
+            nham: g("nham")?.max(0) as u64,
+            ntokens: g("ntokens")?.max(0) as u64,
+            oldest_atime: g("oldest_atime")?,
+            newest_atime: g("newest_atime")?,
+            last_journal_sync: g("last_journal_sync")?,
+            last_expire: g("last_expire")?,
+            last_expire_atime_delta: g("last_expire_atime_delta")?,
+            last_expire_reduce: g("last_expire_reduce")?.max(0) as u64,
+            running_expire: g("running_expire")?,
+        })
+    }
+
+    /// SpamAssassin's `token_expiration`: remove tokens older than
+    /// `newest - delta`, unless fewer than 100,000 would remain.
+    fn remove_older(
+        tx: &rusqlite::Transaction<'_>,
+        m: &Magic,
+        newest: i64,
+        delta: i64,
+        now: i64,
+    ) -> Result<ExpireReport> {
+        let count = |sql: &str, p: &[&dyn rusqlite::ToSql]| -> Result<u64> {
+            tx.query_row(sql, p, |r| r.get::<_, i64>(0))
+                .map(|n| n.max(0) as u64)
+                .map_err(db_err)
+        };
+        let too_old = newest - delta;
+        let kept = count("SELECT COUNT(*) FROM tokens WHERE atime >= ?1", &[&too_old])?;
+        if kept < expire::MIN_KEEP {
+            Self::meta_set(tx, "last_expire", now)?;
+            Self::meta_set(tx, "last_expire_reduce", 0)?;
+            Self::meta_set(tx, "last_expire_atime_delta", 0)?;
+            return Ok(ExpireReport {
+                ran: true,
+                kept: m.ntokens,
+                ..ExpireReport::default()
+            });
+        }
+        let deleted = tx
+            .execute("DELETE FROM tokens WHERE atime < ?1", [too_old])
+            .map_err(db_err)? as u64;
+        tx.execute("UPDATE tokens SET atime = ?1 WHERE atime > ?1", [newest])
+            .map_err(db_err)?;
+        let oldest: i64 = tx
+            .query_row("SELECT MIN(atime) FROM tokens", [], |r| r.get(0))
+            .map_err(db_err)?;
+        let hapaxes = count("SELECT COUNT(*) FROM tokens WHERE spam + ham = 1", &[])?;
+        let lowfreq = count(
+            "SELECT COUNT(*) FROM tokens WHERE spam + ham <> 1 AND spam < 8 AND ham < 8",
+            &[],
+        )?;
+        for (n, v) in [
+            ("last_expire_atime_delta", delta),
+            ("ntokens", kept as i64),
+            ("last_expire", now),
+            ("oldest_atime", oldest),
+            ("newest_atime", newest),
+            ("last_expire_reduce", deleted as i64),
+        ] {
+            Self::meta_set(tx, n, v)?;
+        }
+        Ok(ExpireReport {
+            ran: true,
+            kept,
+            deleted,
+            hapaxes,
+            lowfreq,
+            seconds: 0,
+        })
+    }
+
     fn meta_set(conn: &Connection, name: &str, v: i64) -> Result<()> {
         conn.execute(
             "INSERT INTO meta (name, value) VALUES (?1, ?2)
@@ -209,19 +314,39 @@ fn apply(
     let change = |spam: i64, ham: i64, atime: Option<i64>| -> Result<()> {
         SqliteStore::meta_add(tx, "nspam", spam)?;
         SqliteStore::meta_add(tx, "nham", ham)?;
+        if item.keys.is_empty() {
+            return Ok(());
+        }
         if spam > 0 || ham > 0 {
-            let mut st = tx
+            let at = atime.unwrap_or(0);
+            let mut ins = tx
                 .prepare(
                     "INSERT INTO tokens (key, spam, ham, atime, token) VALUES (?1, ?2, ?3, ?4, ?5)
-                     ON CONFLICT(key) DO UPDATE SET spam = spam + ?2, ham = ham + ?3,
-                         atime = MAX(atime, ?4), token = COALESCE(token, ?5)",
+                     ON CONFLICT(key) DO NOTHING",
                 )
                 .map_err(db_err)?;
-            let at = atime.unwrap_or(0);
+            let mut upd = tx
+                .prepare(
+                    "UPDATE tokens SET spam = spam + ?2, ham = ham + ?3,
+                         atime = MAX(atime, ?4), token = COALESCE(token, ?5) WHERE key = ?1",
+                )
+                .map_err(db_err)?;
+            let mut added = 0i64;
             for (i, k) in item.keys.iter().enumerate() {
                 let text = item.texts.get(i).filter(|t| !t.is_empty());
-                st.execute(params![key_to_i64(k), spam, ham, at, text])
-                    .map_err(db_err)?;
+                let p = params![key_to_i64(k), spam, ham, at, text];
+                if ins.execute(p).map_err(db_err)? == 1 {
+                    added += 1;
+                } else {
+                    upd.execute(p).map_err(db_err)?;
+                }
+            }
+            // As SpamAssassin's tok_put: the newest atime only grows, the
+            // oldest only shrinks, whatever later leaves the database.
+            SqliteStore::meta_add(tx, "ntokens", added)?;
+            SqliteStore::meta_extreme(tx, "newest_atime", at, true)?;
+            if added > 0 {
+                SqliteStore::meta_extreme(tx, "oldest_atime", at, false)?;
             }
         } else {
             let mut st = tx
@@ -233,11 +358,13 @@ fn apply(
             let mut del = tx
                 .prepare("DELETE FROM tokens WHERE key = ?1 AND spam = 0 AND ham = 0")
                 .map_err(db_err)?;
+            let mut gone = 0i64;
             for k in &item.keys {
                 st.execute(params![key_to_i64(k), spam, ham])
                     .map_err(db_err)?;
-                del.execute([key_to_i64(k)]).map_err(db_err)?;
+                gone += del.execute([key_to_i64(k)]).map_err(db_err)? as i64;
             }
+            SqliteStore::meta_add(tx, "ntokens", -gone)?;
         }
         Ok(())
     };
@@ -335,12 +462,23 @@ impl Store for SqliteStore {
         let r = (|| {
             let tx = conn.transaction().map_err(db_err)?;
             {
+                // Recorded, applied at the next sync, as SpamAssassin's
+                // journal is: the counters move when SpamAssassin's would.
                 let mut st = tx
-                    .prepare("UPDATE tokens SET atime = ?2 WHERE key = ?1 AND atime < ?2")
+                    .prepare(
+                        "INSERT INTO journal (key, atime) VALUES (?1, ?2)
+                         ON CONFLICT(key) DO UPDATE SET atime = MAX(atime, ?2)",
+                    )
                     .map_err(db_err)?;
                 for k in keys {
                     st.execute(params![key_to_i64(k), atime]).map_err(db_err)?;
                 }
+                Self::meta_add(
+                    &tx,
+                    "journal_bytes",
+                    (keys.len() as u64 * expire::touch_line_len(atime)) as i64,
+                )?;
+                Self::meta_add(&tx, "journal_lines", keys.len() as i64)?;
             }
             tx.commit().map_err(db_err)
         })();
@@ -366,26 +504,7 @@ impl Store for SqliteStore {
     }
 
     fn magic(&self) -> Result<Magic> {
-        self.with_reader(|c| {
-            let (ntokens, oldest, newest): (i64, Option<i64>, Option<i64>) = c
-                .query_row(
-                    "SELECT COUNT(*), MIN(atime), MAX(atime) FROM tokens",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-                )
-                .map_err(db_err)?;
-            Ok(Magic {
-                nspam: Self::meta_get(c, "nspam")?.max(0) as u64,
-                nham: Self::meta_get(c, "nham")?.max(0) as u64,
-                ntokens: ntokens.max(0) as u64,
-                oldest_atime: oldest.unwrap_or(0),
-                newest_atime: newest.unwrap_or(0),
-                last_journal_sync: 0,
-                last_expire: Self::meta_get(c, "last_expire")?,
-                last_expire_atime_delta: Self::meta_get(c, "last_expire_atime_delta")?,
-                last_expire_reduce: Self::meta_get(c, "last_expire_reduce")?.max(0) as u64,
-            })
-        })
+        self.with_reader(Self::read_magic)
     }
 
     fn for_each_token(&self, f: &mut TokenVisitor<'_>) -> Result<()> {
@@ -426,7 +545,7 @@ impl Store for SqliteStore {
     fn clear(&self) -> Result<()> {
         self.with_writer(|conn| {
             conn.execute_batch(
-                "BEGIN IMMEDIATE; DELETE FROM tokens; DELETE FROM seen;
+                "BEGIN IMMEDIATE; DELETE FROM tokens; DELETE FROM seen; DELETE FROM journal;
                  DELETE FROM meta WHERE name <> 'schema_version'; COMMIT;",
             )
             .map_err(db_err)
@@ -445,7 +564,8 @@ impl Store for SqliteStore {
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db_err)?;
             tx.execute_batch(
-                "DELETE FROM tokens; DELETE FROM seen; DELETE FROM meta WHERE name <> 'schema_version';",
+                "DELETE FROM tokens; DELETE FROM seen; DELETE FROM journal;
+                 DELETE FROM meta WHERE name <> 'schema_version';",
             )
             .map_err(db_err)?;
             Self::meta_set(&tx, "nspam", nspam as i64)?;
@@ -459,8 +579,13 @@ impl Store for SqliteStore {
                     )
                     .map_err(db_err)?;
                 for (k, t) in tokens {
-                    st.execute(params![key_to_i64(&k), t.spam as i64, t.ham as i64, t.atime])
-                        .map_err(db_err)?;
+                    st.execute(params![
+                        key_to_i64(&k),
+                        t.spam as i64,
+                        t.ham as i64,
+                        t.atime
+                    ])
+                    .map_err(db_err)?;
                 }
                 let mut st = tx
                     .prepare("INSERT OR REPLACE INTO seen (msgid, class) VALUES (?1, ?2)")
@@ -469,23 +594,127 @@ impl Store for SqliteStore {
                     st.execute(params![id, c.to_string()]).map_err(db_err)?;
                 }
             }
+            // As SpamAssassin's restore: counters from the data, no
+            // expiry or sync history.
+            tx.execute_batch(
+                "INSERT OR REPLACE INTO meta (name, value) SELECT 'ntokens', COUNT(*) FROM tokens;
+                 INSERT OR REPLACE INTO meta (name, value)
+                     SELECT 'oldest_atime', MIN(atime) FROM tokens HAVING COUNT(*) > 0;
+                 INSERT OR REPLACE INTO meta (name, value)
+                     SELECT 'newest_atime', MAX(atime) FROM tokens HAVING COUNT(*) > 0;",
+            )
+            .map_err(db_err)?;
             tx.commit().map_err(db_err)
         })
     }
 
-    fn expire_before(&self, cutoff: i64, now: i64, delta: i64) -> Result<u64> {
+    fn keeps_atimes(&self) -> bool {
+        true
+    }
+
+    fn expire(&self, policy: &ExpirePolicy, now: i64) -> Result<ExpireReport> {
         self.with_writer(|conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db_err)?;
-            let n = tx
-                .execute("DELETE FROM tokens WHERE atime < ?1", [cutoff])
-                .map_err(db_err)? as u64;
-            Self::meta_set(&tx, "last_expire", now)?;
-            Self::meta_set(&tx, "last_expire_atime_delta", delta)?;
-            Self::meta_set(&tx, "last_expire_reduce", n as i64)?;
+            // Decided inside the write lock: of two processes that both
+            // found an expiry due, the second sees the first's record.
+            let m = Self::read_magic(&tx)?;
+            if !expire::due(policy, &m, now) {
+                return Ok(ExpireReport::default());
+            }
+            let mut capped = m;
+            capped.newest_atime = m.newest_atime.min(now);
+            let decision = expire::decide(policy, &capped, now, |newest, start, max_mult| {
+                let mut out = std::collections::BTreeMap::new();
+                let mut mult = 1u64;
+                while mult <= max_mult {
+                    let cut = newest - start * mult as i64;
+                    let n: i64 = tx
+                        .query_row(
+                            "SELECT COUNT(*) FROM tokens WHERE atime <= ?1",
+                            [cut],
+                            |r| r.get(0),
+                        )
+                        .unwrap_or(0);
+                    if n <= 0 {
+                        break;
+                    }
+                    out.insert(mult, n as u64);
+                    mult <<= 1;
+                }
+                out
+            });
+            let report = match decision {
+                Decision::Skip => {
+                    Self::meta_set(&tx, "last_expire", now)?;
+                    ExpireReport::default()
+                }
+                Decision::Abandon => {
+                    Self::meta_set(&tx, "running_expire", now)?;
+                    ExpireReport::default()
+                }
+                Decision::Expire { delta } => {
+                    Self::remove_older(&tx, &m, capped.newest_atime, delta, now)?
+                }
+            };
+            if decision != Decision::Abandon {
+                Self::meta_set(&tx, "running_expire", 0)?;
+            }
             tx.commit().map_err(db_err)?;
-            Ok(n)
+            Ok(report)
+        })
+    }
+
+    fn sync(&self, now: i64) -> Result<Option<(u64, u64)>> {
+        self.with_writer(|conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let pending: i64 = tx
+                .query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))
+                .map_err(db_err)?;
+            if pending == 0 {
+                return Ok(None);
+            }
+            let lines = Self::meta_get(&tx, "journal_lines")?.max(0) as u64;
+            // Touches only move an atime forward, and only of tokens still
+            // there; the newest atime follows, as tok_put keeps it.
+            let newest: Option<i64> = tx
+                .query_row(
+                    "SELECT MAX(j.atime) FROM journal j JOIN tokens t ON t.key = j.key
+                     WHERE j.atime > t.atime",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db_err)?;
+            tx.execute(
+                "UPDATE tokens SET atime = (SELECT j.atime FROM journal j WHERE j.key = tokens.key)
+                 WHERE key IN (SELECT j.key FROM journal j WHERE j.key = tokens.key
+                               AND j.atime > tokens.atime)",
+                [],
+            )
+            .map_err(db_err)?;
+            if let Some(n) = newest {
+                Self::meta_extreme(&tx, "newest_atime", n, true)?;
+            }
+            tx.execute("DELETE FROM journal", []).map_err(db_err)?;
+            Self::meta_set(&tx, "journal_bytes", 0)?;
+            Self::meta_set(&tx, "journal_lines", 0)?;
+            Self::meta_set(&tx, "last_journal_sync", now)?;
+            tx.commit().map_err(db_err)?;
+            Ok(Some((pending.max(0) as u64, lines)))
+        })
+    }
+
+    fn sync_due(&self, max_bytes: u64, now: i64) -> Result<bool> {
+        if max_bytes == 0 {
+            return Ok(false);
+        }
+        self.with_reader(|c| {
+            let bytes = Self::meta_get(c, "journal_bytes")?;
+            let last = Self::meta_get(c, "last_journal_sync")?;
+            Ok(bytes > 0 && (bytes as u64 > max_bytes || (last > 0 && now - last > 86_400)))
         })
     }
 }
@@ -536,6 +765,77 @@ mod tests {
         assert_eq!(r, [LearnResult::Forgotten]);
         assert_eq!(s.nspam_nham().ok(), Some((0, 0)));
         assert_eq!(s.magic().map(|m| m.ntokens).ok(), Some(0));
+    }
+
+    #[test]
+    fn expiry_removes_what_spamassassin_removes() {
+        let s = SqliteStore::open(&tmp("expire")).unwrap_or_else(|e| panic!("{e}"));
+        let t = 1_000_000_000i64;
+        let day = 86_400;
+        // 100,000 young tokens, 30,000 three days old, 30,000 thirty days old.
+        let mut toks = (0u64..160_000).map(|i| {
+            let b = i.to_be_bytes();
+            let atime = match i {
+                0..100_000 => t,
+                100_000..130_000 => t - 3 * day,
+                _ => t - 30 * day,
+            };
+            let k: Key = [b[3], b[4], b[5], b[6], b[7]];
+            (
+                k,
+                TokenCounts {
+                    spam: 1,
+                    ham: i % 3,
+                    atime,
+                },
+            )
+        });
+        s.restore(300, 300, &mut toks, &[])
+            .unwrap_or_else(|e| panic!("{e}"));
+        let p = ExpirePolicy::default();
+        let now = t + day;
+        // Goal 47,500: four days is the longest cut within it.
+        let r = s.expire(&p, now).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((r.kept, r.deleted), (130_000, 30_000));
+        let m = s.magic().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(m.ntokens, 130_000);
+        assert_eq!(m.last_expire_atime_delta, 8 * 43_200);
+        assert_eq!(m.last_expire_reduce, 30_000);
+        assert_eq!(m.oldest_atime, t - 3 * day);
+        assert_eq!(m.last_expire, now);
+        // Not due again for 12 hours.
+        let again = s.expire(&p, now + 3600).unwrap_or_else(|e| panic!("{e}"));
+        assert!(!again.ran);
+        // Forced: even two days removes more than the 17,500 wanted, so
+        // nothing goes and only the attempt is recorded.
+        let forced = ExpirePolicy { force: true, ..p };
+        let r = s
+            .expire(&forced, now + 7200)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert!(!r.ran);
+        let m2 = s.magic().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((m2.ntokens, m2.last_expire), (130_000, now + 7200));
+        assert_eq!(m2.last_expire_atime_delta, 8 * 43_200);
+    }
+
+    #[test]
+    fn touches_wait_for_a_sync() {
+        let s = SqliteStore::open(&tmp("touch")).unwrap_or_else(|e| panic!("{e}"));
+        let m = item("a@b", &[b"foo", b"bar"]);
+        s.learn_batch(&[(m.clone(), Some(true))])
+            .unwrap_or_else(|e| panic!("{e}"));
+        s.touch(&m.keys[..1], 5000)
+            .unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(s.magic().map(|m| m.newest_atime).ok(), Some(1000));
+        assert_eq!(s.sync_due(102_400, 10).ok(), Some(false));
+        assert_eq!(s.sync_due(10, 10).ok(), Some(true));
+        assert_eq!(s.sync(9000).ok(), Some(Some((1, 1))));
+        let mg = s.magic().unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!((mg.newest_atime, mg.last_journal_sync), (5000, 9000));
+        let t = s.tokens(&m.keys).unwrap_or_default();
+        assert_eq!(t[0].map(|t| t.atime), Some(5000));
+        assert_eq!(t[1].map(|t| t.atime), Some(1000));
+        assert_eq!(s.sync(9500).ok(), Some(None));
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Where learned counts live: the `Store` trait, so that the classifier
 //! does not know whether they sit in SQLite or in a shared network store.
 
+use super::expire::{ExpirePolicy, ExpireReport};
 use super::tokenizer::Key;
 
 /// Errors of a store. Scans treat any of them as "no Bayes this time".
@@ -39,6 +40,9 @@ pub struct Magic {
     pub last_expire: i64,
     pub last_expire_atime_delta: i64,
     pub last_expire_reduce: u64,
+    /// When an expiry last gave up half-way (SpamAssassin's running-expire
+    /// mark, which holds back automatic runs for five minutes), or 0.
+    pub running_expire: i64,
 }
 
 /// What happened to a learn or forget request.
@@ -102,6 +106,26 @@ pub trait Store: Send + Sync {
         tokens: &mut dyn Iterator<Item = (Key, TokenCounts)>,
         seen: &[(String, char)],
     ) -> Result<()>;
-    /// Remove tokens not used since `cutoff`; returns how many went.
-    fn expire_before(&self, cutoff: i64, now: i64, delta: i64) -> Result<u64>;
+    /// Expire old tokens if `policy` says an expiry is due, as one
+    /// transaction (see `expire`). Stores whose entries expire by
+    /// themselves (Redis TTLs) do nothing.
+    fn expire(&self, _policy: &ExpirePolicy, _now: i64) -> Result<ExpireReport> {
+        Ok(ExpireReport::default())
+    }
+    /// Whether tokens carry atimes that `expire` and `sync` maintain
+    /// (false for stores that expire entries by themselves).
+    fn keeps_atimes(&self) -> bool {
+        false
+    }
+    /// Apply the token touches recorded by scans (SpamAssassin's journal):
+    /// how many distinct tokens and journal lines, or None when there
+    /// were none.
+    fn sync(&self, _now: i64) -> Result<Option<(u64, u64)>> {
+        Ok(None)
+    }
+    /// Whether the recorded touches are due for a sync: more than
+    /// `max_bytes` of SpamAssassin journal, or a day since the last sync.
+    fn sync_due(&self, _max_bytes: u64, _now: i64) -> Result<bool> {
+        Ok(false)
+    }
 }

@@ -600,20 +600,27 @@ fn chew_content_type(v: &[u8]) -> Vec<u8> {
         .into_owned()
 }
 
-/// Display-name words as `N*word`, addresses as `U*`/`D*` tokens.
+/// Display-name words as `N*word`, addresses as `U*`/`D*` tokens, per
+/// mailbox of each decoded instance, as SpamAssassin's
+/// `_pre_chew_addr_header` reads them: the phrase as parsed (quotes of a
+/// quoted string gone, anything else kept, a comment when there is no
+/// phrase), not the tidied display name of `:name`.
 fn chew_addr_header(msg: &Message, name: &str) -> Vec<u8> {
     let mut toks: Vec<Vec<u8>> = Vec::new();
-    let names = msg.get_list(&format!("{name}:name"));
-    let addrs = msg.get_list(&format!("{name}:addr"));
-    for n in names {
-        for w in n.split(|b| b.is_ascii_whitespace()) {
-            let mut t = b"N*".to_vec();
-            t.extend_from_slice(w);
-            toks.push(t);
+    for v in msg.get_list(name) {
+        let text = String::from_utf8_lossy(&v);
+        for mb in crate::message::address::parse(&text) {
+            if let Some(p) = &mb.phrase {
+                for w in p.split_whitespace() {
+                    let mut t = b"N*".to_vec();
+                    t.extend_from_slice(w.as_bytes());
+                    toks.push(t);
+                }
+            }
+            if let Some(a) = &mb.address {
+                mail_addr_tokens(a.as_bytes(), &mut toks);
+            }
         }
-    }
-    for a in addrs {
-        mail_addr_tokens(&a, &mut toks);
     }
     toks.join(&b' ')
 }

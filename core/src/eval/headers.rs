@@ -5,9 +5,9 @@ use std::sync::OnceLock;
 
 use regex::bytes::Regex;
 
-use super::date::parse_rfc822_date;
 use super::{EvalCtx, EvalFn, locales, registry};
 use crate::message::Message;
+use crate::message::date::parse_rfc822_date;
 
 pub(super) fn lookup(name: &str) -> Option<EvalFn> {
     Some(match name {

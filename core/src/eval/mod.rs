@@ -7,7 +7,6 @@
 
 mod bayes;
 mod body;
-mod date;
 mod freemail;
 mod headers;
 mod html;

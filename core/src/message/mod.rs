@@ -10,10 +10,11 @@
 //! body "lines" are paragraphs, and 8-bit text falls back to Windows-1252.
 //! Views are computed on first use and cached; `Message` is `Send + Sync`.
 
-mod address;
+pub(crate) mod address;
 mod body;
 mod charset;
 mod colors;
+pub mod date;
 mod decode;
 mod entities;
 mod headers;
