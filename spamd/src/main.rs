@@ -523,6 +523,13 @@ async fn wait_for_signals(cli: &Cli, shared: &Arc<Shared>) -> &'static str {
                             Err(p) => *p.into_inner() = Arc::new(engine),
                         }
                         info!("spamd: reloaded {n} rules");
+                        // SpamAssassin writes its pidfile again when a
+                        // reload completes, and tools wait for that.
+                        if let Some(p) = &cli.pidfile
+                            && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
+                        {
+                            warning!("spamd: cannot rewrite pidfile {p}: {e}");
+                        }
                         sd_notify("READY=1");
                     }
                     Err(e) => warning!("spamd: reload failed: {e}"),
