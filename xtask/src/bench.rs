@@ -205,7 +205,7 @@ fn run_load(port: u16, msgs: &Arc<Vec<Vec<u8>>>, concurrency: usize) -> Result<S
 }
 
 /// A fixed, mixed sample: every k-th file of each folder, sorted by name.
-fn sample(corpus: &Path, n: usize) -> Result<Vec<Vec<u8>>, String> {
+pub fn sample(corpus: &Path, n: usize) -> Result<Vec<Vec<u8>>, String> {
     let folders = ["easy_ham", "easy_ham_2", "hard_ham", "spam", "spam_2"];
     let mut all: Vec<Vec<PathBuf>> = Vec::new();
     for f in folders {
