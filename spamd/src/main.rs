@@ -4,6 +4,7 @@ mod cli;
 mod engine;
 mod learn;
 mod log;
+mod pool;
 mod server;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -368,6 +369,8 @@ fn run(cli: Cli) -> Result<(), String> {
     let shared = Arc::new(Shared {
         engine: RwLock::new(Arc::new(engine)),
         scan_slots: Semaphore::new(cli.max_children),
+        scan_pool: pool::ScanPool::new(cli.max_children)
+            .map_err(|e| format!("cannot start scan workers: {e}"))?,
         allowed,
         allow_tell: cli.allow_tell,
         timeout_tcp: Duration::from_secs(if cli.timeout_tcp == 0 {

@@ -128,6 +128,36 @@ fn tree_rss_kib(pid: u32) -> u64 {
     total
 }
 
+/// CPU time (user + system) of a process and all its descendants, live
+/// threads and processes only, in clock ticks (1/100 s on Linux).
+fn tree_cpu_ticks(pid: u32) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            && let Some((_, rest)) = stat.rsplit_once(')')
+        {
+            // Fields after the command name: state is field 3; utime 14, stime 15.
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            for i in [11, 12] {
+                total += f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+            for t in tasks.flatten() {
+                if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
+                    stack.extend(
+                        children
+                            .split_whitespace()
+                            .filter_map(|c| c.parse::<u32>().ok()),
+                    );
+                }
+            }
+        }
+    }
+    total
+}
+
 fn process(port: u16, msg: &[u8]) -> Result<(), String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(120)))
@@ -236,18 +266,21 @@ fn ms(d: Duration) -> String {
 pub fn main(args: &[String]) -> ExitCode {
     let mut n = 300usize;
     let mut corpus = None;
+    let mut only: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--messages" => n = it.next().and_then(|v| v.parse().ok()).unwrap_or(n),
             "--corpus" => corpus = it.next().map(PathBuf::from),
+            // Run one system only (`ours`, `SpamAssassin`), e.g. while tuning.
+            "--only" => only = it.next().cloned(),
             other => {
                 eprintln!("bench: unknown option {other}");
                 return ExitCode::from(2);
             }
         }
     }
-    match crate::public_corpus(corpus).and_then(|c| bench(n, &c)) {
+    match crate::public_corpus(corpus).and_then(|c| bench(n, &c, only.as_deref())) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("bench: {e}");
@@ -256,7 +289,7 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn bench(n: usize, corpus: &Path) -> Result<(), String> {
+fn bench(n: usize, corpus: &Path, only: Option<&str>) -> Result<(), String> {
     let msgs = Arc::new(sample(corpus, n)?);
     let bytes: usize = msgs.iter().map(Vec::len).sum();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -297,15 +330,22 @@ fn bench(n: usize, corpus: &Path) -> Result<(), String> {
             vec!["--cf=use_bayes 0", "--syslog=null"],
         ),
     ] {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
         let d = start(name, bin, &extra)?;
+        let idle = tree_rss_kib(d.child.id());
         // Warm up: every process/thread has loaded and touched its rules.
         let warm = Arc::new(msgs.iter().take(10).cloned().collect::<Vec<_>>());
         run_load(d.port, &warm, 2)?;
+        let cpu0 = tree_cpu_ticks(d.child.id());
         let c1 = run_load(d.port, &msgs, 1)?;
         let c2 = run_load(d.port, &msgs, 2)?;
+        let cpu_ms = (tree_cpu_ticks(d.child.id()).saturating_sub(cpu0)) as f64 * 10.0
+            / (2 * msgs.len()) as f64;
         let rss = tree_rss_kib(d.child.id());
         println!(
-            "{:<13} start {:>6} ms | c=1 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | c=2 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | RSS {:>6} MiB",
+            "{:<13} start {:>6} ms | c=1 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | c=2 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | CPU {cpu_ms:>6.2} ms/msg | RSS idle {:>4} MiB, after load {:>4} MiB",
             d.name,
             d.startup.as_millis(),
             c1.rate,
@@ -314,12 +354,22 @@ fn bench(n: usize, corpus: &Path) -> Result<(), String> {
             c2.rate,
             ms(c2.p50),
             ms(c2.p99),
+            idle / 1024,
             rss / 1024
         );
         results.push((d.startup, c1, c2, rss));
         drop(d);
     }
-    let (sa, ours) = (&results[0], &results[1]);
+    if only.is_none_or(|o| o == "ours") {
+        // Where our daemon's time goes, stage by stage, on the same sample.
+        let (rules, _) = crate::profile::load_rules();
+        let (prof, cpu) = crate::profile::run(&rules, &msgs, 1);
+        println!("\nours, in process, per stage (thread CPU):");
+        crate::profile::print(&prof, cpu, msgs.len());
+    }
+    let [sa, ours] = &results[..] else {
+        return Ok(());
+    };
     println!();
     println!(
         "ratio ours/SpamAssassin: throughput c=1 {:.1}x, c=2 {:.1}x; p50 c=2 {:.2}; start-up {:.2}; RSS {:.2}",

@@ -1,6 +1,6 @@
 //! Per-stage profile of our engine, in process, on the bench sample.
 //!
-//! `cargo run --release -p xtask -- profile [--messages N] [--corpus DIR] [--rounds R]`
+//! `cargo run --release -p xtask -- profile [--messages N] [--corpus DIR] [--rounds R] [--prefilter on|off]`
 //!
 //! Loads SpamAssassin's rules as `spamd -L --cf='use_bayes 0'` does, then
 //! scans the same fixed sample as `bench` on one thread, forcing each
@@ -109,12 +109,15 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut n = 300usize;
     let mut rounds = 1usize;
     let mut corpus = None;
+    let mut modes = vec![false, true];
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--messages" => n = it.next().and_then(|v| v.parse().ok()).unwrap_or(n),
             "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()).unwrap_or(1),
             "--corpus" => corpus = it.next().map(PathBuf::from),
+            // Only one mode (e.g. under callgrind): `on` or `off`.
+            "--prefilter" => modes = vec![it.next().map(String::as_str) == Some("on")],
             other => {
                 eprintln!("profile: unknown option {other}");
                 return ExitCode::from(2);
@@ -128,7 +131,7 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match profile(n, rounds, &corpus) {
+    match profile(n, rounds, &corpus, &modes) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("profile: {e}");
@@ -137,7 +140,7 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn profile(n: usize, rounds: usize, corpus: &Path) -> Result<(), String> {
+fn profile(n: usize, rounds: usize, corpus: &Path, modes: &[bool]) -> Result<(), String> {
     let msgs = crate::bench::sample(corpus, n)?;
     let (rules, load) = load_rules();
     println!(
@@ -146,7 +149,7 @@ fn profile(n: usize, rounds: usize, corpus: &Path) -> Result<(), String> {
         load.as_millis(),
         msgs.len()
     );
-    for on in [false, true] {
+    for &on in modes {
         let mut rules = rules.for_score_set(CompileOptions {
             net: false,
             bayes: false,
