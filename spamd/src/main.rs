@@ -5,6 +5,7 @@ mod engine;
 mod getopt;
 mod learn;
 mod log;
+mod pool;
 mod server;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -394,6 +395,8 @@ fn run(cli: Cli) -> Result<(), String> {
     let shared = Arc::new(Shared {
         engine: RwLock::new(Arc::new(engine)),
         scan_slots: Semaphore::new(max_children),
+        scan_pool: pool::ScanPool::new(max_children)
+            .map_err(|e| format!("cannot start scan workers: {e}"))?,
         allowed,
         allow_tell: cli.allow_tell,
         // As in SpamAssassin, 0 (or less) means no limit.

@@ -20,6 +20,8 @@ use crate::log::{info, warning};
 pub struct Shared {
     pub engine: RwLock<Arc<Engine>>,
     pub scan_slots: Semaphore,
+    /// The `--max-children` threads scans run on.
+    pub scan_pool: crate::pool::ScanPool,
     pub allowed: Vec<Cidr>,
     pub allow_tell: bool,
     pub timeout_tcp: Duration,
@@ -435,12 +437,14 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
     // Rules stop at 90% of the child timeout (TIME_LIMIT_EXCEEDED), so a
     // pathological message still gets its answer before the hard timeout.
     let deadline = shared.timeout_child.map(|t| start + t.mul_f64(0.9));
-    let outcome = tokio::task::spawn_blocking(move || {
-        spamcore::rules::with_deadline(deadline, || {
-            engine.process(command, &msg, &hostname, &addr, req_user.as_deref())
+    let outcome = shared
+        .scan_pool
+        .run(move || {
+            spamcore::rules::with_deadline(deadline, || {
+                engine.process(command, &msg, &hostname, &addr, req_user.as_deref())
+            })
         })
-    })
-    .await;
+        .await;
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {

@@ -80,20 +80,122 @@ pub fn start(name: &'static str, bin: &Path, extra: &[&str]) -> Result<Daemon, S
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("starting {}: {e}", bin.display()))?;
+    wait_ready(name, child, port, t0)
+}
+
+/// Wait until the daemon answers a request (PING, or a SYMBOLS check of a
+/// tiny message for daemons without PING, like rspamd); the start-up time
+/// runs from `t0` to that first answer.
+fn wait_ready(name: &'static str, child: Child, port: u16, t0: Instant) -> Result<Daemon, String> {
     let mut d = Daemon {
         name,
         child,
         port,
         startup: Duration::ZERO,
     };
-    while t0.elapsed() < Duration::from_secs(120) {
-        if ping(port) {
+    while t0.elapsed() < Duration::from_secs(180) {
+        if ping(port) || process(port, b"Subject: ready?\n\nhello\n").is_ok() {
             d.startup = t0.elapsed();
             return Ok(d);
         }
+        if let Ok(Some(st)) = d.child.try_wait() {
+            return Err(format!("{name} exited during start-up: {st}"));
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
-    Err(format!("{name} did not answer PING within 120 s"))
+    Err(format!("{name} did not answer within 180 s"))
+}
+
+/// A resolver that answers every query at once with NXDOMAIN, so an
+/// offline rspamd spends no time waiting for DNS timeouts (its network
+/// checks fail fast, as ours and SpamAssassin's do under -L). Returns the
+/// UDP port; the thread lives as long as the bench.
+fn nxdomain_resolver() -> Result<u16, String> {
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").map_err(|e| e.to_string())?;
+    let port = sock.local_addr().map_err(|e| e.to_string())?.port();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 1500];
+        while let Ok((n, from)) = sock.recv_from(&mut buf) {
+            if n < 12 {
+                continue;
+            }
+            // Header and the question (name labels, type, class) only.
+            let mut end = 12;
+            while end < n && buf[end] != 0 {
+                end += 1 + buf[end] as usize;
+            }
+            let end = (end + 5).min(n);
+            let mut reply = buf[..end].to_vec();
+            reply[2] = 0x80 | (buf[2] & 0x01); // QR, keep RD
+            reply[3] = 0x83; // RA, NXDOMAIN
+            reply[6..12].fill(0); // no answer, authority or additional records
+            let _ = sock.send_to(&reply, from);
+        }
+    });
+    Ok(port)
+}
+
+/// rspamd (Debian's 3.4) on its own rules with two normal workers, offline:
+/// its configuration is overlaid from a directory under `target/` (ports,
+/// worker count, a local resolver that answers NXDOMAIN at once,
+/// no proxy or fuzzy worker), and nothing under /etc is changed.
+fn start_rspamd(root: &Path) -> Result<Daemon, String> {
+    let dir = root.join("target/bench-rspamd");
+    let (port, ctl) = (free_port(), free_port());
+    let dns = nxdomain_resolver()?;
+    for sub in ["local.d", "override.d", "run", "db"] {
+        std::fs::create_dir_all(dir.join(sub)).map_err(|e| format!("{}: {e}", dir.display()))?;
+    }
+    let files = [
+        (
+            "local.d/worker-normal.inc",
+            format!("bind_socket = \"127.0.0.1:{port}\";\ncount = 2;\n"),
+        ),
+        (
+            "override.d/worker-controller.inc",
+            format!("bind_socket = \"127.0.0.1:{ctl}\";\n"),
+        ),
+        ("override.d/worker-proxy.inc", "enabled = false;\n".into()),
+        ("override.d/worker-fuzzy.inc", "enabled = false;\n".into()),
+        (
+            "local.d/options.inc",
+            format!("dns {{ nameserver = [\"127.0.0.1:{dns}\"]; timeout = 1s; }}\n"),
+        ),
+        (
+            "override.d/logging.inc",
+            "type = \"console\";\nlevel = \"error\";\n".into(),
+        ),
+    ];
+    for (name, text) in files {
+        std::fs::write(dir.join(name), text).map_err(|e| format!("{name}: {e}"))?;
+    }
+    // rspamd drops to its own user, which must write its run and db dirs.
+    let _ = Command::new("chown")
+        .args(["-R", "_rspamd:_rspamd"])
+        .arg(&dir)
+        .status();
+    let var = |k: &str, v: &Path| format!("--var={k}={}", v.display());
+    let t0 = Instant::now();
+    let child = Command::new("/usr/bin/rspamd")
+        .args([
+            "-f",
+            "-u",
+            "_rspamd",
+            "-g",
+            "_rspamd",
+            "-c",
+            "/etc/rspamd/rspamd.conf",
+        ])
+        .arg(var("LOCAL_CONFDIR", &dir))
+        .arg(var("RUNDIR", &dir.join("run")))
+        .arg(var("DBDIR", &dir.join("db")))
+        .current_dir(&dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .map_err(|e| format!("starting rspamd: {e}"))?;
+    wait_ready("rspamd", child, port, t0)
 }
 
 /// Resident memory of a process and all its descendants, in KiB.
@@ -128,12 +230,42 @@ pub(crate) fn tree_rss_kib(pid: u32) -> u64 {
     total
 }
 
+/// CPU time (user + system) of a process and all its descendants, live
+/// threads and processes only, in clock ticks (1/100 s on Linux).
+fn tree_cpu_ticks(pid: u32) -> u64 {
+    let mut total = 0;
+    let mut stack = vec![pid];
+    while let Some(p) = stack.pop() {
+        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat"))
+            && let Some((_, rest)) = stat.rsplit_once(')')
+        {
+            // Fields after the command name: state is field 3; utime 14, stime 15.
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            for i in [11, 12] {
+                total += f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+            }
+        }
+        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
+            for t in tasks.flatten() {
+                if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
+                    stack.extend(
+                        children
+                            .split_whitespace()
+                            .filter_map(|c| c.parse::<u32>().ok()),
+                    );
+                }
+            }
+        }
+    }
+    total
+}
+
 fn process(port: u16, msg: &[u8]) -> Result<(), String> {
     let mut s = TcpStream::connect(("127.0.0.1", port)).map_err(|e| e.to_string())?;
     s.set_read_timeout(Some(Duration::from_secs(120)))
         .map_err(|e| e.to_string())?;
     let mut req = format!(
-        "PROCESS SPAMC/1.5\r\nUser: bench\r\nContent-length: {}\r\n\r\n",
+        "SYMBOLS SPAMC/1.5\r\nUser: bench\r\nContent-length: {}\r\n\r\n",
         msg.len()
     )
     .into_bytes();
@@ -241,12 +373,15 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut n = 300usize;
     let mut corpus = None;
     let mut bayes = false;
+    let mut only: Option<String> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--messages" => n = it.next().and_then(|v| v.parse().ok()).unwrap_or(n),
             "--corpus" => corpus = it.next().map(PathBuf::from),
             "--bayes" => bayes = true,
+            // Run one system only (`ours`, `SpamAssassin`), e.g. while tuning.
+            "--only" => only = it.next().cloned(),
             other => {
                 eprintln!("bench: unknown option {other}");
                 return ExitCode::from(2);
@@ -257,7 +392,7 @@ pub fn main(args: &[String]) -> ExitCode {
         if bayes {
             crate::bench_bayes::bench(n, &c)
         } else {
-            bench(n, &c)
+            bench(n, &c, only.as_deref())
         }
     };
     match crate::public_corpus(corpus).and_then(run) {
@@ -269,7 +404,7 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn bench(n: usize, corpus: &Path) -> Result<(), String> {
+fn bench(n: usize, corpus: &Path, only: Option<&str>) -> Result<(), String> {
     let msgs = Arc::new(sample(corpus, n)?);
     let bytes: usize = msgs.iter().map(Vec::len).sum();
     let root = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -295,30 +430,35 @@ fn bench(n: usize, corpus: &Path) -> Result<(), String> {
         corpus.display()
     );
     println!(
-        "both daemons: -L -m 2, rules from /usr/share/spamassassin + /etc/spamassassin, use_bayes 0\n"
+        "SpamAssassin and ours: -L -m 2, rules from /usr/share/spamassassin + /etc/spamassassin, use_bayes 0; rspamd: its own rules, 2 normal workers, offline; every request is SYMBOLS\n"
     );
     let mut results = Vec::new();
-    for (name, bin, extra) in [
-        (
-            "SpamAssassin",
-            sa_bin.as_path(),
-            vec!["--cf=use_bayes 0", "--syslog=null"],
-        ),
-        (
-            "ours",
-            ours_bin.as_path(),
-            vec!["--cf=use_bayes 0", "--syslog=null"],
-        ),
-    ] {
-        let d = start(name, bin, &extra)?;
+    let rspamd = Path::new("/usr/bin/rspamd").exists();
+    if !rspamd {
+        println!("rspamd: not installed (apt-get install -y rspamd); its column is skipped\n");
+    }
+    let extra = ["--cf=use_bayes 0", "--syslog=null"];
+    for name in ["SpamAssassin", "ours", "rspamd"] {
+        if only.is_some_and(|o| o != name) || (name == "rspamd" && !rspamd) {
+            continue;
+        }
+        let d = match name {
+            "SpamAssassin" => start(name, &sa_bin, &extra)?,
+            "ours" => start(name, &ours_bin, &extra)?,
+            _ => start_rspamd(root)?,
+        };
+        let idle = tree_rss_kib(d.child.id());
         // Warm up: every process/thread has loaded and touched its rules.
         let warm = Arc::new(msgs.iter().take(10).cloned().collect::<Vec<_>>());
         run_load(d.port, &warm, 2)?;
+        let cpu0 = tree_cpu_ticks(d.child.id());
         let c1 = run_load(d.port, &msgs, 1)?;
         let c2 = run_load(d.port, &msgs, 2)?;
+        let cpu_ms = (tree_cpu_ticks(d.child.id()).saturating_sub(cpu0)) as f64 * 10.0
+            / (2 * msgs.len()) as f64;
         let rss = tree_rss_kib(d.child.id());
         println!(
-            "{:<13} start {:>6} ms | c=1 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | c=2 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | RSS {:>6} MiB",
+            "{:<13} start {:>6} ms | c=1 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | c=2 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | CPU {cpu_ms:>6.2} ms/msg | RSS idle {:>4} MiB, after load {:>4} MiB",
             d.name,
             d.startup.as_millis(),
             c1.rate,
@@ -327,20 +467,35 @@ fn bench(n: usize, corpus: &Path) -> Result<(), String> {
             c2.rate,
             ms(c2.p50),
             ms(c2.p99),
+            idle / 1024,
             rss / 1024
         );
-        results.push((d.startup, c1, c2, rss));
+        results.push((d.name, d.startup, c1, c2, rss, cpu_ms));
         drop(d);
     }
-    let (sa, ours) = (&results[0], &results[1]);
+    if only.is_none_or(|o| o == "ours") {
+        // Where our daemon's time goes, stage by stage, on the same sample.
+        let (rules, _) = crate::profile::load_rules();
+        let (prof, cpu) = crate::profile::run(&rules, &msgs, 1);
+        println!("\nours, in process, per stage (thread CPU):");
+        crate::profile::print(&prof, cpu, msgs.len());
+    }
+    let find = |n: &str| results.iter().find(|r| r.0 == n);
+    let Some(ours) = find("ours") else {
+        return Ok(());
+    };
     println!();
-    println!(
-        "ratio ours/SpamAssassin: throughput c=1 {:.1}x, c=2 {:.1}x; p50 c=2 {:.2}; start-up {:.2}; RSS {:.2}",
-        ours.1.rate / sa.1.rate,
-        ours.2.rate / sa.2.rate,
-        ours.2.p50.as_secs_f64() / sa.2.p50.as_secs_f64().max(1e-9),
-        ours.0.as_secs_f64() / sa.0.as_secs_f64().max(1e-9),
-        ours.3 as f64 / sa.3.max(1) as f64,
-    );
+    for other in ["SpamAssassin", "rspamd"] {
+        let Some(o) = find(other) else { continue };
+        println!(
+            "ratio ours/{other}: throughput c=1 {:.2}x, c=2 {:.2}x; CPU per message {:.2}; p99 c=2 {:.2}; start-up {:.2}; RSS after load {:.2}",
+            ours.2.rate / o.2.rate,
+            ours.3.rate / o.3.rate,
+            ours.5 / o.5.max(1e-9),
+            ours.3.p99.as_secs_f64() / o.3.p99.as_secs_f64().max(1e-9),
+            ours.1.as_secs_f64() / o.1.as_secs_f64().max(1e-9),
+            ours.4 as f64 / o.4.max(1) as f64,
+        );
+    }
     Ok(())
 }

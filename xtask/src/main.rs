@@ -10,6 +10,9 @@
 //! with `--bayes`, Bayes on: ours on SQLite, ours on Redis and
 //! SpamAssassin on the same Redis.
 //!
+//! `cargo run --release -p xtask -- profile [--messages N] [--rounds R]`
+//! scans the bench sample in process and prints the time per stage.
+//!
 //! `cargo run --release -p xtask -- record` regenerates
 //! `tests/parity/sa401-L.tsv` by running SpamAssassin itself.
 //!
@@ -32,6 +35,7 @@ mod bayes_expiry;
 mod bench;
 mod bench_bayes;
 mod parity;
+mod profile;
 mod record;
 
 use std::path::PathBuf;
@@ -51,11 +55,12 @@ fn main() -> ExitCode {
     match args.first().map(String::as_str) {
         Some("parity") => parity::main(&args[1..]),
         Some("bench") => bench::main(&args[1..]),
+        Some("profile") => profile::main(&args[1..]),
         Some("record") => record::main(&args[1..]),
         Some("bayes-compare") => bayes_compare::main(&args[1..]),
         Some("bayes-cjk") => bayes_cjk::main(&args[1..]),
         _ => {
-            eprintln!("usage: xtask parity|bench|record|bayes-compare|bayes-cjk [options]");
+            eprintln!("usage: xtask parity|bench|profile|record|bayes-compare|bayes-cjk [options]");
             ExitCode::from(2)
         }
     }

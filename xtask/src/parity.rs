@@ -64,6 +64,8 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut site_dir = PathBuf::from("/etc/spamassassin");
     let mut show = 20usize;
     let mut only_rule: Option<String> = None;
+    let mut prefilter_check = false;
+    let mut prefilter = true;
     // Minimum percentages; below any of them the run fails (CI gate).
     let mut require: [Option<f64>; 3] = [None; 3];
     let mut it = args.iter();
@@ -76,6 +78,10 @@ pub fn main(args: &[String]) -> ExitCode {
             "--site" => site_dir = PathBuf::from(val()),
             "--show" => show = val().parse().unwrap_or(20),
             "--rule" => only_rule = Some(val()),
+            // Also scan with the literal prefilter off and fail unless every
+            // message has the same rules with the same hit counts.
+            "--prefilter-check" => prefilter_check = true,
+            "--no-prefilter" => prefilter = false,
             "--require-identical" => require[0] = val().parse().ok(),
             "--require-score" => require[1] = val().parse().ok(),
             "--require-verdict" => require[2] = val().parse().ok(),
@@ -108,13 +114,19 @@ pub fn main(args: &[String]) -> ExitCode {
     };
     let mut config = Config::load(&sources);
     config.diagnostics.clear();
-    let (rules, _diags) = CompiledRules::compile(
+    let (mut rules, _diags) = CompiledRules::compile(
         config,
         CompileOptions {
             net: false,
             bayes: false,
         },
     );
+    rules.set_prefilter(prefilter);
+    let mut rules_off = rules.for_score_set(CompileOptions {
+        net: false,
+        bayes: false,
+    });
+    rules_off.set_prefilter(false);
 
     let msg_opts = rules.config.message_options();
     let mut same_rules = 0usize;
@@ -131,18 +143,28 @@ pub fn main(args: &[String]) -> ExitCode {
         .map(|n| n.get())
         .unwrap_or(1);
     let chunk = expected.len().div_ceil(threads).max(1);
+    // Messages whose rule counts differ with the prefilter off.
+    let differ = std::sync::Mutex::new(Vec::<String>::new());
     let verdicts: Vec<Option<scan::Verdict>> = std::thread::scope(|scope| {
         let handles: Vec<_> = expected
             .chunks(chunk)
             .map(|part| {
-                let (rules, msg_opts, corpus) = (&rules, &msg_opts, &corpus);
+                let (rules, rules_off, msg_opts, corpus, differ) =
+                    (&rules, &rules_off, &msg_opts, &corpus, &differ);
                 let n = part.len();
                 let h = scope.spawn(move || {
                     part.iter()
                         .map(|(key, _)| {
                             let path = message_path(corpus, key);
                             let raw = std::fs::read(&path).ok()?;
-                            Some(scan::scan(rules, &Message::parse_with(&raw, msg_opts)))
+                            let msg = Message::parse_with(&raw, msg_opts);
+                            if prefilter_check
+                                && rules.rule_counts(&msg) != rules_off.rule_counts(&msg)
+                                && let Ok(mut d) = differ.lock()
+                            {
+                                d.push(key.clone());
+                            }
+                            Some(scan::scan(rules, &msg))
                         })
                         .collect::<Vec<_>>()
                 });
@@ -242,6 +264,19 @@ pub fn main(args: &[String]) -> ExitCode {
     let got = [pct(same_rules), pct(score_close), pct(same_verdict)];
     let what = ["identical rule set", "score within 0.1", "same verdict"];
     let mut ok = total == expected.len() && total > 0;
+    if prefilter_check {
+        let d = differ.lock().map(|d| d.clone()).unwrap_or_default();
+        println!(
+            "\nprefilter on/off: {} of {total} messages differ in rule hits or counts{}",
+            d.len(),
+            d.first()
+                .map(|k| format!(" (first: {k})"))
+                .unwrap_or_default()
+        );
+        if !d.is_empty() {
+            ok = false;
+        }
+    }
     for i in 0..3 {
         if let Some(min) = require[i]
             && got[i] < min

@@ -9,9 +9,12 @@ mod capture;
 pub mod meta;
 mod mimeheader;
 pub mod perlre;
+pub mod prefilter;
+pub mod profile;
 pub mod replace_tags;
 pub mod translate;
 
+use std::cell::OnceCell;
 use std::collections::{HashMap, HashSet};
 
 use crate::config::{Config, Diagnostic, EvalTarget, HeaderMod, RuleKind, TFlags};
@@ -19,6 +22,7 @@ use crate::eval::{self, EvalCtx, EvalFn};
 use crate::message::Message;
 pub use area::Area;
 use perlre::Matcher;
+pub use profile::{Profile, Stage};
 
 thread_local! {
     static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
@@ -59,6 +63,10 @@ enum Test {
         negate: bool,
         matcher: Matcher,
         if_unset: Option<String>,
+        /// Index of the header request (name and modifiers) in
+        /// `CompiledRules::header_requests`: rules reading the same value
+        /// share one lookup per message.
+        slot: usize,
     },
     Exists(String),
     Body(Matcher),
@@ -105,6 +113,57 @@ pub struct CompiledRules {
     pub config: Config,
     /// Rules that are network tests (never hit in this build).
     pub network_rules: usize,
+    /// Distinct header requests of header rules (`Subject`, `From:addr` ...).
+    header_requests: Vec<String>,
+    /// The literal prefilter, built at compile time.
+    prefilter: std::sync::Arc<Prefilter>,
+    /// Whether scans use the prefilter (on unless turned off).
+    use_prefilter: bool,
+}
+
+/// Per rule class, the literal automaton; per rule, its condition.
+#[derive(Debug)]
+struct Prefilter {
+    header: prefilter::ClassFilter,
+    body: prefilter::ClassFilter,
+    rawbody: prefilter::ClassFilter,
+    uri: prefilter::ClassFilter,
+    full: prefilter::ClassFilter,
+    /// Indexed like `rules`; `Any` for rules the prefilter does not judge.
+    conds: Vec<prefilter::Cond>,
+}
+
+impl Prefilter {
+    fn build(rules: &[Rule], formulas: &HashMap<&str, prefilter::Formula>) -> Prefilter {
+        let mut b: [prefilter::ClassBuilder; 5] = Default::default();
+        let conds = rules
+            .iter()
+            .map(|r| {
+                let class = match r.test {
+                    Test::Header { .. } => 0,
+                    Test::Body(_) => 1,
+                    Test::Rawbody(_) => 2,
+                    Test::Uri(_) => 3,
+                    Test::Full(_) => 4,
+                    _ => return prefilter::Cond::Any,
+                };
+                // Capture templates are compiled per message: not judged.
+                match formulas.get(r.name.as_str()) {
+                    Some(f) if r.template.is_none() => b[class].add(f),
+                    _ => prefilter::Cond::Any,
+                }
+            })
+            .collect();
+        let [header, body, rawbody, uri, full] = b.map(prefilter::ClassBuilder::build);
+        Prefilter {
+            header,
+            body,
+            rawbody,
+            uri,
+            full,
+            conds,
+        }
+    }
 }
 
 /// The hits of one scan: (rule name, score of one hit, count, area).
@@ -133,6 +192,12 @@ impl CompiledRules {
         let all_names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
         let tags = replace_tags::ReplaceTags::from_config(&config);
         let compiled = compile_patterns(&config, &names, &tags);
+        let formulas: HashMap<&str, prefilter::Formula> = compiled
+            .iter()
+            .filter_map(|(n, r)| r.as_ref().ok().map(|(_, f)| (*n, f.clone())))
+            .collect();
+        let mut header_requests: Vec<String> = Vec::new();
+        let mut slots: HashMap<String, usize> = HashMap::new();
         let mut rules = Vec::with_capacity(names.len());
         let mut network_rules = 0;
         let mut meta_deps: HashMap<usize, HashSet<usize>> = HashMap::new();
@@ -144,10 +209,11 @@ impl CompiledRules {
                 message: format!("{name}: {m}"),
             };
             let compile_re = |_: &str| -> Result<Matcher, String> {
-                compiled
-                    .get(name.as_str())
-                    .cloned()
-                    .unwrap_or_else(|| Err("pattern was not compiled".to_string()))
+                match compiled.get(name.as_str()) {
+                    Some(Ok((m, _))) => Ok(m.clone()),
+                    Some(Err(e)) => Err(e.clone()),
+                    None => Err("pattern was not compiled".to_string()),
+                }
             };
             let (test, area) = match &def.kind {
                 RuleKind::Header {
@@ -157,16 +223,25 @@ impl CompiledRules {
                     pattern,
                     if_unset,
                 } => match compile_re(pattern) {
-                    Ok(m) => (
-                        Test::Header {
-                            header: header.clone(),
-                            mods: modifiers.clone(),
-                            negate: *negate,
-                            matcher: m,
-                            if_unset: if_unset.clone(),
-                        },
-                        Area::Header,
-                    ),
+                    Ok(m) => {
+                        let request = request_string(header, modifiers);
+                        let next = header_requests.len();
+                        let slot = *slots.entry(request.clone()).or_insert(next);
+                        if slot == next {
+                            header_requests.push(request);
+                        }
+                        (
+                            Test::Header {
+                                header: header.clone(),
+                                mods: modifiers.clone(),
+                                negate: *negate,
+                                matcher: m,
+                                if_unset: if_unset.clone(),
+                                slot,
+                            },
+                            Area::Header,
+                        )
+                    }
                     Err(e) => {
                         diags.push(diag(e));
                         continue_rule(&mut rules, name, &config, set);
@@ -323,9 +398,13 @@ impl CompiledRules {
                 }),
             }
         }
+        let prefilter = std::sync::Arc::new(Prefilter::build(&rules, &formulas));
         (
             CompiledRules {
                 network_rules,
+                header_requests,
+                prefilter,
+                use_prefilter: true,
                 redirectors: std::sync::Arc::new(redirectors),
                 rules,
                 meta_deps,
@@ -357,8 +436,42 @@ impl CompiledRules {
             score_set: set,
             config: self.config.clone(),
             network_rules: self.network_rules,
+            header_requests: self.header_requests.clone(),
+            prefilter: self.prefilter.clone(),
+            use_prefilter: self.use_prefilter,
             rules,
         }
+    }
+
+    /// Turn the literal prefilter on or off. Hits and counts are the same
+    /// either way (the prefilter only skips lines that cannot match); off
+    /// is for checking exactly that, and for measuring what it saves.
+    pub fn set_prefilter(&mut self, on: bool) {
+        self.use_prefilter = on;
+    }
+
+    /// Rules the prefilter can skip, per class: (class, judged, total).
+    pub fn prefilter_stats(&self) -> Vec<(&'static str, usize, usize)> {
+        let mut out: Vec<(&'static str, usize, usize)> =
+            ["header", "body", "rawbody", "uri", "full"]
+                .iter()
+                .map(|c| (*c, 0, 0))
+                .collect();
+        for (r, c) in self.rules.iter().zip(&self.prefilter.conds) {
+            let k = match r.test {
+                Test::Header { .. } => 0,
+                Test::Body(_) => 1,
+                Test::Rawbody(_) => 2,
+                Test::Uri(_) => 3,
+                Test::Full(_) => 4,
+                _ => continue,
+            };
+            out[k].2 += 1;
+            if !c.is_any() {
+                out[k].1 += 1;
+            }
+        }
+        out
     }
 
     /// Number of rules defined.
@@ -380,12 +493,47 @@ impl CompiledRules {
 
     /// `run`, with the message's Bayes probability for `check_bayes`.
     pub fn run_with_bayes(&self, msg: &Message, bayes: Option<f64>) -> (Vec<Hit>, Vec<String>) {
+        let (counts, exceeded) = self.run_inner(msg, bayes, None);
+        self.collect_hits(&counts, exceeded)
+    }
+
+    /// Every rule that hit, scoring or not, with its raw hit count (before
+    /// `tflags multiple` decides whether the count is reported), sorted
+    /// by name. For checking that two runs agree exactly.
+    pub fn rule_counts(&self, msg: &Message) -> Vec<(&str, u32)> {
+        let (counts, _) = self.run_inner(msg, None, None);
+        self.rules
+            .iter()
+            .zip(counts)
+            .filter(|(_, c)| *c > 0)
+            .map(|(r, c)| (r.name.as_str(), c))
+            .collect()
+    }
+
+    /// `run_with_bayes`, adding the time each stage took to `prof`.
+    pub fn run_profiled(
+        &self,
+        msg: &Message,
+        bayes: Option<f64>,
+        prof: &mut Profile,
+    ) -> (Vec<Hit>, Vec<String>) {
+        let (counts, exceeded) = self.run_inner(msg, bayes, Some(prof));
+        self.collect_hits(&counts, exceeded)
+    }
+
+    fn run_inner(
+        &self,
+        msg: &Message,
+        bayes: Option<f64>,
+        mut prof: Option<&mut Profile>,
+    ) -> (Vec<u32>, bool) {
         let mut counts = vec![0u32; self.rules.len()];
         let ctx = EvalCtx {
             msg,
             conf: &self.config,
             bayes,
         };
+        let t_uris = prof.as_deref().map(Profile::now);
         let with_redirects;
         let uris: &[String] = if self.redirectors.is_empty() {
             msg.uris()
@@ -393,9 +541,44 @@ impl CompiledRules {
             with_redirects = msg.uris_with(&self.redirectors);
             &with_redirects
         };
+        if let (Some(p), Some(t)) = (prof.as_deref_mut(), t_uris) {
+            let d = p.now().saturating_sub(t);
+            p.add(Stage::Uris, d);
+        }
+        let views = Views {
+            msg,
+            uris,
+            pf: self.use_prefilter.then_some(&*self.prefilter),
+            requests: &self.header_requests,
+            headers: (0..self.header_requests.len())
+                .map(|_| OnceCell::new())
+                .collect(),
+            header_seen: (0..self.header_requests.len())
+                .map(|_| OnceCell::new())
+                .collect(),
+            body: OnceCell::new(),
+            rawbody: OnceCell::new(),
+            uri: OnceCell::new(),
+            full: OnceCell::new(),
+        };
+        if let Some(p) = prof.as_deref_mut()
+            && let Some(pf) = views.pf
+        {
+            // Scan every class up front so the automaton's time shows apart.
+            p.time(Stage::Prefilter, || {
+                views.body_seen(pf);
+                views.rawbody_seen(pf);
+                views.uri_seen(pf);
+                views.full_seen(pf);
+                for slot in 0..views.requests.len() {
+                    views.header_seen(pf, slot);
+                }
+            });
+        }
         let mut captured = capture::Tags::default();
         let deadline = DEADLINE.with(|d| d.get());
         let mut exceeded = false;
+        let mut current: Option<(Stage, std::time::Duration)> = None;
         for (n, &i) in self.order.iter().enumerate() {
             if n % 16 == 0
                 && let Some(d) = deadline
@@ -408,45 +591,79 @@ impl CompiledRules {
             if !r.enabled || self.undecidable.contains(&i) {
                 continue;
             }
-            if let Some(t) = &r.template {
-                // Not run at all when a tag it needs was not captured.
-                counts[i] = t
-                    .resolve(&captured)
-                    .and_then(|m| r.test.with_matcher(m))
-                    .map(|test| run_test(&test, &r.tflags, msg, uris, &ctx))
-                    .unwrap_or(0);
-                continue;
-            }
-            counts[i] = match &r.test {
-                Test::Meta(e) => {
-                    let v = meta::eval(e, &|d| f64::from(counts[d]));
-                    if v > 0.0 {
-                        v.round().max(1.0) as u32
-                    } else if v != 0.0 {
-                        1
-                    } else {
-                        0
+            if let Some(p) = prof.as_deref_mut() {
+                // Rules run grouped by type: read the clock only when the
+                // stage changes.
+                let stage = stage_of(&r.test, r.area);
+                if current.is_none_or(|(s, _)| s != stage) {
+                    let now = p.now();
+                    if let Some((s, t)) = current {
+                        p.add(s, now.saturating_sub(t));
                     }
+                    current = Some((stage, now));
                 }
-                test => run_test(test, &r.tflags, msg, uris, &ctx),
-            };
-            if counts[i] > 0
-                && !r.produces.is_empty()
-                && let Test::Header {
-                    header,
-                    mods,
-                    matcher,
-                    ..
-                } = &r.test
-                && let Some(v) = header_value(msg, header, mods)
-            {
-                for (name, value) in matcher.named_captures(&v) {
-                    if r.produces.contains(&name) {
-                        captured.add(name, value);
-                    }
+            }
+            self.run_rule(i, &views, &ctx, &mut counts, &mut captured);
+        }
+        if let (Some(p), Some((s, t))) = (prof, current) {
+            let d = p.now().saturating_sub(t);
+            p.add(s, d);
+        }
+        (counts, exceeded)
+    }
+
+    /// Run rule `i`, storing its hit count in `counts[i]`.
+    fn run_rule(
+        &self,
+        i: usize,
+        views: &Views<'_>,
+        ctx: &EvalCtx<'_>,
+        counts: &mut [u32],
+        captured: &mut capture::Tags,
+    ) {
+        let r = &self.rules[i];
+        if let Some(t) = &r.template {
+            // Not run at all when a tag it needs was not captured.
+            counts[i] = t
+                .resolve(captured)
+                .and_then(|m| r.test.with_matcher(m))
+                .map(|test| run_test(&test, &prefilter::Cond::Any, &r.tflags, views, ctx))
+                .unwrap_or(0);
+            return;
+        }
+        counts[i] = match &r.test {
+            Test::Meta(e) => {
+                let v = meta::eval(e, &|d| f64::from(counts[d]));
+                if v > 0.0 {
+                    v.round().max(1.0) as u32
+                } else if v != 0.0 {
+                    1
+                } else {
+                    0
+                }
+            }
+            test => run_test(test, &self.prefilter.conds[i], &r.tflags, views, ctx),
+        };
+        if counts[i] > 0
+            && !r.produces.is_empty()
+            && let Test::Header {
+                header,
+                mods,
+                matcher,
+                ..
+            } = &r.test
+            && let Some(v) = header_value(views.msg, header, mods)
+        {
+            for (name, value) in matcher.named_captures(&v) {
+                if r.produces.contains(&name) {
+                    captured.add(name, value);
                 }
             }
         }
+    }
+
+    /// The hits and `__` sub-rule names of a finished run.
+    fn collect_hits(&self, counts: &[u32], exceeded: bool) -> (Vec<Hit>, Vec<String>) {
         let mut hits = Vec::new();
         let mut subs = Vec::new();
         if exceeded {
@@ -491,7 +708,7 @@ fn compile_patterns<'a>(
     config: &'a Config,
     names: &[&'a String],
     tags: &replace_tags::ReplaceTags,
-) -> HashMap<&'a str, Result<Matcher, String>> {
+) -> HashMap<&'a str, Result<(Matcher, prefilter::Formula), String>> {
     let jobs: Vec<(&str, &str)> = names
         .iter()
         .filter_map(|n| {
@@ -507,7 +724,7 @@ fn compile_patterns<'a>(
             Some((n.as_str(), p))
         })
         .collect();
-    let compile_one = |name: &str, p: &str| -> Result<Matcher, String> {
+    let compile_one = |name: &str, p: &str| -> Result<(Matcher, prefilter::Formula), String> {
         let mut pat =
             perlre::parse_delimited(p).map_err(|e| format!("invalid regexp '{p}': {e}"))?;
         if tags.applies_to(name) {
@@ -518,7 +735,9 @@ fn compile_patterns<'a>(
         if !capture::template_names(&pat.body).is_empty() {
             pat.body = capture::escape_templates(&pat.body);
         }
-        Matcher::compile(&pat).map_err(|e| format!("invalid regexp '{p}': {e}"))
+        let m = Matcher::compile(&pat).map_err(|e| format!("invalid regexp '{p}': {e}"))?;
+        let f = m.required_literals(&pat);
+        Ok((m, f))
     };
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
@@ -571,6 +790,7 @@ impl Test {
                 mods,
                 negate,
                 if_unset,
+                slot,
                 ..
             } => Test::Header {
                 header: header.clone(),
@@ -578,6 +798,7 @@ impl Test {
                 negate: *negate,
                 matcher: m,
                 if_unset: if_unset.clone(),
+                slot: *slot,
             },
             Test::Body(_) => Test::Body(m),
             Test::Rawbody(_) => Test::Rawbody(m),
@@ -606,6 +827,21 @@ fn undecidable_metas(
         }
     }
     undecidable
+}
+
+/// The profile stage a rule's time counts in.
+fn stage_of(t: &Test, area: Area) -> Stage {
+    match t {
+        Test::Header { .. } | Test::Exists(_) => Stage::HeaderRules,
+        Test::Mimeheader(_) => Stage::MimeheaderRules,
+        Test::Body(_) => Stage::BodyRules,
+        Test::Rawbody(_) => Stage::RawbodyRules,
+        Test::Full(_) => Stage::FullRules,
+        Test::Uri(_) => Stage::UriRules,
+        Test::Eval(..) | Test::Never if area == Area::Header => Stage::HeaderEvals,
+        Test::Eval(..) | Test::Never => Stage::OtherEvals,
+        Test::Meta(_) => Stage::Meta,
+    }
 }
 
 /// SpamAssassin's order within one priority: header, header eval, body,
@@ -680,30 +916,133 @@ fn run_lines<'a, I: IntoIterator<Item = &'a [u8]>>(m: &Matcher, lines: I, t: &TF
     n
 }
 
-fn run_test(test: &Test, t: &TFlags, msg: &Message, uris: &[String], ctx: &EvalCtx<'_>) -> u32 {
+/// One scan's views of the message, with the prefilter's scans of each
+/// class's text, all computed on first use: a class no enabled rule reads
+/// is never scanned.
+struct Views<'a> {
+    msg: &'a Message,
+    uris: &'a [String],
+    pf: Option<&'a Prefilter>,
+    requests: &'a [String],
+    headers: Vec<OnceCell<Option<Vec<u8>>>>,
+    header_seen: Vec<OnceCell<prefilter::Seen>>,
+    body: OnceCell<prefilter::Seen>,
+    rawbody: OnceCell<prefilter::Seen>,
+    uri: OnceCell<prefilter::Seen>,
+    full: OnceCell<prefilter::Seen>,
+}
+
+impl Views<'_> {
+    /// The value of header request `slot` (shared by every rule reading it).
+    fn header(&self, slot: usize) -> Option<&[u8]> {
+        self.headers[slot]
+            .get_or_init(|| self.msg.get(&self.requests[slot]))
+            .as_deref()
+    }
+
+    fn header_seen(&self, pf: &Prefilter, slot: usize) -> &prefilter::Seen {
+        self.header_seen[slot].get_or_init(|| {
+            pf.header
+                .scan(std::iter::once(self.header(slot).unwrap_or_default()))
+        })
+    }
+
+    fn body_seen(&self, pf: &Prefilter) -> &prefilter::Seen {
+        self.body.get_or_init(|| {
+            pf.body
+                .scan(self.msg.body_lines_bytes().iter().map(|l| l.as_slice()))
+        })
+    }
+
+    fn rawbody_seen(&self, pf: &Prefilter) -> &prefilter::Seen {
+        self.rawbody.get_or_init(|| {
+            pf.rawbody
+                .scan(self.msg.rawbody_chunks().iter().map(|l| l.as_slice()))
+        })
+    }
+
+    fn uri_seen(&self, pf: &Prefilter) -> &prefilter::Seen {
+        self.uri
+            .get_or_init(|| pf.uri.scan(self.uris.iter().map(|u| u.as_bytes())))
+    }
+
+    fn full_seen(&self, pf: &Prefilter) -> &prefilter::Seen {
+        self.full
+            .get_or_init(|| pf.full.scan(std::iter::once(self.msg.pristine())))
+    }
+}
+
+/// Run a line-oriented rule over `lines`, only on the lines the prefilter
+/// lets through (all of them without one).
+fn run_filtered<L: AsRef<[u8]>>(
+    m: &Matcher,
+    lines: &[L],
+    skip: usize,
+    seen: Option<&prefilter::Seen>,
+    cond: &prefilter::Cond,
+    t: &TFlags,
+) -> u32 {
+    match seen {
+        None => run_lines(m, lines[skip..].iter().map(AsRef::as_ref), t),
+        Some(seen) if !seen.any_line(cond) => 0,
+        Some(seen) => run_lines(
+            m,
+            lines
+                .iter()
+                .enumerate()
+                .skip(skip)
+                .filter(|(n, _)| seen.line(cond, *n))
+                .map(|(_, l)| l.as_ref()),
+            t,
+        ),
+    }
+}
+
+fn run_test(
+    test: &Test,
+    cond: &prefilter::Cond,
+    t: &TFlags,
+    views: &Views<'_>,
+    ctx: &EvalCtx<'_>,
+) -> u32 {
+    let msg = views.msg;
+    // The prefilter is consulted only for rules it can judge.
+    let pf = views.pf.filter(|_| !cond.is_any());
     match test {
         Test::Header {
-            header,
-            mods,
             negate,
             matcher,
             if_unset,
+            slot,
+            ..
         } => {
-            let value = header_value(msg, header, mods).or_else(|| {
-                if_unset
-                    .as_ref()
-                    .map(|s| s.chars().map(|c| c as u32 as u8).collect())
-            });
+            let value = views.header(*slot);
+            let unset;
             // A missing header is undef in SpamAssassin, which Perl
             // matches as the empty string: `!~` hits unless the pattern
             // matches "", and `=~ /^$/` hits.
-            let v = value.unwrap_or_default();
+            let v: &[u8] = match (value, if_unset) {
+                (Some(v), _) => v,
+                (None, Some(s)) => {
+                    unset = s.chars().map(|c| c as u32 as u8).collect::<Vec<u8>>();
+                    &unset
+                }
+                (None, None) => b"",
+            };
+            let possible = match pf {
+                Some(pf) if value.is_some() || if_unset.is_none() => {
+                    views.header_seen(pf, *slot).any_line(cond)
+                }
+                _ => true,
+            };
             if *negate {
-                u32::from(!matcher.is_match(&v))
+                u32::from(!possible || !matcher.is_match(v))
+            } else if !possible {
+                0
             } else if t.multiple {
-                matcher.count(&v, max_hits(t))
+                matcher.count(v, max_hits(t))
             } else {
-                u32::from(matcher.is_match(&v))
+                u32::from(matcher.is_match(v))
             }
         }
         // `exists:` is `defined(get(name))`, so pseudo-headers such as
@@ -712,23 +1051,30 @@ fn run_test(test: &Test, t: &TFlags, msg: &Message, uris: &[String], ctx: &EvalC
         Test::Body(m) => {
             let lines = msg.body_lines_bytes();
             let skip = usize::from(t.nosubject && !lines.is_empty());
-            run_lines(m, lines[skip..].iter().map(|l| l.as_slice()), t)
+            let seen = pf.map(|pf| views.body_seen(pf));
+            run_filtered(m, lines, skip, seen, cond, t)
         }
-        Test::Rawbody(m) => run_lines(m, msg.rawbody_chunks().iter().map(|c| c.as_slice()), t),
-        Test::Full(m) => run_lines(m, std::iter::once(msg.pristine()), t),
-        Test::Uri(m) => run_lines(m, uris.iter().map(|u| u.as_bytes()), t),
+        Test::Rawbody(m) => {
+            let seen = pf.map(|pf| views.rawbody_seen(pf));
+            run_filtered(m, msg.rawbody_chunks(), 0, seen, cond, t)
+        }
+        Test::Full(m) => {
+            let seen = pf.map(|pf| views.full_seen(pf));
+            run_filtered(m, &[msg.pristine()], 0, seen, cond, t)
+        }
+        Test::Uri(m) => {
+            let seen = pf.map(|pf| views.uri_seen(pf));
+            run_filtered(m, views.uris, 0, seen, cond, t)
+        }
         Test::Eval(f, args) => f(ctx, args),
         Test::Mimeheader(m) => m.run(msg, t),
         Test::Meta(_) | Test::Never => 0,
     }
 }
 
-/// The value a header rule matches against, with its modifiers applied
-/// (`From:addr`, `Subject:raw`, `ALL` ...), as SpamAssassin's `get` builds it.
-fn header_value(msg: &Message, header: &str, mods: &[HeaderMod]) -> Option<Vec<u8>> {
-    if mods.is_empty() {
-        return msg.get(header);
-    }
+/// A header rule's request as `Message::get` takes it: the name followed
+/// by its modifiers (`From:addr`, `Subject:raw`).
+fn request_string(header: &str, mods: &[HeaderMod]) -> String {
     let mut request = header.to_string();
     for m in mods {
         request.push_str(match m {
@@ -743,7 +1089,13 @@ fn header_value(msg: &Message, header: &str, mods: &[HeaderMod]) -> Option<Vec<u
             HeaderMod::Last => ":last",
         });
     }
-    msg.get(&request)
+    request
+}
+
+/// The value a header rule matches against, with its modifiers applied
+/// (`From:addr`, `Subject:raw`, `ALL` ...), as SpamAssassin's `get` builds it.
+fn header_value(msg: &Message, header: &str, mods: &[HeaderMod]) -> Option<Vec<u8>> {
+    msg.get(&request_string(header, mods))
 }
 
 #[cfg(test)]
@@ -840,6 +1192,45 @@ mod tests {
         let r = compile("body M /a/\ntflags M multiple maxhits=3\n");
         let (hits, _) = r.run(&Message::parse(b"\na a\n\na\n\na a a\n"));
         assert_eq!(hits[0].count, 3);
+    }
+
+    #[test]
+    fn prefilter_changes_nothing() {
+        let cf = "body B1 /cheap\\s+meds/i\nbody B2 /(?:foo|bar)baz/\nbody B3 /viagra(?!x)/i\n\
+                  body B4 /(\\w)\\1{3}zz/\nbody M /the/i\ntflags M multiple maxhits=5\n\
+                  body NS /Subject line/\ntflags NS nosubject\nbody S /Subject line/\n\
+                  header H1 Subject =~ /offer/i\nheader H2 Subject !~ /offer/i\n\
+                  header H3 X-None =~ /none/ [if-unset: none here]\nheader H4 X-None !~ /none/\n\
+                  rawbody R /barbaz, VIAGRA/\nuri U /example\\.com/\nfull F /^Subject: Subject line/m\n\
+                  body ANY /\\d+/\n";
+        let mut on = compile(cf);
+        let mut off = compile(cf);
+        off.set_prefilter(false);
+        assert!(on.prefilter_stats().iter().map(|s| s.1).sum::<usize>() >= 12);
+        let msgs: [&[u8]; 4] = [
+            b"Subject: Subject line offer\n\nCheap   MEDS and barbaz, VIAGRA!\n\nthe the The tHe the the the\n\naaaazz http://example.com/ 12\n",
+            b"Subject: hi\n\nnothing to see\n",
+            b"Subject: x\n\nviagrax foobar baz bbbbzz\n",
+            b"\n",
+        ];
+        for m in msgs {
+            let msg = Message::parse(m);
+            assert_eq!(on.rule_counts(&msg), off.rule_counts(&msg));
+            assert_eq!(on.run(&msg), off.run(&msg));
+        }
+        let msg = Message::parse(msgs[0]);
+        let counts = on.rule_counts(&msg);
+        for r in [
+            "B1", "B2", "B3", "B4", "H1", "H3", "H4", "S", "R", "U", "F", "ANY",
+        ] {
+            assert!(
+                counts.iter().any(|(n, _)| *n == r),
+                "{r} should hit: {counts:?}"
+            );
+        }
+        assert!(counts.contains(&("M", 5)), "{counts:?}");
+        assert!(!counts.iter().any(|(n, _)| *n == "NS" || *n == "H2"));
+        on.set_prefilter(true);
     }
 
     #[test]

@@ -233,6 +233,30 @@ impl Matcher {
         out
     }
 
+    /// Literals every match of this pattern contains, for the prefilter.
+    /// PCRE2 patterns are judged by a weakened translation (lookarounds and
+    /// back-references removed), which matches a superset; `/x` patterns
+    /// and anything that does not translate always run.
+    pub fn required_literals(&self, p: &PerlPattern) -> super::prefilter::Formula {
+        use super::prefilter::{Formula, formula_of};
+        match self {
+            Matcher::Rust(r) => formula_of(r.as_str()),
+            Matcher::Pcre(_) if p.mods.contains('x') => Formula::Any,
+            Matcher::Pcre(_) => match super::translate::to_rust_weakened(&p.body) {
+                Ok(tr) => {
+                    let mut flags = String::new();
+                    for c in p.mods.chars().filter(|c| matches!(c, 'i' | 'm' | 's')) {
+                        if !flags.contains(c) {
+                            flags.push(c);
+                        }
+                    }
+                    formula_of(&format!("(?{flags}-u){tr}"))
+                }
+                Err(_) => Formula::Any,
+            },
+        }
+    }
+
     /// Which engine runs this pattern (for `--lint` statistics).
     pub fn engine(&self) -> &'static str {
         match self {

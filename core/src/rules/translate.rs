@@ -14,6 +14,19 @@ pub struct Untranslatable(pub &'static str);
 /// Translate a Perl pattern body (each char one byte). `$` is translated for
 /// patterns without `/m`; a pattern that turns `m` on inline is refused.
 pub fn to_rust(body: &str) -> Result<String, Untranslatable> {
+    translate(body, false)
+}
+
+/// A translation that matches at least everything the Perl pattern does
+/// (for the literal prefilter of patterns that only PCRE2 can run):
+/// lookarounds become empty groups, back-references match anything,
+/// atomic groups and possessive quantifiers become ordinary ones, `\K` is
+/// dropped. Each change only widens what matches.
+pub fn to_rust_weakened(body: &str) -> Result<String, Untranslatable> {
+    translate(body, true)
+}
+
+fn translate(body: &str, weak: bool) -> Result<String, Untranslatable> {
     let chars: Vec<char> = body.chars().collect();
     let mut out = String::with_capacity(body.len() + 16);
     let mut i = 0;
@@ -23,6 +36,12 @@ pub fn to_rust(body: &str) -> Result<String, Untranslatable> {
         let c = chars[i];
         match c {
             '\\' => {
+                if weak && let Some((text, used)) = weak_escape(&chars, i) {
+                    out.push_str(text);
+                    i += used;
+                    quantifiable = !text.is_empty() || quantifiable;
+                    continue;
+                }
                 let (text, used) = escape_outside(&chars, i)?;
                 out.push_str(&text);
                 i += used;
@@ -35,6 +54,12 @@ pub fn to_rust(body: &str) -> Result<String, Untranslatable> {
                 quantifiable = true;
             }
             '(' => {
+                if weak && let Some((text, used)) = weak_group(&chars, i) {
+                    out.push_str(text);
+                    i += used;
+                    quantifiable = text == "(?:)";
+                    continue;
+                }
                 if chars.get(i + 1) == Some(&'?') {
                     let (text, used) = group_open(&chars, i)?;
                     out.push_str(&text);
@@ -77,7 +102,7 @@ pub fn to_rust(body: &str) -> Result<String, Untranslatable> {
                 }
                 out.push(c);
                 i += 1;
-                i = quantifier_suffix(&chars, i, &mut out)?;
+                i = quantifier_suffix(&chars, i, &mut out, weak)?;
                 quantifiable = false;
             }
             '{' => {
@@ -87,7 +112,7 @@ pub fn to_rust(body: &str) -> Result<String, Untranslatable> {
                     }
                     out.push_str(&q);
                     i += used;
-                    i = quantifier_suffix(&chars, i, &mut out)?;
+                    i = quantifier_suffix(&chars, i, &mut out, weak)?;
                     quantifiable = false;
                 } else {
                     out.push_str("\\{");
@@ -110,16 +135,111 @@ pub fn to_rust(body: &str) -> Result<String, Untranslatable> {
     Ok(out)
 }
 
-/// After a quantifier: a lazy `?` is fine, a possessive `+` is not.
-fn quantifier_suffix(chars: &[char], i: usize, out: &mut String) -> Result<usize, Untranslatable> {
+/// After a quantifier: a lazy `?` is fine, a possessive `+` is not (in a
+/// weakened translation it becomes an ordinary, greedy quantifier).
+fn quantifier_suffix(
+    chars: &[char],
+    i: usize,
+    out: &mut String,
+    weak: bool,
+) -> Result<usize, Untranslatable> {
     match chars.get(i) {
         Some('?') => {
             out.push('?');
             Ok(i + 1)
         }
+        Some('+') if weak => Ok(i + 1),
         Some('+') => Err(Untranslatable("possessive quantifier")),
         _ => Ok(i),
     }
+}
+
+/// Weakened forms of escapes: back-references match anything, `\K` goes.
+/// Returns the replacement and the chars used, or None for other escapes.
+fn weak_escape(chars: &[char], i: usize) -> Option<(&'static str, usize)> {
+    const ANY: &str = "(?s:.*)";
+    match *chars.get(i + 1)? {
+        '1'..='9' => {
+            let digits = chars[i + 1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit())
+                .count();
+            Some((ANY, 1 + digits))
+        }
+        'K' => Some(("", 2)),
+        'g' | 'k' => {
+            let close = match *chars.get(i + 2)? {
+                '{' => '}',
+                '<' => '>',
+                '\'' => '\'',
+                c if c.is_ascii_digit() || c == '-' => {
+                    let n = chars[i + 3..]
+                        .iter()
+                        .take_while(|c| c.is_ascii_digit())
+                        .count();
+                    return Some((ANY, 3 + n));
+                }
+                _ => return None,
+            };
+            let end = chars[i + 3..].iter().position(|&c| c == close)? + i + 3;
+            Some((ANY, end + 1 - i))
+        }
+        _ => None,
+    }
+}
+
+/// Weakened forms of groups: a lookaround becomes an empty group, an atomic
+/// group an ordinary one. Returns the replacement and the chars used.
+fn weak_group(chars: &[char], i: usize) -> Option<(&'static str, usize)> {
+    let rest: String = chars[i + 1..chars.len().min(i + 4)].iter().collect();
+    if rest.starts_with("?>") {
+        return Some(("(?:", 3));
+    }
+    if !(rest.starts_with("?=")
+        || rest.starts_with("?!")
+        || rest.starts_with("?<=")
+        || rest.starts_with("?<!"))
+    {
+        return None;
+    }
+    // Skip to the matching close paren, past escapes and classes.
+    let mut depth = 0usize;
+    let mut j = i;
+    while j < chars.len() {
+        match chars[j] {
+            '\\' => j += 1,
+            '[' => {
+                j += 1;
+                if chars.get(j) == Some(&'^') {
+                    j += 1;
+                }
+                if chars.get(j) == Some(&']') {
+                    j += 1;
+                }
+                while j < chars.len() && chars[j] != ']' {
+                    if chars[j] == '\\' {
+                        j += 1;
+                    } else if chars[j] == '[' && chars.get(j + 1) == Some(&':') {
+                        j += chars[j..]
+                            .windows(2)
+                            .position(|w| w == [':', ']'])
+                            .map_or(0, |p| p + 1);
+                    }
+                    j += 1;
+                }
+            }
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth == 0 {
+                    return Some(("(?:)", j + 1 - i));
+                }
+            }
+            _ => {}
+        }
+        j += 1;
+    }
+    None
 }
 
 /// `{n}`, `{n,}`, `{n,m}`, `{,m}` (Perl >= 5.34) at `i`; None when the brace
@@ -432,6 +552,21 @@ mod tests {
             "\\Qx\\E", "(?m)x", "(?x)a b", "\\x{456}", "\\p{L}", "\\G",
         ] {
             assert!(to_rust(p).is_err(), "{p} should be refused");
+        }
+    }
+
+    #[test]
+    fn weakened_matches_a_superset() {
+        for (p, w) in [
+            ("a++b", "a+b"),
+            ("x(?=ab(c))y", "x(?:)y"),
+            ("x(?<![)]z)y", "x(?:)y"),
+            ("(a)\\1b", "(a)(?s:.*)b"),
+            ("(?<n>a)\\k<n>", "(?P<n>a)(?s:.*)"),
+            ("(?>ab)c", "(?:ab)c"),
+            ("ab\\Kc", "abc"),
+        ] {
+            assert_eq!(to_rust_weakened(p).as_deref(), Ok(w), "{p}");
         }
     }
 

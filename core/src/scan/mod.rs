@@ -20,6 +20,16 @@ pub fn scan(rules: &CompiledRules, msg: &Message) -> Verdict {
     verdict(rules, msg, None)
 }
 
+/// `scan`, adding the time of each rules stage to `prof`.
+pub fn scan_profiled(
+    rules: &CompiledRules,
+    msg: &Message,
+    prof: &mut crate::rules::Profile,
+) -> Verdict {
+    let (hits, subtests) = rules.run_profiled(msg, None, prof);
+    verdict_from(rules, hits, subtests)
+}
+
 /// What a scan with Bayes produced besides the verdict.
 #[derive(Debug, Default)]
 pub struct BayesNotes {
@@ -75,7 +85,15 @@ pub fn scan_with_bayes(
 }
 
 fn verdict(rules: &CompiledRules, msg: &Message, bayes: Option<f64>) -> Verdict {
-    let (hits, mut subtests) = rules.run_with_bayes(msg, bayes);
+    let (hits, subtests) = rules.run_with_bayes(msg, bayes);
+    verdict_from(rules, hits, subtests)
+}
+
+fn verdict_from(
+    rules: &CompiledRules,
+    hits: Vec<crate::rules::Hit>,
+    mut subtests: Vec<String>,
+) -> Verdict {
     let total: f64 = hits.iter().map(|h| h.score * f64::from(h.count)).sum();
     let score = round_score(total);
     let required = rules.config.required_score;

@@ -1,0 +1,444 @@
+//! The literal prefilter: which (rule, line) pairs can possibly match.
+//!
+//! From each rule regex's syntax tree we derive an AND/OR formula of
+//! literals that every match must contain (lowercased, compared without
+//! ASCII case). All literals of one rule class (header, body, rawbody, uri,
+//! full) go into one Aho-Corasick automaton, scanned once per line of that
+//! class's text; a rule's exact engine then runs only on the lines whose
+//! literals satisfy its formula, and not at all when no line does.
+//!
+//! The formula is only ever a necessary condition: a line it rejects has
+//! no match, so hits and `/g` counts are the same as running every rule on
+//! every line. Rules with no usable literal (formula `Any`) always run.
+//! Patterns that only PCRE2 runs get their formula from a weakened
+//! translation (lookarounds and back-references removed), which matches a
+//! superset of the original.
+
+use std::collections::HashMap;
+
+use aho_corasick::{AhoCorasick, MatchKind};
+use regex_syntax::hir::{Class, Hir, HirKind};
+
+/// Most strings an "exact set" may hold before it turns into a formula.
+const MAX_EXACT: usize = 16;
+/// Shortest literal worth searching for: shorter ones match almost every
+/// line and would only slow the automaton down.
+const MIN_LEN: usize = 3;
+
+/// Literals a match must contain, before interning.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Formula {
+    /// No usable literal: always run.
+    Any,
+    Lit(Vec<u8>),
+    And(Vec<Formula>),
+    Or(Vec<Formula>),
+}
+
+impl Formula {
+    fn and(parts: Vec<Formula>) -> Formula {
+        let mut out = Vec::new();
+        for p in parts {
+            match p {
+                Formula::Any => {}
+                Formula::And(v) => out.extend(v),
+                f => out.push(f),
+            }
+        }
+        match out.len() {
+            0 => Formula::Any,
+            1 => out.pop().unwrap_or(Formula::Any),
+            _ => Formula::And(out),
+        }
+    }
+
+    fn or(parts: Vec<Formula>) -> Formula {
+        let mut out = Vec::new();
+        for p in parts {
+            match p {
+                Formula::Any => return Formula::Any,
+                Formula::Or(v) => out.extend(v),
+                f => out.push(f),
+            }
+        }
+        match out.len() {
+            0 => Formula::Any,
+            1 => out.pop().unwrap_or(Formula::Any),
+            _ => Formula::Or(out),
+        }
+    }
+
+    /// Whether this formula can ever reject a line.
+    pub fn is_any(&self) -> bool {
+        matches!(self, Formula::Any)
+    }
+}
+
+/// What a sub-expression tells us: either the full set of (lowercased)
+/// strings it can match, when small, or a formula of required literals.
+/// Exact sets are short vectors, sorted and deduplicated when turned into
+/// a formula: extraction runs over every rule at start-up, so it avoids
+/// allocating per character.
+enum Info {
+    Exact(Vec<Vec<u8>>),
+    Match(Formula),
+}
+
+impl Info {
+    fn empty() -> Info {
+        Info::Exact(vec![Vec::new()])
+    }
+
+    fn into_formula(self) -> Formula {
+        match self {
+            Info::Match(f) => f,
+            Info::Exact(mut set) => {
+                if set.is_empty() || set.iter().any(|s| s.len() < MIN_LEN) {
+                    Formula::Any
+                } else {
+                    set.sort_unstable();
+                    set.dedup();
+                    Formula::or(set.into_iter().map(Formula::Lit).collect())
+                }
+            }
+        }
+    }
+}
+
+/// The formula of a `regex` crate pattern (as `Regex::as_str` gives it).
+/// Any parse problem gives `Any`: the rule then always runs.
+pub fn formula_of(pattern: &str) -> Formula {
+    match regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(pattern)
+    {
+        Ok(hir) => info(&hir).into_formula(),
+        Err(_) => Formula::Any,
+    }
+}
+
+/// The distinct lowercased bytes of a byte class, if there are few.
+fn class_bytes(ranges: impl Iterator<Item = (u32, u32)>, utf8: bool) -> Info {
+    let mut seen = [false; 256];
+    let mut out: Vec<Vec<u8>> = Vec::new();
+    for (lo, hi) in ranges {
+        if hi - lo > MAX_EXACT as u32 {
+            return Info::Match(Formula::Any);
+        }
+        for c in lo..=hi {
+            if c < 256 && !(utf8 && c >= 0x80) {
+                let b = (c as u8).to_ascii_lowercase();
+                if !seen[b as usize] {
+                    seen[b as usize] = true;
+                    out.push(vec![b]);
+                }
+            } else if let Some(ch) = char::from_u32(c) {
+                let mut buf = [0u8; 4];
+                out.push(ch.encode_utf8(&mut buf).as_bytes().to_vec());
+            }
+            if out.len() > MAX_EXACT {
+                return Info::Match(Formula::Any);
+            }
+        }
+    }
+    Info::Exact(out)
+}
+
+fn info(h: &Hir) -> Info {
+    match h.kind() {
+        HirKind::Empty | HirKind::Look(_) => Info::empty(),
+        HirKind::Literal(l) => Info::Exact(vec![l.0.to_ascii_lowercase()]),
+        HirKind::Class(Class::Bytes(c)) => class_bytes(
+            c.ranges()
+                .iter()
+                .map(|r| (u32::from(r.start()), u32::from(r.end()))),
+            false,
+        ),
+        HirKind::Class(Class::Unicode(c)) => class_bytes(
+            c.ranges()
+                .iter()
+                .map(|r| (u32::from(r.start()), u32::from(r.end()))),
+            true,
+        ),
+        HirKind::Repetition(r) => {
+            if r.min == 0 {
+                Info::Match(Formula::Any)
+            } else if r.min == 1 && r.max == Some(1) {
+                info(&r.sub)
+            } else {
+                // At least one copy of the sub-expression is in every match.
+                Info::Match(info(&r.sub).into_formula())
+            }
+        }
+        HirKind::Capture(c) => info(&c.sub),
+        HirKind::Concat(subs) => {
+            let mut conj = Vec::new();
+            let mut cur: Vec<Vec<u8>> = vec![Vec::new()];
+            let mut exact = true;
+            for s in subs {
+                match info(s) {
+                    // The common case (a run of single strings) extends in place.
+                    Info::Exact(set) if set.len() == 1 => {
+                        for a in &mut cur {
+                            a.extend_from_slice(&set[0]);
+                        }
+                    }
+                    Info::Exact(set) if cur.len() * set.len() <= MAX_EXACT => {
+                        let mut next = Vec::with_capacity(cur.len() * set.len());
+                        for a in &cur {
+                            for b in &set {
+                                let mut v = a.clone();
+                                v.extend_from_slice(b);
+                                next.push(v);
+                            }
+                        }
+                        cur = next;
+                    }
+                    Info::Exact(set) => {
+                        exact = false;
+                        conj.push(Info::Exact(std::mem::replace(&mut cur, set)).into_formula());
+                    }
+                    Info::Match(f) => {
+                        exact = false;
+                        let run = std::mem::replace(&mut cur, vec![Vec::new()]);
+                        conj.push(Info::Exact(run).into_formula());
+                        conj.push(f);
+                    }
+                }
+            }
+            if exact {
+                Info::Exact(cur)
+            } else {
+                conj.push(Info::Exact(cur).into_formula());
+                Info::Match(Formula::and(conj))
+            }
+        }
+        HirKind::Alternation(subs) => {
+            let mut union: Vec<Vec<u8>> = Vec::new();
+            let mut parts: Vec<Formula> = Vec::new();
+            let mut exact = true;
+            for s in subs {
+                match info(s) {
+                    Info::Exact(set) if exact && union.len() + set.len() <= MAX_EXACT => {
+                        union.extend(set);
+                    }
+                    i => {
+                        if exact {
+                            exact = false;
+                            for u in union.drain(..) {
+                                parts.push(Info::Exact(vec![u]).into_formula());
+                            }
+                        }
+                        let f = i.into_formula();
+                        if f.is_any() {
+                            return Info::Match(Formula::Any);
+                        }
+                        parts.push(f);
+                    }
+                }
+            }
+            if exact {
+                Info::Exact(union)
+            } else {
+                Info::Match(Formula::or(parts))
+            }
+        }
+    }
+}
+
+/// A formula over interned literal ids.
+#[derive(Debug, Clone)]
+pub enum Cond {
+    Any,
+    Lit(u32),
+    And(Vec<Cond>),
+    Or(Vec<Cond>),
+}
+
+impl Cond {
+    /// Evaluate with `has(id)` telling whether a literal was seen.
+    pub fn eval(&self, has: &impl Fn(u32) -> bool) -> bool {
+        match self {
+            Cond::Any => true,
+            Cond::Lit(id) => has(*id),
+            Cond::And(v) => v.iter().all(|c| c.eval(has)),
+            Cond::Or(v) => v.iter().any(|c| c.eval(has)),
+        }
+    }
+
+    /// Whether this condition never rejects anything.
+    pub fn is_any(&self) -> bool {
+        matches!(self, Cond::Any)
+    }
+}
+
+/// The literal automaton of one rule class.
+#[derive(Debug)]
+pub struct ClassFilter {
+    ac: Option<AhoCorasick>,
+    literals: usize,
+}
+
+/// Builds one class's automaton while interning its rules' literals.
+#[derive(Debug, Default)]
+pub struct ClassBuilder {
+    ids: HashMap<Vec<u8>, u32>,
+    lits: Vec<Vec<u8>>,
+}
+
+impl ClassBuilder {
+    /// Intern a formula's literals.
+    pub fn add(&mut self, f: &Formula) -> Cond {
+        match f {
+            Formula::Any => Cond::Any,
+            Formula::Lit(l) => {
+                let next = self.lits.len() as u32;
+                let id = *self.ids.entry(l.clone()).or_insert_with(|| {
+                    self.lits.push(l.clone());
+                    next
+                });
+                Cond::Lit(id)
+            }
+            Formula::And(v) => Cond::And(v.iter().map(|f| self.add(f)).collect()),
+            Formula::Or(v) => Cond::Or(v.iter().map(|f| self.add(f)).collect()),
+        }
+    }
+
+    /// The automaton over every literal added. A build failure leaves the
+    /// class without one, and then every formula counts as satisfied.
+    pub fn build(self) -> ClassFilter {
+        let literals = self.lits.len();
+        let ac = (literals > 0)
+            .then(|| {
+                // The default (contiguous NFA) kind: a full DFA scanned only
+                // ~10% faster here but cost ~40 MB of resident memory.
+                AhoCorasick::builder()
+                    .ascii_case_insensitive(true)
+                    .match_kind(MatchKind::Standard)
+                    .build(&self.lits)
+                    .ok()
+            })
+            .flatten();
+        ClassFilter { ac, literals }
+    }
+}
+
+/// Which literals occur in a class's text: in the whole text and per line.
+#[derive(Debug, Default)]
+pub struct Seen {
+    /// No automaton: every formula is satisfied.
+    all_pass: bool,
+    /// Bit per literal: seen on some line.
+    present: Vec<u64>,
+    /// (literal, line), sorted and unique.
+    occ: Vec<(u32, u32)>,
+}
+
+impl ClassFilter {
+    /// Scan each line once with the class automaton.
+    pub fn scan<'a>(&self, lines: impl IntoIterator<Item = &'a [u8]>) -> Seen {
+        let Some(ac) = &self.ac else {
+            return Seen {
+                all_pass: true,
+                ..Seen::default()
+            };
+        };
+        let words = self.literals.div_ceil(64);
+        let mut present = vec![0u64; words];
+        // Literals seen on the current line: each is recorded once per line
+        // however often it occurs.
+        let mut on_line = vec![0u64; words];
+        let mut occ = Vec::new();
+        for (n, line) in lines.into_iter().enumerate() {
+            on_line.fill(0);
+            for m in ac.find_overlapping_iter(line) {
+                let id = m.pattern().as_u32();
+                let (w, bit) = ((id / 64) as usize, 1u64 << (id % 64));
+                if on_line[w] & bit == 0 {
+                    on_line[w] |= bit;
+                    present[w] |= bit;
+                    occ.push((id, n as u32));
+                }
+            }
+        }
+        occ.sort_unstable();
+        occ.dedup();
+        Seen {
+            all_pass: false,
+            present,
+            occ,
+        }
+    }
+}
+
+impl Seen {
+    /// Can a rule with `cond` match anywhere in this text?
+    pub fn any_line(&self, cond: &Cond) -> bool {
+        self.all_pass
+            || cond.eval(&|id| {
+                self.present
+                    .get((id / 64) as usize)
+                    .is_some_and(|w| w & (1 << (id % 64)) != 0)
+            })
+    }
+
+    /// Can a rule with `cond` match line `n`?
+    pub fn line(&self, cond: &Cond, n: usize) -> bool {
+        self.all_pass
+            || cond.is_any()
+            || cond.eval(&|id| self.occ.binary_search(&(id, n as u32)).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lit(s: &str) -> Formula {
+        Formula::Lit(s.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn formulas() {
+        assert_eq!(formula_of("(?i-u)viagra"), lit("viagra"));
+        assert_eq!(
+            formula_of("(?-u)\\bcheap\\s+meds\\b"),
+            Formula::And(vec![lit("cheap"), lit("meds")])
+        );
+        assert_eq!(
+            formula_of("(?-u)(?:foo|bar)baz"),
+            Formula::Or(vec![lit("barbaz"), lit("foobaz")])
+        );
+        assert_eq!(formula_of("(?-u)a.b"), Formula::Any);
+        assert_eq!(formula_of("(?-u)(?:abc)?def"), lit("def"));
+        assert_eq!(formula_of("(?-u)x*"), Formula::Any);
+        assert_eq!(formula_of("(?-u)(?:abc)+"), lit("abc"));
+        assert_eq!(
+            formula_of("(?-u)click\\s+here|unsubscribe"),
+            Formula::Or(vec![
+                Formula::And(vec![lit("click"), lit("here")]),
+                lit("unsubscribe")
+            ])
+        );
+        // A one-byte alternative makes the whole alternation unusable.
+        assert_eq!(formula_of("(?-u)x|hello"), Formula::Any);
+    }
+
+    #[test]
+    fn lines_and_case() {
+        let mut b = ClassBuilder::default();
+        let c = b.add(&formula_of("(?i-u)free\\s+money"));
+        let any = b.add(&formula_of("(?-u)[a-z]+"));
+        let f = b.build();
+        let lines: [&[u8]; 3] = [b"nothing", b"FREE cash and MONEY", b"free"];
+        let seen = f.scan(lines.iter().copied());
+        assert!(seen.any_line(&c));
+        assert!(!seen.line(&c, 0));
+        assert!(seen.line(&c, 1));
+        assert!(!seen.line(&c, 2));
+        assert!(seen.line(&any, 0));
+        let seen = f.scan([b"free".as_slice()]);
+        assert!(!seen.any_line(&c));
+    }
+}

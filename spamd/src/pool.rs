@@ -1,0 +1,94 @@
+//! The scanning workers: `--max-children` long-lived threads.
+//!
+//! Scans used to run on tokio's blocking pool, whose threads come and go.
+//! The regex engines keep a lazy-DFA cache per regex for each thread that
+//! runs it, so every new thread grew memory by a full set of caches. A fixed
+//! set of workers bounds that: at most `--max-children` caches per regex,
+//! however long the daemon runs and however many clients it serves.
+
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+
+type Job = Box<dyn FnOnce() + Send>;
+
+/// A fixed set of worker threads that run scan jobs.
+pub struct ScanPool {
+    queue: Mutex<mpsc::Sender<Job>>,
+}
+
+impl ScanPool {
+    /// Start `n` workers (at least one).
+    pub fn new(n: usize) -> std::io::Result<ScanPool> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let rx = Arc::new(Mutex::new(rx));
+        for k in 0..n.max(1) {
+            let rx = rx.clone();
+            std::thread::Builder::new()
+                .name(format!("spamd-scan-{k}"))
+                .spawn(move || {
+                    loop {
+                        let job = match rx.lock() {
+                            Ok(r) => r.recv(),
+                            Err(_) => return,
+                        };
+                        let Ok(job) = job else { return };
+                        // A panicking scan must not take its worker down;
+                        // its caller sees the dropped reply channel.
+                        let _ = catch_unwind(AssertUnwindSafe(job));
+                    }
+                })?;
+        }
+        Ok(ScanPool {
+            queue: Mutex::new(tx),
+        })
+    }
+
+    /// Run `f` on a worker and wait for its result without blocking the
+    /// async runtime. `Err` when the job panicked.
+    pub async fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<R, String> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = tx.send(f());
+        });
+        self.queue
+            .lock()
+            .map_err(|_| "scan queue poisoned".to_string())?
+            .send(job)
+            .map_err(|_| "scan workers stopped".to_string())?;
+        rx.await.map_err(|_| "the scan panicked".to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_jobs_and_survives_a_panic() {
+        let pool = ScanPool::new(2).unwrap();
+        assert_eq!(pool.run(|| 6 * 7).await, Ok(42));
+        let r: Result<(), String> = pool.run(|| panic!("boom")).await;
+        assert!(r.is_err());
+        let names: Vec<String> = futures_join(&pool).await;
+        assert!(
+            names.iter().all(|n| n.starts_with("spamd-scan-")),
+            "{names:?}"
+        );
+    }
+
+    async fn futures_join(pool: &ScanPool) -> Vec<String> {
+        let mut out = Vec::new();
+        for _ in 0..4 {
+            out.push(
+                pool.run(|| std::thread::current().name().unwrap_or("").to_string())
+                    .await
+                    .unwrap(),
+            );
+        }
+        out
+    }
+}
