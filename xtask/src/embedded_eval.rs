@@ -1,7 +1,13 @@
 //! How the embedded defaults do on mail, beside SpamAssassin 4.0.1.
 //!
 //! `cargo run --release -p xtask -- embedded-eval [--split test|train|all]
-//! [--no-bayes] [--show N] [--out FILE] [--cf LINE]...`
+//! [--no-bayes] [--show N] [--out FILE] [--cf LINE]...
+//! [--require-fp PCT] [--require-fn PCT] [--require-ja PCT]`
+//!
+//! With `--require-*` the run fails (CI gate) when the public corpus's FP
+//! or FN rate is above the given percentage or not below SpamAssassin's on
+//! the same messages, when less than PCT of the ja-real spam scanned
+//! reaches 5.0, or when any Japanese ham does.
 //!
 //! Builds the engine exactly as spamd does on a machine without
 //! SpamAssassin: only the embedded files (`rules/`), no rules or site
@@ -297,6 +303,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut out: Option<PathBuf> = None;
     let mut extra = Vec::new();
     let mut corpus_dir = None;
+    let mut gate = Gate::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().cloned().unwrap_or_default();
@@ -307,19 +314,100 @@ pub fn main(args: &[String]) -> ExitCode {
             "--out" => out = Some(PathBuf::from(val())),
             "--cf" => extra.push(val()),
             "--corpus" => corpus_dir = Some(PathBuf::from(val())),
+            "--require-fp" => gate.max_fp = val().parse().ok(),
+            "--require-fn" => gate.max_fn = val().parse().ok(),
+            "--require-ja" => gate.min_ja = val().parse().ok(),
             other => {
                 eprintln!("embedded-eval: unknown option {other}");
                 return ExitCode::from(2);
             }
         }
     }
-    match eval(&split, bayes, show, out.as_deref(), &extra, corpus_dir) {
+    match eval(
+        &split,
+        bayes,
+        show,
+        out.as_deref(),
+        &extra,
+        corpus_dir,
+        &gate,
+    ) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("embedded-eval: {e}");
             ExitCode::from(1)
         }
     }
+}
+
+/// Limits that make the run fail (percentages).
+#[derive(Default)]
+struct Gate {
+    max_fp: Option<f64>,
+    max_fn: Option<f64>,
+    min_ja: Option<f64>,
+}
+
+impl Gate {
+    fn any(&self) -> bool {
+        self.max_fp.is_some() || self.max_fn.is_some() || self.min_ja.is_some()
+    }
+}
+
+fn rate(n: usize, d: usize) -> f64 {
+    100.0 * n as f64 / d.max(1) as f64
+}
+
+fn check_gate(
+    gate: &Gate,
+    tallies: &std::collections::BTreeMap<(Group, bool), Tally>,
+    ja_ham_over: &[String],
+) -> Vec<String> {
+    let mut fails = Vec::new();
+    let zero = Tally::default();
+    let public = tallies
+        .iter()
+        .find(|((g, _), _)| *g == Group::Public)
+        .map_or(&zero, |(_, t)| t);
+    let (fp, fn_) = (rate(public.fp, public.ham), rate(public.fn_, public.spam));
+    let (sa_fp, sa_fn) = (
+        rate(public.sa_fp, public.sa_ham),
+        rate(public.sa_fn, public.sa_spam),
+    );
+    if let Some(max) = gate.max_fp {
+        if fp > max {
+            fails.push(format!("public FP {fp:.2}% above {max}%"));
+        }
+        if public.sa_ham == public.ham && fp >= sa_fp && public.fp > 0 {
+            fails.push(format!(
+                "public FP {fp:.2}% not below SpamAssassin's {sa_fp:.2}%"
+            ));
+        }
+    }
+    if let Some(max) = gate.max_fn {
+        if fn_ > max {
+            fails.push(format!("public FN {fn_:.2}% above {max}%"));
+        }
+        if public.sa_spam == public.spam && fn_ >= sa_fn {
+            fails.push(format!(
+                "public FN {fn_:.2}% not below SpamAssassin's {sa_fn:.2}%"
+            ));
+        }
+    }
+    if let Some(min) = gate.min_ja {
+        let ja = tallies
+            .iter()
+            .find(|((g, _), _)| *g == Group::JaReal)
+            .map_or(&zero, |(_, t)| t);
+        let caught = 100.0 - rate(ja.fn_, ja.spam);
+        if ja.spam == 0 || caught < min {
+            fails.push(format!("ja-real spam at 5.0+ {caught:.2}% below {min}%"));
+        }
+        if !ja_ham_over.is_empty() {
+            fails.push(format!("Japanese ham at 5.0+: {}", ja_ham_over.join("; ")));
+        }
+    }
+    fails
 }
 
 fn eval(
@@ -329,6 +417,7 @@ fn eval(
     out: Option<&Path>,
     extra: &[String],
     corpus_dir: Option<PathBuf>,
+    gate: &Gate,
 ) -> Result<(), String> {
     let public = crate::public_corpus(corpus_dir)?;
     let all = items(&public)?;
@@ -451,6 +540,12 @@ fn eval(
     if let Some(out) = out {
         std::fs::write(out, lines.join("\n") + "\n")
             .map_err(|e| format!("{}: {e}", out.display()))?;
+    }
+    if gate.any() {
+        let fails = check_gate(gate, &tallies, &ja_ham_over);
+        if !fails.is_empty() {
+            return Err(fails.join("; "));
+        }
     }
     Ok(())
 }
