@@ -17,28 +17,7 @@ use crate::cli::Cli;
 
 /// The project's own default configuration and rules, used when the machine
 /// has no SpamAssassin rules directory.
-pub const EMBEDDED: &[(&str, &str)] = &[
-    (
-        "(embedded)/10_default_prefs.cf",
-        include_str!("../../rules/10_default_prefs.cf"),
-    ),
-    (
-        "(embedded)/20_gtube.cf",
-        include_str!("../../rules/20_gtube.cf"),
-    ),
-    (
-        "(embedded)/30_welcomelist.cf",
-        include_str!("../../rules/30_welcomelist.cf"),
-    ),
-    (
-        "(embedded)/50_heuristics.cf",
-        include_str!("../../rules/50_heuristics.cf"),
-    ),
-    (
-        "(embedded)/60_japanese.cf",
-        include_str!("../../rules/60_japanese.cf"),
-    ),
-];
+pub use spamcore::config::embedded::FILES as EMBEDDED;
 
 /// Where the Bayes databases are and the ones opened so far.
 pub struct BayesSource {

@@ -153,7 +153,8 @@ fn logs_spamassassins_per_message_lines() {
 #[test]
 fn japanese_rules_read_decoded_text() {
     // ISO-2022-JP, Shift_JIS, EUC-JP and UTF-8 mail: the JA_ rules match the
-    // decoded text, and no ham message hits one.
+    // decoded text, and no ham message reaches the threshold (legitimate
+    // notices may hit a JA_ rule: a lockout discussion says "locked").
     let d = Daemon::ours(&[]);
     let spamc = our_bin("spamc");
     let port = d.port.to_string();
@@ -174,7 +175,13 @@ fn japanese_rules_read_decoded_text() {
             if expect_hit {
                 spam_hits += usize::from(hit);
             } else {
-                assert!(!hit, "{} (ham) hit {names}", f.display());
+                let r = run(&spamc, &["-p", &port, "-c"], &msg, T);
+                let (score, threshold) = parse_check(&r.stdout);
+                assert!(
+                    score < threshold,
+                    "{} (ham) scored {score} with {names}",
+                    f.display()
+                );
             }
         }
     }

@@ -28,15 +28,24 @@
 //!
 //! `cargo run --release -p xtask -- bayes-cjk [--corpus DIR]`
 //!   leave-one-out on the Japanese corpus with and without bayes_cjk_tokens.
+//!
+//! `cargo run --release -p xtask -- embedded-eval [--split test|train|all]`
+//!   the embedded defaults alone (empty Bayes, auto-learn) on the held-back
+//!   split, beside SpamAssassin 4.0.1's recorded verdicts.
+//!
+//! `cargo run --release -p xtask -- tune-scores` fits the embedded rules'
+//!   scores on the training split and writes `rules/90_scores.cf`.
 
 mod bayes_cjk;
 mod bayes_compare;
 mod bayes_expiry;
 mod bench;
 mod bench_bayes;
+mod embedded_eval;
 mod parity;
 mod profile;
 mod record;
+mod tune_scores;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -59,8 +68,12 @@ fn main() -> ExitCode {
         Some("record") => record::main(&args[1..]),
         Some("bayes-compare") => bayes_compare::main(&args[1..]),
         Some("bayes-cjk") => bayes_cjk::main(&args[1..]),
+        Some("embedded-eval") => embedded_eval::main(&args[1..]),
+        Some("tune-scores") => tune_scores::main(&args[1..]),
         _ => {
-            eprintln!("usage: xtask parity|bench|profile|record|bayes-compare|bayes-cjk [options]");
+            eprintln!(
+                "usage: xtask parity|bench|profile|record|bayes-compare|bayes-cjk|embedded-eval|tune-scores [options]"
+            );
             ExitCode::from(2)
         }
     }

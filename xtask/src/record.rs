@@ -1,6 +1,8 @@
 //! Record SpamAssassin 4.0.1's verdicts on the corpus as the parity oracle.
 //!
 //! `cargo run --release -p xtask -- record [--corpus DIR] [--out FILE]`
+//! (`--ja`: the Japanese folders of `tests/corpus` instead, written to
+//! `tests/parity/sa401-L-ja.tsv` with keys such as `ja-real/spam.x.eml`)
 //! starts Debian's spamd (`-L`, `use_bayes 0`, rules from
 //! /usr/share/spamassassin and /etc/spamassassin), sends every message with
 //! SYMBOLS, and writes `label<TAB>folder.file<TAB>score/threshold<TAB>RULES`
@@ -38,19 +40,33 @@ fn symbols(port: u16, msg: &[u8]) -> Result<(String, String), String> {
 
 pub fn main(args: &[String]) -> ExitCode {
     let mut corpus = None;
-    let mut out = corpus::workspace_root().join("tests/parity/sa401-L.tsv");
+    let mut out = None;
+    let mut ja = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            "--ja" => ja = true,
             "--corpus" => corpus = it.next().map(PathBuf::from),
-            "--out" => out = it.next().map(PathBuf::from).unwrap_or(out),
+            "--out" => out = it.next().map(PathBuf::from),
             other => {
                 eprintln!("record: unknown option {other}");
                 return ExitCode::from(2);
             }
         }
     }
-    match crate::public_corpus(corpus).and_then(|c| record(&c, &out)) {
+    let name = if ja { "sa401-L-ja.tsv" } else { "sa401-L.tsv" };
+    let out = out.unwrap_or_else(|| corpus::workspace_root().join("tests/parity").join(name));
+    let folders: Vec<&str> = if ja {
+        vec!["ja/ham", "ja/spam", "ja-real/ham", "ja-real/spam"]
+    } else {
+        corpus::PUBLIC_FOLDERS.iter().map(|(f, _)| *f).collect()
+    };
+    let root = if ja {
+        Ok(corpus.unwrap_or_else(corpus::dir))
+    } else {
+        crate::public_corpus(corpus)
+    };
+    match root.and_then(|c| record(&c, &folders, &out)) {
         Ok(n) => {
             println!("recorded {n} messages in {}", out.display());
             ExitCode::SUCCESS
@@ -62,13 +78,13 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn record(corpus: &Path, out: &Path) -> Result<usize, String> {
+fn record(corpus: &Path, folders: &[&str], out: &Path) -> Result<usize, String> {
     let mut files = Vec::new();
-    for folder in ["easy_ham", "easy_ham_2", "hard_ham", "spam", "spam_2"] {
+    for &folder in folders {
         let dir = corpus.join(folder);
         let rd = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
         for e in rd.flatten() {
-            files.push((folder, e.path()));
+            files.push((folder.to_string(), e.path()));
         }
     }
     files.sort();
@@ -103,7 +119,7 @@ fn record(corpus: &Path, out: &Path) -> Result<usize, String> {
                         .file_name()
                         .map(|n| n.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    let label = if folder.starts_with("spam") {
+                    let label = if folder.ends_with("spam") || folder.starts_with("spam") {
                         "spam"
                     } else {
                         "ham"

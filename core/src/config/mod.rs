@@ -8,6 +8,7 @@
 mod cond;
 mod derived;
 mod directives;
+pub mod embedded;
 mod message_options;
 mod report;
 mod rule;
