@@ -198,23 +198,13 @@ fn start_rspamd(root: &Path) -> Result<Daemon, String> {
     wait_ready("rspamd", child, port, t0)
 }
 
-/// Resident memory of a process and all its descendants, in KiB.
-pub(crate) fn tree_rss_kib(pid: u32) -> u64 {
-    let mut total = 0;
+/// A process and all its descendants (live processes only), from
+/// /proc's per-thread `children` lists.
+fn process_tree(pid: u32) -> Vec<u32> {
+    let mut seen = Vec::new();
     let mut stack = vec![pid];
     while let Some(p) = stack.pop() {
-        if let Ok(status) = std::fs::read_to_string(format!("/proc/{p}/status")) {
-            for line in status.lines() {
-                if let Some(v) = line.strip_prefix("VmRSS:") {
-                    total += v
-                        .trim()
-                        .trim_end_matches("kB")
-                        .trim()
-                        .parse::<u64>()
-                        .unwrap_or(0);
-                }
-            }
-        }
+        seen.push(p);
         if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
             for t in tasks.flatten() {
                 if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
@@ -227,37 +217,52 @@ pub(crate) fn tree_rss_kib(pid: u32) -> u64 {
             }
         }
     }
-    total
+    seen
+}
+
+/// Resident memory of a process and all its descendants, in KiB.
+pub(crate) fn tree_rss_kib(pid: u32) -> u64 {
+    let rss = |p: u32| -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    process_tree(pid).into_iter().map(rss).sum()
 }
 
 /// CPU time (user + system) of a process and all its descendants, live
 /// threads and processes only, in clock ticks (1/100 s on Linux).
 fn tree_cpu_ticks(pid: u32) -> u64 {
-    let mut total = 0;
-    let mut stack = vec![pid];
-    while let Some(p) = stack.pop() {
-        if let Ok(stat) = std::fs::read_to_string(format!("/proc/{p}/stat"))
-            && let Some((_, rest)) = stat.rsplit_once(')')
-        {
-            // Fields after the command name: state is field 3; utime 14, stime 15.
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            for i in [11, 12] {
-                total += f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
-            }
-        }
-        if let Ok(tasks) = std::fs::read_dir(format!("/proc/{p}/task")) {
-            for t in tasks.flatten() {
-                if let Ok(children) = std::fs::read_to_string(t.path().join("children")) {
-                    stack.extend(
-                        children
-                            .split_whitespace()
-                            .filter_map(|c| c.parse::<u32>().ok()),
-                    );
-                }
-            }
-        }
+    let ticks = |p: u32| -> u64 {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        let Some((_, rest)) = stat.rsplit_once(')') else {
+            return 0;
+        };
+        // Fields after the command name: state is field 3; utime 14, stime 15.
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        [11, 12]
+            .iter()
+            .map(|&i| f.get(i).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0))
+            .sum()
+    };
+    process_tree(pid).into_iter().map(ticks).sum()
+}
+
+/// Build our spamd in release mode; returns its path.
+pub(crate) fn build_release_spamd() -> Result<PathBuf, String> {
+    let root = corpus::workspace_root();
+    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["build", "--release", "-q", "-p", "spamd"])
+        .current_dir(&root)
+        .status()
+        .map_err(|e| format!("cargo build: {e}"))?;
+    if !status.success() {
+        return Err("building our spamd failed".into());
     }
-    total
+    Ok(root.join("target/release/spamd"))
 }
 
 fn process(port: u16, msg: &[u8]) -> Result<(), String> {
@@ -407,18 +412,7 @@ pub fn main(args: &[String]) -> ExitCode {
 fn bench(n: usize, corpus: &Path, only: Option<&str>) -> Result<(), String> {
     let msgs = Arc::new(sample(corpus, n)?);
     let bytes: usize = msgs.iter().map(Vec::len).sum();
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-q", "-p", "spamd"])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() {
-        return Err("building our spamd failed".into());
-    }
-    let ours_bin = root.join("target/release/spamd");
+    let ours_bin = build_release_spamd()?;
     let sa_bin = PathBuf::from("/usr/sbin/spamd");
     if !sa_bin.exists() {
         return Err("/usr/sbin/spamd is missing: apt-get install -y spamd spamassassin".into());
@@ -445,7 +439,7 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>) -> Result<(), String> {
         let d = match name {
             "SpamAssassin" => start(name, &sa_bin, &extra)?,
             "ours" => start(name, &ours_bin, &extra)?,
-            _ => start_rspamd(root)?,
+            _ => start_rspamd(&corpus::workspace_root())?,
         };
         let idle = tree_rss_kib(d.child.id());
         // Warm up: every process/thread has loaded and touched its rules.

@@ -78,18 +78,7 @@ fn training(corpus: &Path, work: &Path, folder: &str) -> Result<PathBuf, String>
 
 pub fn bench(n: usize, corpus: &Path) -> Result<(), String> {
     let msgs = Arc::new(sample(corpus, n)?);
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .unwrap_or(Path::new("."));
-    let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "-q", "-p", "spamd"])
-        .current_dir(root)
-        .status()
-        .map_err(|e| format!("cargo build: {e}"))?;
-    if !status.success() {
-        return Err("building our spamd failed".into());
-    }
-    let ours = root.join("target/release/spamd");
+    let ours = crate::bench::build_release_spamd()?;
     let sa = PathBuf::from("/usr/sbin/spamd");
     let work = std::env::temp_dir().join(format!("bench-bayes-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
