@@ -432,6 +432,8 @@ pub struct Options {
     pub ssl: bool,
     pub ssl_cert: Option<OsString>,
     pub ssl_key: Option<OsString>,
+    pub ssl_ca_file: Option<OsString>,
+    pub ssl_ca_path: Option<OsString>,
     pub timeout: i32,
     pub connect_timeout: Option<i32>,
     pub connect_retries: i32,
@@ -470,6 +472,8 @@ impl Default for Options {
             ssl: false,
             ssl_cert: None,
             ssl_key: None,
+            ssl_ca_file: None,
+            ssl_ca_path: None,
             timeout: 600,
             connect_timeout: None,
             connect_retries: 0,
@@ -733,7 +737,8 @@ impl Parser {
             }
             Id::SslCert => o.ssl_cert = Some(v),
             Id::SslKey => o.ssl_key = Some(v),
-            Id::SslCaFile | Id::SslCaPath => {}
+            Id::SslCaFile => o.ssl_ca_file = Some(v),
+            Id::SslCaPath => o.ssl_ca_path = Some(v),
             Id::Socket => o.socket = Some(v),
             // The file itself is loaded before parsing (see config.rs).
             Id::Config => {}

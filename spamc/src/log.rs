@@ -34,10 +34,6 @@ impl Logger {
         self.to_stderr.set(on);
     }
 
-    pub fn to_stderr(&self) -> bool {
-        self.to_stderr.get()
-    }
-
     pub fn log(&self, level: Level, msg: &str) {
         emit(self.to_stderr.get(), level, msg);
     }

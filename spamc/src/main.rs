@@ -19,6 +19,7 @@ mod exchange;
 mod log;
 mod message;
 mod outcome;
+mod tls;
 mod transport;
 
 use std::ffi::OsString;
@@ -27,8 +28,7 @@ use std::os::unix::ffi::OsStringExt;
 use std::process::{Command as Process, Stdio};
 
 use spamcore::protocol::{
-    ClientRequest, Command, EX_CONFIG, EX_OSERR, EX_TOOBIG, EX_UNAVAILABLE, EX_USAGE,
-    encode_request,
+    ClientRequest, Command, EX_CONFIG, EX_OSERR, EX_TOOBIG, EX_USAGE, encode_request,
 };
 
 use args::{Diag, Learn, Options, Report, Status};
@@ -136,16 +136,6 @@ fn talk(opts: &Options, log: &Logger, user: &str, stdin: &mut impl Read) -> (Inp
             }
             return (input, Outcome::Failed(code));
         }
-    }
-    if opts.ssl {
-        // Shown even without -l: the invoker must learn why nothing works.
-        eprintln!("spamc: TLS (-S/--ssl) is not supported by this build of spamc");
-        if !log.to_stderr() {
-            log.err("spamc not built with SSL support");
-        }
-        // Debian's spamc exits 69 when the TLS handshake fails: treat a
-        // missing TLS layer as that connection failure.
-        return (input, Outcome::Failed(EX_UNAVAILABLE));
     }
     if opts.learn.is_some() || opts.report.is_some() {
         let request = tell_request(opts, user, &input.msg);

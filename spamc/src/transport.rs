@@ -32,6 +32,8 @@ pub struct Transport {
     pub retry_sleep: Duration,
     pub connect_timeout: Option<Duration>,
     pub io_timeout: Option<Duration>,
+    /// `-S`: TLS over TCP (a Unix socket never uses it, as in spamc).
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 /// A connected socket.
@@ -39,6 +41,7 @@ pub struct Transport {
 pub enum Stream {
     Tcp(TcpStream),
     Unix(UnixStream),
+    Tls(Box<rustls::StreamOwned<rustls::ClientConnection, TcpStream>>),
 }
 
 impl Stream {
@@ -46,6 +49,9 @@ impl Stream {
         let _ = match self {
             Stream::Tcp(s) => s.shutdown(Shutdown::Write),
             Stream::Unix(s) => s.shutdown(Shutdown::Write),
+            // spamc does not half-close a TLS connection; spamd reads the
+            // body by its Content-length.
+            Stream::Tls(_) => Ok(()),
         };
     }
 
@@ -53,6 +59,7 @@ impl Stream {
         let _ = match self {
             Stream::Tcp(s) => s.set_read_timeout(t).and(s.set_write_timeout(t)),
             Stream::Unix(s) => s.set_read_timeout(t).and(s.set_write_timeout(t)),
+            Stream::Tls(s) => s.sock.set_read_timeout(t).and(s.sock.set_write_timeout(t)),
         };
     }
 }
@@ -62,6 +69,7 @@ impl Read for Stream {
         match self {
             Stream::Tcp(s) => s.read(buf),
             Stream::Unix(s) => s.read(buf),
+            Stream::Tls(s) => s.read(buf),
         }
     }
 }
@@ -71,11 +79,15 @@ impl Write for Stream {
         match self {
             Stream::Tcp(s) => s.write(buf),
             Stream::Unix(s) => s.write(buf),
+            Stream::Tls(s) => s.write(buf),
         }
     }
 
     fn flush(&mut self) -> io::Result<()> {
-        Ok(())
+        match self {
+            Stream::Tls(s) => s.flush(),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -128,7 +140,25 @@ pub fn setup(opts: &Options, log: &Logger) -> Result<Transport, i32> {
     } else {
         opts.retry_sleep
     };
+    let tls = if opts.ssl && opts.socket.is_none() {
+        let settings = crate::tls::Settings {
+            cert: opts.ssl_cert.as_ref(),
+            key: opts.ssl_key.as_ref(),
+            ca_file: opts.ssl_ca_file.as_ref(),
+            ca_path: opts.ssl_ca_path.as_ref(),
+        };
+        match crate::tls::config(&settings) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                log.err(&format!("SSL setup failed: {e}"));
+                return Err(EX_SOFTWARE);
+            }
+        }
+    } else {
+        None
+    };
     Ok(Transport {
+        tls,
         target,
         connect_retries: u32::try_from(retries).unwrap_or(0),
         retry_sleep: Duration::from_secs(u64::try_from(sleep).unwrap_or(1)),
@@ -310,7 +340,34 @@ impl Transport {
             Target::Tcp(hosts) => self.connect_tcp(hosts, log)?,
         };
         stream.set_timeouts(self.io_timeout);
-        Ok(stream)
+        match (&self.tls, stream) {
+            (Some(config), Stream::Tcp(tcp)) => Self::handshake(config, tcp, log),
+            (_, stream) => Ok(stream),
+        }
+    }
+
+    /// The TLS handshake over a connected socket.
+    fn handshake(
+        config: &std::sync::Arc<rustls::ClientConfig>,
+        mut tcp: TcpStream,
+        log: &Logger,
+    ) -> Result<Stream, i32> {
+        let peer = tcp
+            .peer_addr()
+            .map(|a| a.ip())
+            .unwrap_or(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST));
+        let name = rustls::pki_types::ServerName::IpAddress(peer.into());
+        let mut conn = rustls::ClientConnection::new(config.clone(), name).map_err(|e| {
+            log.err(&format!("SSL connect failed: {e}"));
+            EX_SOFTWARE
+        })?;
+        while conn.is_handshaking() {
+            if let Err(e) = conn.complete_io(&mut tcp) {
+                log.err(&format!("SSL connect failed: {e}"));
+                return Err(EX_UNAVAILABLE);
+            }
+        }
+        Ok(Stream::Tls(Box::new(rustls::StreamOwned::new(conn, tcp))))
     }
 
     fn connect_unix(&self, path: &OsString, log: &Logger) -> Result<Stream, i32> {

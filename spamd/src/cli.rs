@@ -40,6 +40,13 @@ pub struct Cli {
     pub ssl_port: Option<String>,
     pub server_cert: Option<String>,
     pub server_key: Option<String>,
+    /// `--ssl-verify`, also implied by a CA file or path: clients must
+    /// present a certificate signed by one of those CAs.
+    pub ssl_verify: bool,
+    pub ssl_ca_file: Option<String>,
+    pub ssl_ca_path: Option<String>,
+    /// Our extension: serve Prometheus metrics on this address.
+    pub metrics_listen: Option<String>,
     pub socketgroup: Option<String>,
     pub socketmode: Option<String>,
     pub socketowner: Option<String>,
@@ -88,6 +95,10 @@ impl Default for Cli {
             ssl_port: None,
             server_cert: None,
             server_key: None,
+            ssl_verify: false,
+            ssl_ca_file: None,
+            ssl_ca_path: None,
+            metrics_listen: None,
             socketgroup: None,
             socketmode: None,
             socketowner: None,
@@ -217,6 +228,10 @@ const OPTIONS: &[(&str, &str)] = &[
         "lint",
         "Check the configuration, list problems with file:line, and exit",
     ),
+    (
+        "metrics-listen=s",
+        "Serve Prometheus metrics on ADDR:PORT (off by default)",
+    ),
 ];
 
 /// What the command line asks for.
@@ -298,6 +313,10 @@ fn apply(cli: &mut Cli, name: &str, v: Value) -> Option<String> {
         "socketpath" => cli.socketpath = Some(text()),
         "ssl" => cli.ssl = flag,
         "ssl-port" => cli.ssl_port = Some(text()),
+        "ssl-verify" => cli.ssl_verify = flag,
+        "ssl-ca-file" => cli.ssl_ca_file = Some(text()),
+        "ssl-ca-path" => cli.ssl_ca_path = Some(text()),
+        "metrics-listen" => cli.metrics_listen = Some(text()),
         "syslog" => cli.syslog = text(),
         "timeout-tcp" => cli.timeout_tcp = int(30),
         "timeout-child" => cli.timeout_child = int(300),
@@ -334,8 +353,7 @@ fn apply(cli: &mut Cli, name: &str, v: Value) -> Option<String> {
             ignored(cli, "SQL and LDAP user preferences are not supported")
         }
         "v" | "vpopmail" if flag => ignored(cli, "vpopmail is not supported"),
-        // Read and kept by SpamAssassin for features not built here yet;
-        // spamd refuses --ssl at start-up rather than run without it.
+        // Read and kept by SpamAssassin for features not built here yet.
         _ => {}
     }
     None

@@ -1,12 +1,15 @@
 //! spamd: a SpamAssassin-compatible spam filtering daemon.
 
+mod activation;
 mod cli;
 mod engine;
 mod getopt;
 mod learn;
 mod log;
+mod metrics;
 mod pool;
 mod server;
+mod tls;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -105,7 +108,8 @@ fn lint(cli: &Cli) -> ExitCode {
 /// A parsed `-i` value.
 enum ListenSpec {
     Unix(String),
-    Tcp(Vec<SocketAddr>),
+    /// The addresses, and whether they speak TLS.
+    Tcp(Vec<SocketAddr>, bool),
 }
 
 fn listen_specs(cli: &Cli) -> Result<Vec<ListenSpec>, String> {
@@ -132,13 +136,22 @@ fn listen_specs(cli: &Cli) -> Result<Vec<ListenSpec>, String> {
         } else {
             spec
         };
+        // `ssl:` marks a TLS listener; --ssl (or --ssl-port) makes every
+        // TCP listener one, and a Unix socket never is, as in SpamAssassin.
+        let (prefixed, spec) = match spec.get(..4) {
+            Some(p) if p.eq_ignore_ascii_case("ssl:") => (true, spec[4..].to_string()),
+            _ => (false, spec),
+        };
         if spec.starts_with('/') {
             out.push(ListenSpec::Unix(spec));
             continue;
         }
-        if spec.starts_with("ssl:") {
-            return Err(format!("TLS listeners are not supported yet: {spec}"));
-        }
+        let ssl = prefixed || tls::wanted(cli);
+        let spec = if spec.is_empty() {
+            "localhost".to_string()
+        } else {
+            spec
+        };
         // [v6]:port, v6, host:port, host, *, *:port
         let (host, port) = if let Some(rest) = spec.strip_prefix('[') {
             let (h, after) = rest
@@ -152,7 +165,8 @@ fn listen_specs(cli: &Cli) -> Result<Vec<ListenSpec>, String> {
         } else {
             (spec.clone(), None)
         };
-        let port = match port.filter(|p| !p.is_empty()) {
+        let ssl_port = cli.ssl_port.clone().filter(|_| ssl);
+        let port = match port.or(ssl_port).filter(|p| !p.is_empty()) {
             Some(p) => p
                 .parse::<u16>()
                 .map_err(|_| format!("invalid port: {p}, socket: {spec}"))?,
@@ -184,7 +198,7 @@ fn listen_specs(cli: &Cli) -> Result<Vec<ListenSpec>, String> {
             .filter(|ip| !(cli.ipv4 && ip.is_ipv6() || cli.ipv6 && ip.is_ipv4()))
             .map(|ip| SocketAddr::new(ip, port))
             .collect();
-        out.push(ListenSpec::Tcp(ips));
+        out.push(ListenSpec::Tcp(ips, ssl));
     }
     Ok(out)
 }
@@ -204,8 +218,11 @@ fn bind_tcp(addr: SocketAddr) -> std::io::Result<std::net::TcpListener> {
 }
 
 enum Bound {
-    Tcp(std::net::TcpListener),
-    Unix(std::os::unix::net::UnixListener, String),
+    /// A TCP listener and whether it speaks TLS.
+    Tcp(std::net::TcpListener, bool),
+    /// A Unix listener, its path, and whether we made it (and so remove
+    /// it at exit; systemd's sockets are systemd's).
+    Unix(std::os::unix::net::UnixListener, String, bool),
 }
 
 fn bind_all(cli: &Cli) -> Result<Vec<Bound>, String> {
@@ -226,16 +243,16 @@ fn bind_all(cli: &Cli) -> Result<Vec<Bound>, String> {
                 l.set_nonblocking(true).map_err(|e| e.to_string())?;
                 set_socket_perms(cli, &path)?;
                 info!("spamd: server socket set to: {path}");
-                bound.push(Bound::Unix(l, path));
+                bound.push(Bound::Unix(l, path, true));
             }
-            ListenSpec::Tcp(addrs) => {
+            ListenSpec::Tcp(addrs, ssl) => {
                 let mut any = false;
                 let mut last_err = None;
                 for a in addrs {
                     match bind_tcp(a) {
                         Ok(l) => {
                             info!("spamd: server socket set to: [{}]:{}", a.ip(), a.port());
-                            bound.push(Bound::Tcp(l));
+                            bound.push(Bound::Tcp(l, ssl));
                             any = true;
                         }
                         Err(e) => {
@@ -250,6 +267,24 @@ fn bind_all(cli: &Cli) -> Result<Vec<Bound>, String> {
         }
     }
     Ok(bound)
+}
+
+/// How SpamAssassin names a listener in `server started on ...`.
+fn listen_description(b: &Bound) -> String {
+    match b {
+        Bound::Unix(_, p, _) => format!("UNIX domain socket {p}"),
+        Bound::Tcp(l, ssl) => {
+            let (ip, port) = l
+                .local_addr()
+                .map(|a| (a.ip().to_string(), a.port()))
+                .unwrap_or_default();
+            if *ssl {
+                format!("SSL [{ip}]:{port}")
+            } else {
+                format!("IO::Socket::IP [{ip}]:{port}")
+            }
+        }
+    }
 }
 
 fn set_socket_perms(cli: &Cli, path: &str) -> Result<(), String> {
@@ -338,9 +373,9 @@ fn daemonize() -> Result<(), String> {
 }
 
 fn run(cli: Cli) -> Result<(), String> {
-    if cli.ssl || cli.ssl_port.is_some() {
-        return Err("TLS (--ssl) is not supported yet; use a Unix socket or loopback TCP".into());
-    }
+    // Sockets from systemd first: the variables name our pid, so this must
+    // happen before -d forks.
+    let inherited = activation::take()?;
     let max_children = usize::try_from(cli.max_children)
         .ok()
         .filter(|&n| n > 0)
@@ -360,7 +395,27 @@ fn run(cli: Cli) -> Result<(), String> {
         allowed.push(Cidr::parse("::1")?);
     }
     // Bind first (may need root), then daemonize, then drop privileges.
-    let bound = bind_all(&cli)?;
+    let bound = match inherited {
+        Some(sockets) => sockets
+            .into_iter()
+            .map(|s| match s {
+                activation::Inherited::Tcp(l, named_ssl) => {
+                    Bound::Tcp(l, named_ssl || tls::wanted(&cli))
+                }
+                activation::Inherited::Unix(l, p) => Bound::Unix(l, p, false),
+            })
+            .collect(),
+        None => bind_all(&cli)?,
+    };
+    let acceptor = if bound.iter().any(|b| matches!(b, Bound::Tcp(_, true))) {
+        Some(tls::acceptor(&cli)?)
+    } else {
+        None
+    };
+    let metrics_listener = match &cli.metrics_listen {
+        Some(addr) => Some(metrics::bind(addr)?),
+        None => None,
+    };
     if cli.daemonize {
         daemonize()?;
     }
@@ -392,6 +447,7 @@ fn run(cli: Cli) -> Result<(), String> {
         engine.origin,
         started.elapsed().as_secs_f64()
     );
+    metrics::METRICS.started(engine.rules.len());
     let shared = Arc::new(Shared {
         engine: RwLock::new(Arc::new(engine)),
         scan_slots: Semaphore::new(max_children),
@@ -419,8 +475,8 @@ fn run(cli: Cli) -> Result<(), String> {
     let unix_paths: Vec<String> = bound
         .iter()
         .filter_map(|b| match b {
-            Bound::Unix(_, p) => Some(p.clone()),
-            Bound::Tcp(_) => None,
+            Bound::Unix(_, p, true) => Some(p.clone()),
+            Bound::Unix(..) | Bound::Tcp(..) => None,
         })
         .collect();
     let cli = Arc::new(cli);
@@ -429,12 +485,15 @@ fn run(cli: Cli) -> Result<(), String> {
         let cli = cli_run;
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
+        let mut listen_info = Vec::new();
         for b in bound {
+            listen_info.push(listen_description(&b));
             let listener = match b {
-                Bound::Tcp(l) => {
-                    Listener::Tcp(tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?)
-                }
-                Bound::Unix(l, p) => Listener::Unix(
+                Bound::Tcp(l, ssl) => Listener::Tcp(
+                    tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?,
+                    acceptor.clone().filter(|_| ssl),
+                ),
+                Bound::Unix(l, p, _) => Listener::Unix(
                     tokio::net::UnixListener::from_std(l).map_err(|e| e.to_string())?,
                     p,
                 ),
@@ -447,16 +506,23 @@ fn run(cli: Cli) -> Result<(), String> {
             ));
         }
         drop(done_tx);
+        if let Some(l) = metrics_listener {
+            let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
+            tokio::spawn(metrics::serve(l));
+        }
         info!(
             "spamd: server started on {} (running version {})",
-            "configured sockets",
+            listen_info.join(", "),
             spamcore::SA_VERSION
         );
         info!("spamd: server pid: {}", std::process::id());
-        sd_notify("READY=1\nSTATUS=answering spamc requests");
+        sd_notify(&[
+            sd_notify::NotifyState::Ready,
+            sd_notify::NotifyState::Status("answering spamc requests"),
+        ]);
         let sig = wait_for_signals(&cli, &shared).await;
         info!("spamd: server killed by {sig}, shutting down");
-        sd_notify("STOPPING=1");
+        sd_notify(&[sd_notify::NotifyState::Stopping]);
         let _ = shutdown_tx.send(true);
         // Let scans in flight finish, within the child timeout.
         let limit = Duration::from_secs(cli.timeout_child.clamp(1, 300) as u64);
@@ -472,27 +538,86 @@ fn run(cli: Cli) -> Result<(), String> {
     result
 }
 
-/// Tell systemd (Type=notify) about our state, when it asked to be told:
-/// one datagram to $NOTIFY_SOCKET. Nothing happens without it.
-fn sd_notify(state: &str) {
-    let Some(path) = std::env::var_os("NOTIFY_SOCKET") else {
-        return;
-    };
-    let Ok(sock) = std::os::unix::net::UnixDatagram::unbound() else {
-        return;
-    };
-    let bytes = path.as_encoded_bytes();
-    let sent = if let Some(name) = bytes.strip_prefix(b"@") {
-        // Abstract socket namespace.
-        use std::os::linux::net::SocketAddrExt;
-        std::os::unix::net::SocketAddr::from_abstract_name(name)
-            .and_then(|addr| sock.send_to_addr(state.as_bytes(), &addr))
-    } else {
-        sock.send_to(state.as_bytes(), &path)
-    };
-    if let Err(e) = sent {
+/// Tell systemd (Type=notify) about our state, when it asked to be told
+/// ($NOTIFY_SOCKET); nothing happens without it.
+fn sd_notify(states: &[sd_notify::NotifyState<'_>]) {
+    if let Err(e) = sd_notify::notify(states) {
         warning!("spamd: cannot notify systemd: {e}");
     }
+}
+
+/// Why a freshly loaded configuration must not replace the running one, if
+/// it must not: its rules directory cannot be read, or it has no rules.
+fn reload_problem(cli: &Cli, engine: &Engine) -> Option<String> {
+    let src = engine::sources(cli);
+    if let Some(dir) = &src.rules_dir
+        && let Err(e) = std::fs::read_dir(dir)
+    {
+        return Some(format!(
+            "cannot read rules directory {}: {e}",
+            dir.display()
+        ));
+    }
+    if engine.rules.is_empty() {
+        return Some(format!("no rules loaded from {}", engine.origin));
+    }
+    None
+}
+
+/// SIGHUP: load the configuration and rules on the blocking pool and swap
+/// them in whole; scans in flight keep the engine they started with, and
+/// the listeners never close. A configuration that fails keeps the old one.
+async fn reload(cli: &Cli, shared: &Arc<Shared>) {
+    info!("spamd: server hit by SIGHUP, reloading configuration");
+    let started = std::time::Instant::now();
+    let mut states = vec![sd_notify::NotifyState::Reloading];
+    if let Ok(now) = sd_notify::NotifyState::monotonic_usec_now() {
+        states.push(now);
+    }
+    sd_notify(&states);
+    let cli2 = cli.clone();
+    let loaded = tokio::task::spawn_blocking(move || {
+        let (engine, diags) = Engine::load(&cli2);
+        let problem = reload_problem(&cli2, &engine);
+        (engine, diags, problem)
+    })
+    .await;
+    match loaded {
+        Ok((engine, diags, None)) => {
+            for d in diags.iter().take(50) {
+                warning!("config: {d}");
+            }
+            let n = engine.rules.len();
+            match shared.engine.write() {
+                Ok(mut g) => *g = Arc::new(engine),
+                Err(p) => *p.into_inner() = Arc::new(engine),
+            }
+            metrics::METRICS.reloaded(true, n);
+            info!(
+                "spamd: reloaded {n} rules in {:.2} seconds",
+                started.elapsed().as_secs_f64()
+            );
+            // SpamAssassin writes its pidfile again when a reload
+            // completes, and tools wait for that.
+            if let Some(p) = &cli.pidfile
+                && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
+            {
+                warning!("spamd: cannot rewrite pidfile {p}: {e}");
+            }
+        }
+        Ok((_, _, Some(why))) => {
+            metrics::METRICS.reloaded(false, 0);
+            error!("spamd: reload failed, keeping the running configuration: {why}");
+        }
+        Err(e) => {
+            metrics::METRICS.reloaded(false, 0);
+            error!("spamd: reload failed, keeping the running configuration: {e}");
+        }
+    }
+    sd_notify(&[
+        sd_notify::NotifyState::Ready,
+        sd_notify::NotifyState::Status("answering spamc requests"),
+    ]);
 }
 
 /// Wait for SIGTERM/SIGINT (returned) while handling SIGHUP (reload).
@@ -511,33 +636,7 @@ async fn wait_for_signals(cli: &Cli, shared: &Arc<Shared>) -> &'static str {
         tokio::select! {
             _ = term.recv() => return "SIGTERM",
             _ = int.recv() => return "SIGINT",
-            _ = hup.recv() => {
-                info!("spamd: server hit by SIGHUP, reloading configuration");
-                sd_notify("RELOADING=1");
-                let cli2 = cli.clone();
-                match tokio::task::spawn_blocking(move || Engine::load(&cli2)).await {
-                    Ok((engine, diags)) => {
-                        for d in diags.iter().take(50) {
-                            warning!("config: {d}");
-                        }
-                        let n = engine.rules.len();
-                        match shared.engine.write() {
-                            Ok(mut g) => *g = Arc::new(engine),
-                            Err(p) => *p.into_inner() = Arc::new(engine),
-                        }
-                        info!("spamd: reloaded {n} rules");
-                        // SpamAssassin writes its pidfile again when a
-                        // reload completes, and tools wait for that.
-                        if let Some(p) = &cli.pidfile
-                            && let Err(e) = std::fs::write(p, format!("{}\n", std::process::id()))
-                        {
-                            warning!("spamd: cannot rewrite pidfile {p}: {e}");
-                        }
-                        sd_notify("READY=1");
-                    }
-                    Err(e) => warning!("spamd: reload failed: {e}"),
-                }
-            }
+            _ = hup.recv() => reload(cli, shared).await,
         }
     }
 }

@@ -15,6 +15,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::engine::Engine;
 use crate::log::{info, warning};
+use crate::metrics::METRICS;
 
 /// Shared state of the running daemon.
 pub struct Shared {
@@ -30,7 +31,7 @@ pub struct Shared {
 }
 
 impl Shared {
-    fn engine(&self) -> Arc<Engine> {
+    pub(crate) fn engine(&self) -> Arc<Engine> {
         match self.engine.read() {
             Ok(g) => g.clone(),
             Err(p) => p.into_inner().clone(),
@@ -49,7 +50,8 @@ struct Peer {
 
 /// A listening socket.
 pub enum Listener {
-    Tcp(TcpListener),
+    /// With the TLS acceptor when it speaks TLS.
+    Tcp(TcpListener, Option<tokio_rustls::TlsAcceptor>),
     Unix(UnixListener, String),
 }
 
@@ -79,25 +81,50 @@ pub async fn serve(
         let done = done.clone();
         tokio::spawn(async move {
             match stream {
-                Conn::Tcp(s) => {
+                Conn::Tcp(s, tls) => {
                     let ip = s.peer_addr().map(|a| a.ip()).ok();
-                    if let Some(ip) = ip {
-                        let msg = format!(
-                            "connection from {} [{}]:{} to port {}, fd {}",
-                            peer.hostname,
-                            peer.addr,
-                            peer.port,
-                            local_port,
-                            raw_fd(&s)
-                        );
-                        if !shared.allowed.iter().any(|c| c.contains(ip)) {
-                            warning!("spamd: unauthorized {msg}");
-                            drop(done);
-                            return;
-                        }
-                        info!("spamd: {msg}");
+                    let msg = format!(
+                        "connection from {} [{}]:{} to port {}, fd {}",
+                        peer.hostname,
+                        peer.addr,
+                        peer.port,
+                        local_port,
+                        raw_fd(&s)
+                    );
+                    if let Some(ip) = ip
+                        && !shared.allowed.iter().any(|c| c.contains(ip))
+                    {
+                        METRICS.error("unauthorized");
+                        warning!("spamd: unauthorized {msg}");
+                        drop(done);
+                        return;
                     }
-                    handle(s, peer, &shared).await;
+                    match tls {
+                        None => {
+                            info!("spamd: {msg}");
+                            handle(s, peer, &shared).await;
+                        }
+                        Some(acceptor) => {
+                            let hs =
+                                tokio::time::timeout(shared.timeout_tcp, acceptor.accept(s)).await;
+                            match hs {
+                                Ok(Ok(t)) => {
+                                    info!("spamd: {msg}, {}", crate::tls::describe(t.get_ref().1));
+                                    handle(t, peer, &shared).await;
+                                }
+                                Ok(Err(e)) => {
+                                    METRICS.error("tls");
+                                    info!("spamd: accept_a_conn: TLS accept failed: {e}");
+                                }
+                                Err(_) => {
+                                    METRICS.error("tls");
+                                    info!(
+                                        "spamd: accept_a_conn: TLS accept failed: handshake timed out"
+                                    );
+                                }
+                            }
+                        }
+                    }
                 }
                 Conn::Unix(s) => {
                     info!("spamd: got connection over {}", peer.port);
@@ -114,16 +141,16 @@ fn raw_fd<T: std::os::fd::AsRawFd>(s: &T) -> i32 {
 }
 
 enum Conn {
-    Tcp(tokio::net::TcpStream),
+    Tcp(tokio::net::TcpStream, Option<tokio_rustls::TlsAcceptor>),
     Unix(tokio::net::UnixStream),
 }
 
 async fn accept(l: &Listener) -> std::io::Result<(Conn, Peer, u16)> {
     match l {
-        Listener::Tcp(t) => {
+        Listener::Tcp(t, tls) => {
             let (s, addr) = t.accept().await?;
             let local = t.local_addr().map(|a| a.port()).unwrap_or(0);
-            Ok((Conn::Tcp(s), peer_of(addr), local))
+            Ok((Conn::Tcp(s, tls.clone()), peer_of(addr), local))
         }
         Listener::Unix(u, path) => {
             let (s, _) = u.accept().await?;
@@ -145,8 +172,9 @@ fn peer_of(addr: SocketAddr) -> Peer {
             .unwrap_or(IpAddr::V6(v6)),
         v4 => v4,
     };
-    // No reverse DNS: loopback is "localhost", others are shown by address.
-    let hostname = if ip.is_loopback() {
+    // No reverse DNS: IPv4 loopback is "localhost" (as SpamAssassin's
+    // lookup gives), others, ::1 included, are shown by address.
+    let hostname = if ip.is_loopback() && ip.is_ipv4() {
         "localhost".to_string()
     } else {
         ip.to_string()
@@ -197,6 +225,11 @@ async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
 }
 
 async fn send_error<W: AsyncWrite + Unpin>(w: &mut W, e: &ProtocolError) {
+    METRICS.error(match e.code {
+        protocol::EX_UNAVAILABLE => "unavailable",
+        protocol::EX_TIMEOUT => "timeout",
+        _ => "protocol",
+    });
     match e.code {
         protocol::EX_UNAVAILABLE => warning!("spamd: service unavailable: {}", e.text),
         protocol::EX_TIMEOUT => warning!("spamd: timeout: {}", e.text),
@@ -241,7 +274,10 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, shared
         Ok(Ok(Some(l))) => l,
     };
     let request = match protocol::parse_request_line(&first) {
-        Ok(r) => r,
+        Ok(r) => {
+            METRICS.request(r.command.as_str());
+            r
+        }
         Err(e) => {
             send_error(conn.get_mut(), &e).await;
             return;
@@ -437,6 +473,7 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
     // Rules stop at 90% of the child timeout (TIME_LIMIT_EXCEEDED), so a
     // pathological message still gets its answer before the hard timeout.
     let deadline = shared.timeout_child.map(|t| start + t.mul_f64(0.9));
+    METRICS.scanning(true);
     let outcome = shared
         .scan_pool
         .run(move || {
@@ -445,9 +482,11 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
             })
         })
         .await;
+    METRICS.scanning(false);
     let outcome = match outcome {
         Ok(o) => o,
         Err(e) => {
+            METRICS.error("scan");
             warning!("spamd: scan failed: {e}");
             send_error(
                 conn.get_mut(),
@@ -480,6 +519,7 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
     let reply =
         protocol::encode_scan_response(command, request.version, &outcome.spam, &outcome.body);
     send(conn.get_mut(), &reply).await;
+    METRICS.scanned(outcome.verdict.is_spam, size, start.elapsed());
     let scantime = format!("{:.1}", start.elapsed().as_secs_f64());
     let v = &outcome.verdict;
     info!(
@@ -610,6 +650,12 @@ async fn tell<S: AsyncRead + AsyncWrite + Unpin>(
         &protocol::encode_tell_response(set, removed),
     )
     .await;
+    if did_set {
+        METRICS.learned(learn_as);
+    }
+    if did_remove {
+        METRICS.learned(None);
+    }
     let what = match (did_set, did_remove, learn_as) {
         (true, _, Some(true)) => "Learned message as spam",
         (true, _, _) => "Learned message as ham",
