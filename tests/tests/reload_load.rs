@@ -134,7 +134,7 @@ fn under_load(pid: i32, pidfile: &Path, rules: &Path, targets: &[To], log: &dyn 
     let start = Instant::now();
     let mut sent = 0u64;
     while sent < secs {
-        let score = if sent % 2 == 0 { 7.0 } else { 2.0 };
+        let score = if sent.is_multiple_of(2) { 7.0 } else { 2.0 };
         write_rule(rules, score);
         // SAFETY: kill(2) on the daemon we started.
         assert_eq!(unsafe { libc::kill(pid, libc::SIGHUP) }, 0, "daemon alive");
