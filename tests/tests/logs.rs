@@ -172,7 +172,7 @@ fn traffic(port: u16) {
         .collect();
     hams.sort();
     let p = port.to_string();
-    for i in 0..4 {
+    for (i, ham_path) in hams.iter().take(4).enumerate() {
         let user = if i % 2 == 0 { "root" } else { "nobody" };
         let check = i < 2;
         let mut args = vec!["-d", "127.0.0.1", "-p", &p, "-u", user, "-x"];
@@ -184,7 +184,7 @@ fn traffic(port: u16) {
             .into_bytes();
         let r = run(&spamc, &args, &spam, T);
         assert_eq!(r.code, if check { 1 } else { 0 }, "spam scan: {}", r.stderr);
-        let ham = std::fs::read(&hams[i]).expect("ham");
+        let ham = std::fs::read(ham_path).expect("ham");
         let r = run(&spamc, &args, &ham, T);
         assert_eq!(r.code, 0, "ham scan: {}", r.stderr);
     }
