@@ -10,6 +10,14 @@ need=()
 [ -x /usr/bin/spamc ] || need+=(spamc)
 [ -x /usr/bin/procmail ] || need+=(procmail)
 [ -x /usr/bin/redis-server ] || need+=(redis-server)
+# Issue 9: log readers fed both daemons' syslog lines (tests/tests/logs.rs),
+# promtool for the metrics page, systemd-analyze and systemd-socket-activate
+# for the units, unshare for the private /dev/log.
+[ -x /usr/sbin/logwatch ] || need+=(logwatch)
+[ -x /usr/sbin/mailgraph ] || need+=(mailgraph)
+[ -x /usr/bin/promtool ] || need+=(prometheus)
+[ -x /usr/bin/systemd-analyze ] || need+=(systemd)
+command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
@@ -28,6 +36,8 @@ if [ "$(id -u)" -eq 0 ] && ! id spamd >/dev/null 2>&1; then
 fi
 
 cargo build --workspace --all-targets
+# tests/tests/reload_load.rs runs 10 s of SIGHUPs here; SPAMD_RELOAD_SECS=60
+# is the issue's full run.
 cargo test --workspace --no-fail-fast
 
 # Parity with SpamAssassin 4.0.1 on the public corpus, against the committed

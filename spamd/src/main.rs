@@ -568,7 +568,9 @@ fn reload_problem(cli: &Cli, engine: &Engine) -> Option<String> {
 /// them in whole; scans in flight keep the engine they started with, and
 /// the listeners never close. A configuration that fails keeps the old one.
 async fn reload(cli: &Cli, shared: &Arc<Shared>) {
-    info!("spamd: server hit by SIGHUP, reloading configuration");
+    // SpamAssassin's words, which log readers know; here the sockets stay open
+    // and the pid stays (no re-exec).
+    info!("spamd: server hit by SIGHUP, restarting");
     let started = std::time::Instant::now();
     let mut states = vec![sd_notify::NotifyState::Reloading];
     if let Ok(now) = sd_notify::NotifyState::monotonic_usec_now() {
