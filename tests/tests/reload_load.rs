@@ -337,3 +337,48 @@ fn the_same_with_sockets_passed_as_systemd_does() {
     // spamd leaves the socket file it did not create.
     assert!(sock.exists(), "the passed Unix socket file was removed");
 }
+
+#[test]
+fn a_configuration_that_fails_to_load_keeps_the_running_one() {
+    let dir = TempDir::new("reload-fail");
+    let rules = rules_dir(dir.path());
+    let pidfile = dir.path().join("spamd.pid");
+    let d = Daemon::ours(&[
+        "-C",
+        &rules.display().to_string(),
+        "-r",
+        &pidfile.display().to_string(),
+    ]);
+    let to = To::Tcp(d.port);
+    let before = check(&to).expect("scan");
+    let reloads = |what: &str| d.log_text().matches(what).count();
+    let wait = |what: &str, n: usize| {
+        let t = Instant::now();
+        while reloads(what) < n {
+            assert!(
+                t.elapsed() < Duration::from_secs(60),
+                "no {what:?}:\n{}",
+                d.log_text()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    // The rules directory vanishes (a package upgrade half done).
+    let away = dir.path().join("rules.away");
+    std::fs::rename(&rules, &away).expect("move rules away");
+    d.signal(libc::SIGHUP);
+    wait("reload failed, keeping the running configuration", 1);
+    let text = d.log_text();
+    assert!(
+        text.contains(&format!("cannot read rules directory {}", rules.display())),
+        "the log says why:\n{text}"
+    );
+    assert_eq!(check(&to).expect("scan after the failed reload"), before);
+    // Back in place with a new score: the next reload takes it.
+    std::fs::rename(&away, &rules).expect("move rules back");
+    write_rule(&rules, 7.0);
+    d.signal(libc::SIGHUP);
+    wait("spamd: reloaded ", 1);
+    let after = check(&to).expect("scan after the good reload");
+    assert!((after - (before + 5.0)).abs() < 0.05, "{before} -> {after}");
+}
