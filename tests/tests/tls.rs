@@ -333,3 +333,40 @@ fn client_certificate_is_required_and_checked() {
     );
     assert!(log.contains("TLS accept failed"), "{log}");
 }
+
+#[test]
+fn ca_directories_work_on_both_sides() {
+    let pki = Pki::new();
+    let cas = TempDir::new("tls-capath");
+    std::fs::copy(pki.path("ca.pem"), cas.path().join("ca.pem")).expect("copy ca");
+    // Other things a CA directory holds are skipped.
+    std::fs::write(cas.path().join("README"), "not a certificate\n").expect("write");
+    let capath = cas.path().display().to_string();
+    let port = free_port();
+    let d = ours(&pki, port, &["--ssl-ca-path", &capath]);
+    let our = our_bin("spamc");
+    let args = |name: &str| {
+        vec![
+            "-S".to_string(),
+            "-x".to_string(),
+            "--ssl-ca-path".to_string(),
+            capath.clone(),
+            "--ssl-cert".to_string(),
+            pki.path(&format!("{name}.pem")),
+            "--ssl-key".to_string(),
+            pki.path(&format!("{name}.key")),
+        ]
+    };
+    let good = args("client");
+    let good: Vec<&str> = good.iter().map(String::as_str).collect();
+    let r = check(&our, port, &good);
+    assert!(is_spam_answer(&r), "trusted client, CA directory: {r:?}");
+    let rogue = args("rogue");
+    let rogue: Vec<&str> = rogue.iter().map(String::as_str).collect();
+    let r = check(&our, port, &rogue);
+    assert!(
+        !is_spam_answer(&r) && r.0 > 1,
+        "untrusted client accepted: {r:?}"
+    );
+    assert!(d.log_text().contains("TLS accept failed"));
+}
