@@ -134,6 +134,18 @@ fn check_over(to: &Path) -> bool {
     out.contains("Spam: True")
 }
 
+/// A child process that is killed and waited for on drop.
+struct Reaped(std::process::Child);
+
+impl Drop for Reaped {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn socket_activated_by_systemd_socket_activate_with_notify() {
     let activate = tool("/usr/bin/systemd-socket-activate");
@@ -149,7 +161,7 @@ fn socket_activated_by_systemd_socket_activate_with_notify() {
     let log = dir.path().join("spamd.log");
     let site = dir.path().join("site");
     std::fs::create_dir_all(&site).expect("site");
-    let mut child = Command::new(activate)
+    let child = Command::new(activate)
         .arg(format!("--listen=127.0.0.1:{port}"))
         .arg(format!("--listen={}", sock.display()))
         .arg("--fdname=spamd:spamd")
@@ -165,7 +177,9 @@ fn socket_activated_by_systemd_socket_activate_with_notify() {
         .stderr(Stdio::null())
         .spawn()
         .expect("systemd-socket-activate");
-    let pid = child.id() as i32;
+    // Killed by pid even when an assertion below fails.
+    let mut child = Reaped(child);
+    let pid = child.0.id() as i32;
     let mut seen = Vec::new();
     // systemd-socket-activate starts spamd on the first connection.
     // (The launcher may not be listening yet: try until it is.)
@@ -206,7 +220,7 @@ fn socket_activated_by_systemd_socket_activate_with_notify() {
     // SAFETY: as above.
     unsafe { libc::kill(pid, libc::SIGTERM) };
     wait_for(&notify, "STOPPING=1", &mut seen, &log);
-    let _ = child.wait();
+    let _ = child.0.wait();
     assert!(
         sock.exists(),
         "spamd removed a socket file it did not create"
