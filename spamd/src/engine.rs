@@ -1,7 +1,7 @@
 //! The loaded rule set and the work done per request: parse, scan, render.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use spamcore::bayes::{self, Bayes, BayesOptions};
@@ -14,6 +14,7 @@ use spamcore::rules::{CompileOptions, CompiledRules};
 use spamcore::scan::{self, Verdict, format_required, format_score};
 
 use crate::cli::Cli;
+use crate::users::{self, Identity, UserSettings};
 
 /// The project's own default configuration and rules, used when the machine
 /// has no SpamAssassin rules directory.
@@ -22,23 +23,24 @@ pub use spamcore::config::embedded::FILES as EMBEDDED;
 /// Where the Bayes databases are and the ones opened so far.
 pub struct BayesSource {
     pub opts: BayesOptions,
-    /// One database per user (`--user-config`), or one for the site.
-    pub per_user: bool,
     open: Mutex<HashMap<PathBuf, Bayes>>,
 }
 
 impl BayesSource {
     /// Build from the loaded configuration.
-    pub fn new(opts: BayesOptions, per_user: bool) -> BayesSource {
+    pub fn new(opts: BayesOptions) -> BayesSource {
         BayesSource {
             opts,
-            per_user,
             open: Mutex::new(HashMap::new()),
         }
     }
 
-    /// The database file for `user` (None when Bayes is off).
-    pub fn path_for(&self, user: Option<&str>) -> Option<PathBuf> {
+    /// The database file for the request's user (None when Bayes is off):
+    /// `bayes_path` with `~/` as the user's home and `__userstate__` as the
+    /// user's state directory; by default `bayes` in the state directory
+    /// (`~/.spamassassin`), or in the daemon's `$HOME` when the request has
+    /// no user of its own.
+    pub fn path_for(&self, id: &Identity) -> Option<PathBuf> {
         if !self.opts.use_bayes {
             return None;
         }
@@ -47,31 +49,39 @@ impl BayesSource {
         if Bayes::uses_redis(&self.opts) {
             return Some(PathBuf::from(format!("redis:{}", self.opts.sql_dsn)));
         }
-        let prefix = self
-            .opts
-            .path
+        let home = id
+            .home
             .clone()
-            .unwrap_or_else(|| bayes::DEFAULT_BAYES_PATH.to_string());
-        let home = match user.filter(|_| self.per_user) {
-            Some(u) => nix::unistd::User::from_name(u)
-                .ok()
-                .flatten()
-                .map(|u| u.dir),
-            None => std::env::var_os("HOME").map(PathBuf::from),
+            .or_else(|| std::env::var_os("HOME").map(PathBuf::from));
+        let prefix = match (&self.opts.path, &id.state_dir) {
+            (Some(p), Some(st)) if p.starts_with("__userstate__/") => {
+                st.join(&p["__userstate__/".len()..]).display().to_string()
+            }
+            (Some(p), _) => p.clone(),
+            (None, Some(st)) => st.join("bayes").display().to_string(),
+            (None, None) => bayes::DEFAULT_BAYES_PATH.to_string(),
         };
         Some(bayes::sqlite_path(&prefix, home.as_deref()))
     }
 
-    /// The database for `user`, opened on first use. Err is a log line:
-    /// the scan goes on without Bayes and the next one tries again.
-    pub fn get(&self, user: Option<&str>) -> Result<Option<Bayes>, String> {
-        let Some(path) = self.path_for(user) else {
+    /// The database for the request's user, opened on first use (with the
+    /// rights in force on the calling thread). Err is a log line: the scan
+    /// goes on without Bayes and the next one tries again.
+    pub fn get(&self, id: &Identity) -> Result<Option<Bayes>, String> {
+        let Some(path) = self.path_for(id) else {
             return Ok(None);
         };
         if let Ok(open) = self.open.lock()
             && let Some(b) = open.get(&path)
         {
             return Ok(Some(b.clone()));
+        }
+        if !Bayes::uses_redis(&self.opts)
+            && let (Some(st), Some(dir)) = (&id.state_dir, path.parent())
+            && dir == st.as_path()
+        {
+            users::make_state_dir(st)
+                .map_err(|e| format!("bayes: cannot create {}: {e}", st.display()))?;
         }
         let b = Bayes::open(self.opts.clone(), &path)
             .map_err(|e| format!("bayes: cannot open {}: {e}", path.display()))?;
@@ -82,6 +92,40 @@ impl BayesSource {
     }
 }
 
+/// A user's rules: the site rules with that user's `user_prefs` on top.
+pub struct UserRules {
+    pub rules: CompiledRules,
+    pub rules_bayes: Option<CompiledRules>,
+    pub message_options: MessageOptions,
+}
+
+/// What the cache keeps per `user_prefs` file: the file's identity when it
+/// was read, and what it gave.
+struct CachedPrefs {
+    stamp: (i64, i64, u64, u64),
+    rules: Arc<UserRules>,
+}
+
+/// Who a request ran as, and what to log about it.
+pub struct Who {
+    pub id: Identity,
+    pub notes: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+/// What one request scans with.
+pub struct Session<'a> {
+    pub rules: &'a CompiledRules,
+    pub rules_bayes: Option<&'a CompiledRules>,
+    pub message_options: &'a MessageOptions,
+    pub bayes: Option<Bayes>,
+    pub id: Identity,
+    /// Lines to log at info level (user look-up, prefs read).
+    pub notes: Vec<String>,
+    /// Problems to log as warnings.
+    pub warnings: Vec<String>,
+}
+
 /// Everything a scan needs, immutable once built; swapped whole on reload.
 pub struct Engine {
     pub rules: CompiledRules,
@@ -90,11 +134,16 @@ pub struct Engine {
     /// rules that run are fixed at compile time.
     pub rules_bayes: Option<CompiledRules>,
     pub bayes: BayesSource,
+    /// How requests map to users and their preferences.
+    pub users: UserSettings,
+    user_prefs: Mutex<HashMap<PathBuf, CachedPrefs>>,
     /// Trust settings etc. the message parser needs, derived once.
     pub message_options: MessageOptions,
     pub hostname: String,
     /// Where the rules came from, for the start-up log line.
     pub origin: String,
+    /// Network tests on (not `-L`), for compiling user rules.
+    net: bool,
 }
 
 /// What one scanning request produced.
@@ -106,6 +155,11 @@ pub struct Outcome {
     pub rmsgid: Option<String>,
     /// Problems to log (Bayes database locked or corrupt ...).
     pub warnings: Vec<String>,
+    /// Lines to log at info level (the user, their preferences).
+    pub notes: Vec<String>,
+    /// The user the scan ran as, and its uid, for the log lines.
+    pub user: String,
+    pub uid: u32,
 }
 
 /// Decide where configuration comes from, as SpamAssassin does: `-C` or the
@@ -162,18 +216,175 @@ impl Engine {
                 ..opts
             })
         });
-        let per_user = cli.user_config && !cli.nouser_config;
         (
             Engine {
                 rules,
                 rules_bayes,
-                bayes: BayesSource::new(bayes_opts, per_user),
+                bayes: BayesSource::new(bayes_opts),
+                users: UserSettings::from_cli(cli),
+                user_prefs: Mutex::new(HashMap::new()),
                 message_options,
                 hostname: hostname(),
                 origin,
+                net: !cli.local,
             },
             diags,
         )
+    }
+
+    /// Run `f` as the request's user: that user's file-system rights on
+    /// this thread (when spamd runs as root), preferences and Bayes
+    /// database. The rights are given back before this returns.
+    pub fn with_user<R>(
+        &self,
+        user: Option<&str>,
+        f: impl FnOnce(&mut Session<'_>) -> R,
+    ) -> Result<(R, Who), String> {
+        let id = users::resolve(&self.users, user)?;
+        let guard = match &id.creds {
+            Some(c) => Some(c.assume()?),
+            None => None,
+        };
+        let mut notes = id.notes.clone();
+        let mut warnings = Vec::new();
+        if let Some(prefs) = &id.prefs
+            && self.users.create_prefs
+        {
+            notes.extend(users::create_prefs(&self.users, prefs));
+        }
+        let user_rules = id
+            .prefs
+            .as_deref()
+            .and_then(|p| self.user_rules(p, &id.name, &mut notes, &mut warnings));
+        let bayes = self.bayes.get(&id).unwrap_or_else(|e| {
+            warnings.push(e);
+            None
+        });
+        let (rules, rules_bayes, message_options) = match &user_rules {
+            Some(u) => (&u.rules, u.rules_bayes.as_ref(), &u.message_options),
+            None => (
+                &self.rules,
+                self.rules_bayes.as_ref(),
+                &self.message_options,
+            ),
+        };
+        let mut session = Session {
+            rules,
+            rules_bayes,
+            message_options,
+            bayes,
+            id,
+            notes,
+            warnings,
+        };
+        let r = f(&mut session);
+        drop(guard);
+        Ok((
+            r,
+            Who {
+                id: session.id,
+                notes: session.notes,
+                warnings: session.warnings,
+            },
+        ))
+    }
+
+    /// The rules for a user whose preferences are in `prefs`: None when the
+    /// file is absent or unreadable (the site rules apply). Read and
+    /// compiled once per file and kept until the file changes.
+    fn user_rules(
+        &self,
+        prefs: &Path,
+        user: &str,
+        notes: &mut Vec<String>,
+        warnings: &mut Vec<String>,
+    ) -> Option<Arc<UserRules>> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = match std::fs::metadata(prefs) {
+            Ok(m) => m,
+            Err(e) => {
+                if e.kind() != std::io::ErrorKind::NotFound {
+                    warnings.push(format!(
+                        "config: cannot read user preferences {} for {user}: {e}",
+                        prefs.display()
+                    ));
+                }
+                return None;
+            }
+        };
+        let stamp = (meta.mtime(), meta.mtime_nsec(), meta.size(), meta.ino());
+        if let Ok(cache) = self.user_prefs.lock()
+            && let Some(c) = cache.get(prefs)
+            && c.stamp == stamp
+        {
+            return Some(c.rules.clone());
+        }
+        // Readable by the user? (The open is checked with the user's rights.)
+        if let Err(e) = std::fs::File::open(prefs) {
+            warnings.push(format!(
+                "config: cannot read user preferences {} for {user}: {e}",
+                prefs.display()
+            ));
+            return None;
+        }
+        let mut config = self.rules.config.clone();
+        let site_files: std::collections::HashSet<String> = config.files.iter().cloned().collect();
+        let read = config.read_user_prefs(prefs);
+        notes.extend(read.refused.iter().cloned());
+        let mut diags = std::mem::take(&mut config.diagnostics);
+        let message_options = config.message_options();
+        let rules = if read.rules_changed {
+            let (rules, more) = CompiledRules::compile(config, self.compile_options());
+            diags.extend(more);
+            rules
+        } else {
+            self.rules.with_config(config)
+        };
+        for d in diags
+            .iter()
+            .filter(|d| !d.file.is_empty() && !site_files.contains(&d.file))
+        {
+            warnings.push(format!(
+                "config: user_prefs of {user}: {d} (only {user}'s scans are affected)"
+            ));
+        }
+        let rules_bayes = self.rules_bayes.as_ref().map(|_| {
+            rules.for_score_set(CompileOptions {
+                bayes: true,
+                ..self.compile_options()
+            })
+        });
+        let user_rules = Arc::new(UserRules {
+            rules,
+            rules_bayes,
+            message_options,
+        });
+        notes.push(format!(
+            "spamd: read user preferences {} for {user}{}",
+            prefs.display(),
+            if read.rules_changed {
+                " (with user rules)"
+            } else {
+                ""
+            }
+        ));
+        if let Ok(mut cache) = self.user_prefs.lock() {
+            cache.insert(
+                prefs.to_path_buf(),
+                CachedPrefs {
+                    stamp,
+                    rules: user_rules.clone(),
+                },
+            );
+        }
+        Some(user_rules)
+    }
+
+    fn compile_options(&self) -> CompileOptions {
+        CompileOptions {
+            net: self.net,
+            bayes: false,
+        }
     }
 
     /// Scan `raw` and render the reply body for `command`.
@@ -184,15 +395,30 @@ impl Engine {
         remote_hostname: &str,
         remote_addr: &str,
         user: Option<&str>,
+    ) -> Result<Outcome, String> {
+        let (out, session) = self.with_user(user, |s| {
+            self.scan_in(s, command, raw, remote_hostname, remote_addr)
+        })?;
+        let mut out = out;
+        out.notes = session.notes;
+        out.warnings.splice(0..0, session.warnings);
+        out.user = session.id.name;
+        out.uid = session.id.uid;
+        Ok(out)
+    }
+
+    fn scan_in(
+        &self,
+        s: &mut Session<'_>,
+        command: Command,
+        raw: &[u8],
+        remote_hostname: &str,
+        remote_addr: &str,
     ) -> Outcome {
-        let msg = Message::parse_with(raw, &self.message_options);
+        let msg = Message::parse_with(raw, s.message_options);
         let mut warnings = Vec::new();
-        let bayes = self.bayes.get(user).unwrap_or_else(|e| {
-            warnings.push(e);
-            None
-        });
         let (verdict, notes) =
-            scan::scan_with_bayes(&self.rules, self.rules_bayes.as_ref(), &msg, bayes.as_ref());
+            scan::scan_with_bayes(s.rules, s.rules_bayes, &msg, s.bayes.as_ref());
         warnings.extend(notes.warnings);
         let spam = SpamHeader {
             is_spam: verdict.is_spam,
@@ -216,7 +442,7 @@ impl Engine {
             random: boundary_random(now),
             ..Default::default()
         };
-        let conf = &self.rules.config.report;
+        let conf = &s.rules.config.report;
         let body = match command {
             Command::Process => report::rewrite_mail(raw, &verdict, conf, &ctx),
             Command::Headers => {
@@ -236,6 +462,9 @@ impl Engine {
             msgid,
             rmsgid,
             warnings,
+            notes: Vec::new(),
+            user: String::new(),
+            uid: 0,
         }
     }
 }

@@ -10,6 +10,7 @@ mod metrics;
 mod pool;
 mod server;
 mod tls;
+mod users;
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -383,6 +384,9 @@ fn run(cli: Cli) -> Result<(), String> {
     let max_size = usize::try_from(cli.max_size).map_err(|_| "--max-size must not be negative")?;
     for n in &cli.notices {
         info!("{n}");
+    }
+    if cli.virtual_config_dir.is_some() && cli.username.is_none() {
+        return Err("cannot use --virtual-config-dir without -u".into());
     }
     let mut allowed = Vec::new();
     for a in cli.allowed_ips.iter().flat_map(|a| a.split(',')) {

@@ -397,7 +397,6 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
         .user
         .clone()
         .unwrap_or_else(|| "(unknown)".to_string());
-    let uid = nix::unistd::geteuid();
     match request.command {
         Command::Ping => {
             send(conn.get_mut(), &protocol::encode_pong()).await;
@@ -484,7 +483,17 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
         .await;
     METRICS.scanning(false);
     let outcome = match outcome {
-        Ok(o) => o,
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => {
+            METRICS.error("scan");
+            warning!("{e}");
+            send_error(
+                conn.get_mut(),
+                &ProtocolError::unavailable("cannot scan as the requested user"),
+            )
+            .await;
+            return;
+        }
         Err(e) => {
             METRICS.error("scan");
             warning!("spamd: scan failed: {e}");
@@ -496,9 +505,13 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
     };
+    for n in &outcome.notes {
+        info!("{n}");
+    }
     for w in &outcome.warnings {
         warning!("spamd: {w}");
     }
+    let uid = outcome.uid;
     let msgid = outcome
         .msgid
         .clone()
@@ -604,22 +617,23 @@ async fn tell<S: AsyncRead + AsyncWrite + Unpin>(
     let req_user = headers.user.clone();
     let (set_local, remove_local) = (headers.set_local, headers.remove_local);
     let result = tokio::task::spawn_blocking(move || -> Result<(bool, bool), String> {
-        let Some(bayes) = engine.bayes.get(req_user.as_deref())? else {
-            return Ok((false, false));
-        };
-        // Parsed as scans parse it (originating-IP headers, trust), so the
-        // learned relay tokens are the ones scans look up.
-        let parsed = spamcore::message::Message::parse_with(&msg, &engine.message_options);
-        let mut did = (false, false);
-        if set_local && let Some(is_spam) = learn_as {
-            let r = bayes.learn(&parsed, is_spam).map_err(|e| e.to_string())?;
-            did.0 = r == spamcore::bayes::LearnResult::Learned;
+        let (r, who) = engine.with_user(req_user.as_deref(), |s| {
+            learn_in(
+                s.bayes.as_ref(),
+                &engine,
+                &msg,
+                set_local,
+                remove_local,
+                learn_as,
+            )
+        })?;
+        for n in &who.notes {
+            info!("{n}");
         }
-        if remove_local {
-            let r = bayes.forget(&parsed).map_err(|e| e.to_string())?;
-            did.1 = r == spamcore::bayes::LearnResult::Forgotten;
+        for w in &who.warnings {
+            warning!("spamd: {w}");
         }
-        Ok(did)
+        r
     })
     .await;
     let (did_set, did_remove) = match result {
@@ -666,6 +680,33 @@ async fn tell<S: AsyncRead + AsyncWrite + Unpin>(
         "spamd: Tell: {what} for {user}:{uid} in {:.1} seconds, {size} bytes",
         start.elapsed().as_secs_f64(),
     );
+}
+
+/// Learn or forget `msg` in `bayes` (the TELL work, run as the user).
+fn learn_in(
+    bayes: Option<&spamcore::bayes::Bayes>,
+    engine: &crate::engine::Engine,
+    msg: &[u8],
+    set_local: bool,
+    remove_local: bool,
+    learn_as: Option<bool>,
+) -> Result<(bool, bool), String> {
+    let Some(bayes) = bayes else {
+        return Ok((false, false));
+    };
+    // Parsed as scans parse it (originating-IP headers, trust), so the
+    // learned relay tokens are the ones scans look up.
+    let parsed = spamcore::message::Message::parse_with(msg, &engine.message_options);
+    let mut did = (false, false);
+    if set_local && let Some(is_spam) = learn_as {
+        let r = bayes.learn(&parsed, is_spam).map_err(|e| e.to_string())?;
+        did.0 = r == spamcore::bayes::LearnResult::Learned;
+    }
+    if remove_local {
+        let r = bayes.forget(&parsed).map_err(|e| e.to_string())?;
+        did.1 = r == spamcore::bayes::LearnResult::Forgotten;
+    }
+    Ok(did)
 }
 
 /// An allowed-client network (`-A`).

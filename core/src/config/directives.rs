@@ -321,16 +321,138 @@ struct IfFrame {
     outer_skip: bool,
 }
 
+/// Settings SpamAssassin 4.0.1 marks administrator-only: never read from a
+/// user's `user_prefs` (its `is_admin` commands, all plugins loaded).
+const ADMIN_ONLY: &[&str] = &[
+    "bayes_file_mode",
+    "bayes_path",
+    "bayes_sql_dsn",
+    "bayes_sql_password",
+    "bayes_sql_username",
+    "bayes_sql_username_authorized",
+    "bayes_store_module",
+    "body_part_scan_size",
+    "country_db_path",
+    "country_db_type",
+    "dkim_timeout",
+    "dmarc_save_reports",
+    "dns_block_rule",
+    "dns_block_time",
+    "dns_local_ports_avoid",
+    "dns_local_ports_none",
+    "dns_local_ports_permit",
+    "do_not_use_mail_spf",
+    "do_not_use_mail_spf_query",
+    "enable_compat",
+    "geodb_module",
+    "geodb_options",
+    "geodb_search_path",
+    "ignore_always_matching_regexps",
+    "ignore_received_spf_header",
+    "loadplugin",
+    "pyzor_fork",
+    "pyzor_options",
+    "pyzor_path",
+    "pyzor_perl",
+    "pyzor_server_file",
+    "pyzor_timeout",
+    "rawbody_part_scan_size",
+    "razor_config",
+    "razor_fork",
+    "razor_timeout",
+    "rbl_timeout",
+    "spf_timeout",
+    "test",
+    "tryplugin",
+    "uri_country_db_isp_path",
+    "uri_country_db_path",
+    "uridnsbl_max_domains",
+    "uridnsbl_skip_mailto",
+    "use_newest_received_spf_header",
+    "user_scores_dsn",
+    "user_scores_fallback_to_global",
+    "user_scores_ldap_password",
+    "user_scores_ldap_username",
+    "user_scores_sql_custom_query",
+    "user_scores_sql_password",
+    "user_scores_sql_username",
+    "util_rb_2tld",
+    "util_rb_3tld",
+    "util_rb_tld",
+    "version_tag",
+];
+
+/// Settings that define or change rules (SpamAssassin's `is_priv`): read
+/// from `user_prefs` only when the site sets `allow_user_rules 1`.
+const RULE_SETTINGS: &[&str] = &[
+    "allow_user_rules",
+    "askdns",
+    "body",
+    "full",
+    "header",
+    "meta",
+    "mimeheader",
+    "priority",
+    "rawbody",
+    "rbl_headers",
+    "redirector_pattern",
+    "replace_end",
+    "replace_inter",
+    "replace_post",
+    "replace_pre",
+    "replace_rules",
+    "replace_start",
+    "replace_tag",
+    "reuse",
+    "tflags",
+    "uri",
+    "uri_detail",
+    "uridnsbl",
+    "uridnssub",
+    "urifullnsrhsbl",
+    "urifullnsrhssub",
+    "urinsrhsbl",
+    "urinsrhssub",
+    "urirhsbl",
+    "urirhssub",
+];
+
+/// What reading a user's `user_prefs` did beyond setting values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct UserPrefsRead {
+    /// Lines refused, with SpamAssassin's reason, for the log.
+    pub refused: Vec<String>,
+    /// Whether a rule-changing line was read (the rules must be compiled
+    /// for this user, not only rescored).
+    pub rules_changed: bool,
+}
+
 /// Reads config text into a `Config`, one file at a time.
 pub(super) struct Reader<'a> {
     conf: &'a mut Config,
     /// Guard against `include` loops.
     depth: usize,
+    /// Reading a user's `user_prefs`: `Some(allow_user_rules)`.
+    user: Option<bool>,
+    pub(super) user_read: UserPrefsRead,
 }
 
 impl<'a> Reader<'a> {
     pub(super) fn new(conf: &'a mut Config) -> Self {
-        Reader { conf, depth: 0 }
+        Reader {
+            conf,
+            depth: 0,
+            user: None,
+            user_read: UserPrefsRead::default(),
+        }
+    }
+
+    /// A reader for a user's preferences, SpamAssassin's "scores only" mode.
+    pub(super) fn for_user(conf: &'a mut Config, allow_user_rules: bool) -> Self {
+        Reader {
+            user: Some(allow_user_rules),
+            ..Reader::new(conf)
+        }
     }
 
     pub(super) fn read_file(&mut self, path: &Path) {
@@ -442,6 +564,23 @@ impl<'a> Reader<'a> {
                     continue;
                 }
                 _ => {}
+            }
+            if let Some(allow_rules) = self.user {
+                if ADMIN_ONLY.contains(&key.as_str()) {
+                    self.user_read.refused.push(format!(
+                        "config: not parsing, administrator setting: {line}"
+                    ));
+                    continue;
+                }
+                if RULE_SETTINGS.contains(&key.as_str()) {
+                    if !allow_rules {
+                        self.user_read.refused.push(format!(
+                            "config: not parsing, 'allow_user_rules' is 0: {line}"
+                        ));
+                        continue;
+                    }
+                    self.user_read.rules_changed = true;
+                }
             }
             if let Err(msg) = self.directive(&key, value, file, lineno) {
                 self.diag(file, lineno, msg);

@@ -15,6 +15,7 @@ mod rule;
 
 pub use cond::{CondEnv, canonical_plugin};
 pub use derived::{Derived, Freemail};
+pub use directives::UserPrefsRead;
 pub use rule::*;
 
 use std::collections::{HashMap, HashSet};
@@ -303,6 +304,19 @@ impl Config {
         directives::Reader::new(&mut conf).read_bytes(name, text.as_bytes());
         conf.derived = Derived::build(&conf);
         conf
+    }
+
+    /// Layer a user's `user_prefs` on top of this (site) configuration, as
+    /// spamd's `read_scoreonly_config` does: administrator settings are
+    /// refused, and rule definitions too unless the site configuration says
+    /// `allow_user_rules 1`. Problems become diagnostics naming the file.
+    pub fn read_user_prefs(&mut self, path: &Path) -> UserPrefsRead {
+        let allow = self.bool_setting("allow_user_rules", false);
+        let mut reader = directives::Reader::for_user(self, allow);
+        reader.read_file(path);
+        let read = std::mem::take(&mut reader.user_read);
+        self.derived = Derived::build(self);
+        read
     }
 
     /// Score of `name` in score set `set` (0..=3), with SpamAssassin's

@@ -421,10 +421,21 @@ impl CompiledRules {
     /// database is usable), without compiling any regex again: only scores,
     /// which rules run, and the metas that cannot be decided change.
     pub fn for_score_set(&self, opts: CompileOptions) -> CompiledRules {
-        let set = opts.score_set();
+        self.rescored(self.config.clone(), opts.score_set())
+    }
+
+    /// The same compiled rules under another configuration that defines no
+    /// rule of its own (a user's `user_prefs` without rule lines): scores,
+    /// thresholds and report settings come from `config`, no regex is
+    /// compiled again.
+    pub fn with_config(&self, config: Config) -> CompiledRules {
+        self.rescored(config, self.score_set)
+    }
+
+    fn rescored(&self, config: Config, set: usize) -> CompiledRules {
         let mut rules = self.rules.clone();
         for r in &mut rules {
-            r.score = self.config.score(&r.name, set);
+            r.score = config.score(&r.name, set);
             r.enabled = r.score != 0.0;
         }
         let undecidable = undecidable_metas(&rules, &self.order, &self.meta_deps);
@@ -434,7 +445,7 @@ impl CompiledRules {
             order: self.order.clone(),
             undecidable,
             score_set: set,
-            config: self.config.clone(),
+            config,
             network_rules: self.network_rules,
             header_requests: self.header_requests.clone(),
             prefilter: self.prefilter.clone(),
