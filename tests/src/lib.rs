@@ -136,6 +136,21 @@ impl Daemon {
             args.push("--siteconfigpath".into());
             args.push(site.display().to_string());
         }
+        // The daemon's Bayes database inside the test, shared by every
+        // request: started as root, spamd scans requests from root (and
+        // unknown users) as `nobody`, so the directory is open to it.
+        if !extra
+            .iter()
+            .any(|a| a.contains("bayes_path") || a.contains("bayes_store_module"))
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o1777));
+            args.push("--cf".into());
+            args.push(format!(
+                "bayes_path {}",
+                dir.path().join(".spamassassin/bayes").display()
+            ));
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         // A home of its own: Bayes and user state stay inside the test.
         let child = Command::new(our_bin("spamd"))

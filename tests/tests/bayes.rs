@@ -108,6 +108,12 @@ fn answers_as_sa_learn_through_a_symlink() {
 #[test]
 fn spamc_learn_through_tell() {
     let dir = TempDir::new("bayes-tell");
+    // Run as root, spamd learns for root's requests as `nobody`.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .expect("chmod");
     let prefix = dir.path().join("bayes").display().to_string();
     let cf = format!("bayes_path {prefix}");
     let d = Daemon::ours(&["--allow-tell", "--cf", &cf]);
