@@ -18,6 +18,8 @@ need=()
 [ -x /usr/bin/promtool ] || need+=(prometheus)
 [ -x /usr/bin/systemd-analyze ] || need+=(systemd)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+# Issue 9: delivery pipelines through spamc (tests/tests/pipelines.rs).
+[ -x /usr/bin/maildrop ] || need+=(maildrop)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
