@@ -20,6 +20,8 @@ need=()
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 # Issue 9: delivery pipelines through spamc (tests/tests/pipelines.rs).
 [ -x /usr/bin/maildrop ] || need+=(maildrop)
+[ -x /usr/bin/fetchmail ] || need+=(fetchmail)
+[ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2

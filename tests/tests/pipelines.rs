@@ -223,10 +223,45 @@ fn assert_sorted(inbox: &Path, spam: &Path, what: &str) {
     eprintln!("{what}: spamd up: 1 in spam folder, 1 in inbox");
 }
 
-/// With spamd stopped: both messages in the inbox, unscanned; each
-/// delivered file ends with the original message.
+/// With spamd stopped: both messages in the inbox, unscanned, each
+/// byte for byte the original.
 fn assert_unchanged(inbox: &Path, spam: &Path, what: &str, originals: &[&[u8]]) {
+    assert_unchanged_but(inbox, spam, what, originals, |m| m.to_vec())
+}
+
+/// fetchmail's own trace field (`Received: from 127.0.0.1 ... (fetchmail-x)`)
+/// taken out, so what is left is what the IMAP server held.
+fn without_fetchmail_received(m: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut skipping = false;
+    let mut in_header = true;
+    for line in m.split_inclusive(|&b| b == b'\n') {
+        if in_header && (line == b"\n" || line == b"\r\n") {
+            in_header = false;
+        }
+        if in_header {
+            let cont = line.first().is_some_and(|&c| c == b' ' || c == b'\t');
+            if !cont {
+                skipping = line.starts_with(b"Received: from 127.0.0.1 [127.0.0.1]");
+            }
+            if skipping {
+                continue;
+            }
+        }
+        out.extend_from_slice(line);
+    }
+    out
+}
+
+fn assert_unchanged_but(
+    inbox: &Path,
+    spam: &Path,
+    what: &str,
+    originals: &[&[u8]],
+    normal: impl Fn(&[u8]) -> Vec<u8>,
+) {
     let (i, s) = (maildir_files(inbox), maildir_files(spam));
+    let i: Vec<Vec<u8>> = i.iter().map(|m| normal(m)).collect();
     assert_eq!(
         s.len(),
         0,
@@ -235,7 +270,7 @@ fn assert_unchanged(inbox: &Path, spam: &Path, what: &str, originals: &[&[u8]]) 
     assert_eq!(i.len(), originals.len(), "{what}: every message delivered");
     for o in originals {
         assert!(
-            i.iter().any(|f| f.ends_with(o) && !has(f, "X-Spam-")),
+            i.iter().any(|f| f.as_slice() == *o && !has(f, "X-Spam-")),
             "{what}: a message was changed or lost"
         );
     }
@@ -287,10 +322,6 @@ fn procmail_forward_pipe() {
         let r = home.sh(&cmd, &mbox(m));
         assert_eq!(r.code, 0, "procmail pipe: {}", r.stderr);
     }
-    eprintln!(
-        "procmail log: {}",
-        std::fs::read_to_string(home.path.join("procmail.log")).unwrap_or_default()
-    );
     assert_sorted(&inbox, &spam, "procmail .forward");
     clear(&inbox);
     clear(&spam);
@@ -343,4 +374,188 @@ fn maildrop_xfilter() {
         assert_eq!(r.code, 0, "maildrop, spamd down: {}", r.stderr);
     }
     assert_unchanged(&inbox, &spam, "maildrop xfilter", &[&g, &h]);
+}
+
+/// Debian's dovecot on a loopback port with a private configuration: one
+/// passwd-file user whose mail is a Maildir in a temp dir, owned by `uid`.
+struct Dovecot {
+    child: std::process::Child,
+    port: u16,
+    maildir: PathBuf,
+    _dir: TempDir,
+}
+
+impl Dovecot {
+    fn start(uid: u32, gid: u32) -> Dovecot {
+        let bin = require("/usr/sbin/dovecot", "dovecot-imapd");
+        let dir = TempDir::new("dovecot");
+        let base = dir.path().to_path_buf();
+        let base = base.as_path();
+        for d in [
+            "run",
+            "state",
+            "mail/fetchuser/Maildir/cur",
+            "mail/fetchuser/Maildir/new",
+            "mail/fetchuser/Maildir/tmp",
+        ] {
+            std::fs::create_dir_all(base.join(d)).expect("mkdir");
+        }
+        let _ = Command::new("chown")
+            .arg("-R")
+            .arg(format!("{uid}:{gid}"))
+            .arg(base.join("mail"))
+            .status();
+        std::fs::write(base.join("passwd"), "fetchuser:{PLAIN}secret\n").expect("passwd");
+        let port = free_port();
+        let b = base.display();
+        let conf = format!(
+            "protocols = imap\n\
+             listen = 127.0.0.1\n\
+             base_dir = {b}/run\n\
+             state_dir = {b}/state\n\
+             log_path = {b}/dovecot.log\n\
+             ssl = no\n\
+             disable_plaintext_auth = no\n\
+             auth_mechanisms = plain login\n\
+             passdb {{\n  driver = passwd-file\n  args = scheme=PLAIN username_format=%u {b}/passwd\n}}\n\
+             userdb {{\n  driver = static\n  args = uid={uid} gid={gid} home={b}/mail/%u\n}}\n\
+             mail_location = maildir:{b}/mail/%u/Maildir\n\
+             service imap-login {{\n  inet_listener imap {{\n    address = 127.0.0.1\n    port = {port}\n  }}\n  inet_listener imaps {{\n    port = 0\n  }}\n}}\n\
+             service pop3-login {{\n  inet_listener pop3 {{\n    port = 0\n  }}\n}}\n\
+             service submission-login {{\n  inet_listener submission {{\n    port = 0\n  }}\n}}\n"
+        );
+        std::fs::write(base.join("dovecot.conf"), conf).expect("conf");
+        let child = Command::new(bin)
+            .arg("-F")
+            .arg("-c")
+            .arg(base.join("dovecot.conf"))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start dovecot");
+        let maildir = base.join("mail/fetchuser/Maildir");
+        let d = Dovecot {
+            child,
+            port,
+            maildir,
+            _dir: dir,
+        };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "dovecot did not listen: {}",
+                std::fs::read_to_string(base.join("dovecot.log")).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        d
+    }
+
+    /// Put `msgs` into the IMAP inbox (owned by the mail user).
+    fn fill(&self, msgs: &[&[u8]], uid: u32, gid: u32) {
+        for (k, m) in msgs.iter().enumerate() {
+            let p = self
+                .maildir
+                .join("new")
+                .join(format!("100{k}.test{k}.localhost"));
+            std::fs::write(&p, m).expect("mail");
+            std::os::unix::fs::chown(&p, Some(uid), Some(gid)).expect("chown");
+        }
+    }
+
+    fn left(&self) -> usize {
+        maildir_files(&self.maildir).len()
+    }
+}
+
+impl Drop for Dovecot {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on the PID of our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(10) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn fetchmail_from_dovecot_imap() {
+    let fetchmail = require("/usr/bin/fetchmail", "fetchmail");
+    let procmail = require("/usr/bin/procmail", "procmail");
+    if !is_root() {
+        eprintln!("skipped: a private dovecot serving another uid needs root");
+        return;
+    }
+    let home = Home::new("fetchmail");
+    let (uid, gid) = (home.user.1, home.user.2);
+    let imap = Dovecot::start(uid, gid);
+    home.maildir("Maildir");
+    home.maildir("Maildir/.Spam");
+    let rc = home.write(
+        "procmailrc",
+        "MAILDIR=$HOME/Maildir\nLOGFILE=$HOME/procmail.log\nSHELL=/bin/sh\n\
+         :0\n* ^X-Spam-Flag: YES\n.Spam/\n\n\
+         :0\n./\n",
+        0o644,
+    );
+    let inbox = home.path.join("Maildir");
+    let spam = home.path.join("Maildir/.Spam");
+    let (g, h) = messages();
+    let mut d = Daemon::ours(&[]);
+    // `procmail -d %T` needs procmail to deliver as root into a system
+    // mailbox; the unprivileged equivalent names the rcfile with -m.
+    let fetchmailrc = |port: u16| {
+        format!(
+            "set no bouncemail\nset no syslog\n\
+             poll 127.0.0.1 service {} protocol IMAP auth password\n\
+             \x20 user \"fetchuser\" password \"secret\" is \"{}\" here\n\
+             \x20 sslproto ''\n  no sslcertck\n\
+             \x20 mda \"{} -p {port} | {} -m {}\"\n",
+            imap.port,
+            home.user.0,
+            spamc(),
+            procmail.display(),
+            rc.display()
+        )
+    };
+    let fetch = |port: u16| {
+        let f = home.write(".fetchmailrc", &fetchmailrc(port), 0o600);
+        let r = home.sh(
+            &format!("{} -f {} --nodetach", fetchmail.display(), f.display()),
+            b"",
+        );
+        assert_eq!(
+            r.code,
+            0,
+            "fetchmail: {} {}",
+            r.stderr,
+            String::from_utf8_lossy(&r.stdout)
+        );
+    };
+    imap.fill(&[&g, &h], uid, gid);
+    fetch(d.port);
+    assert_eq!(imap.left(), 0, "fetched and removed from the IMAP inbox");
+    assert_sorted(&inbox, &spam, "fetchmail IMAP");
+    clear(&inbox);
+    clear(&spam);
+    let port = d.port;
+    d.stop();
+    imap.fill(&[&g, &h], uid, gid);
+    fetch(port);
+    assert_eq!(imap.left(), 0);
+    assert_unchanged_but(
+        &inbox,
+        &spam,
+        "fetchmail IMAP",
+        &[&g, &h],
+        without_fetchmail_received,
+    );
 }
