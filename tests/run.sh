@@ -22,6 +22,7 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 [ -x /usr/bin/maildrop ] || need+=(maildrop)
 [ -x /usr/bin/fetchmail ] || need+=(fetchmail)
 [ -x /usr/sbin/dovecot ] || need+=(dovecot-imapd)
+[ -x /usr/sbin/postfix ] || need+=(postfix)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2
@@ -29,6 +30,9 @@ if [ ${#need[@]} -gt 0 ]; then
   fi
   echo "tests/run.sh: installing ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix installs without questions and without a system configuration;
+  # tests/tests/pipelines.rs runs a private instance of its own.
+  echo "postfix postfix/main_mailer_type select No configuration" | debconf-set-selections
   apt-get -o DPkg::Lock::Timeout=600 update -q
   apt-get -o DPkg::Lock::Timeout=600 install -y -q "${need[@]}"
 fi

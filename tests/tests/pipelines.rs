@@ -559,3 +559,293 @@ fn fetchmail_from_dovecot_imap() {
         without_fetchmail_received,
     );
 }
+
+/// A private Postfix instance: config, queue and data directories in a temp
+/// dir, smtpd on a loopback port with `content_filter` through a pipe
+/// service running `spamc -e sendmail`, local delivery by procmail.
+struct Postfix {
+    child: std::process::Child,
+    port: u16,
+    etc: PathBuf,
+    _dir: TempDir,
+    _auth: AltConfigAuth,
+}
+
+/// Postfix's sendmail, run by an unprivileged user with `-C DIR`, accepts
+/// DIR only when the default main.cf lists it in
+/// `alternate_config_directories`. The entry is added for the test and the
+/// file put back as it was on drop.
+struct AltConfigAuth {
+    main_cf: PathBuf,
+    before: Option<Vec<u8>>,
+}
+
+impl AltConfigAuth {
+    fn allow(dir: &Path) -> AltConfigAuth {
+        let main_cf = PathBuf::from("/etc/postfix/main.cf");
+        let before = std::fs::read(&main_cf).ok();
+        let mut text = before.clone().unwrap_or_default();
+        if !text.is_empty() && !text.ends_with(b"\n") {
+            text.push(b'\n');
+        }
+        text.extend_from_slice(
+            format!("alternate_config_directories = {}\n", dir.display()).as_bytes(),
+        );
+        std::fs::write(&main_cf, text).expect("authorize the test's config directory");
+        AltConfigAuth { main_cf, before }
+    }
+}
+
+impl Drop for AltConfigAuth {
+    fn drop(&mut self) {
+        match &self.before {
+            Some(b) => {
+                let _ = std::fs::write(&self.main_cf, b);
+            }
+            None => {
+                let _ = std::fs::remove_file(&self.main_cf);
+            }
+        }
+    }
+}
+
+impl Postfix {
+    fn start(spamd_port: u16, filter_user: &str) -> Postfix {
+        let postfix = require("/usr/sbin/postfix", "postfix");
+        let dir = TempDir::new("postfix");
+        let base = dir.path().to_path_buf();
+        std::fs::set_permissions(&base, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let etc = base.join("etc");
+        for d in ["etc", "queue", "data"] {
+            std::fs::create_dir_all(base.join(d)).expect("mkdir");
+        }
+        let _ = Command::new("chown")
+            .arg("postfix")
+            .arg(base.join("data"))
+            .status();
+        for (from, to) in [
+            ("/etc/postfix/postfix-files", "postfix-files"),
+            ("/usr/share/postfix/dynamicmaps.cf", "dynamicmaps.cf"),
+        ] {
+            let _ = std::fs::copy(from, etc.join(to));
+        }
+        for d in ["postfix-files.d", "dynamicmaps.cf.d"] {
+            std::fs::create_dir_all(etc.join(d)).expect("mkdir");
+        }
+        let port = free_port();
+        let b = base.display();
+        std::fs::write(
+            etc.join("main.cf"),
+            format!(
+                "compatibility_level = 3.6\n\
+                 queue_directory = {b}/queue\n\
+                 data_directory = {b}/data\n\
+                 myhostname = localhost\n\
+                 mydomain = localdomain\n\
+                 mydestination = localhost\n\
+                 inet_interfaces = 127.0.0.1\n\
+                 inet_protocols = ipv4\n\
+                 mynetworks = 127.0.0.0/8\n\
+                 alias_maps =\n\
+                 alias_database =\n\
+                 maillog_file = /dev/stdout\n\
+                 home_mailbox = Maildir/\n\
+                 mailbox_command = /usr/bin/procmail\n\
+                 smtputf8_enable = no\n\
+                 biff = no\n\
+                 relayhost =\n\
+                 default_transport = error:no outside mail here\n"
+            ),
+        )
+        .expect("main.cf");
+        let dist = std::fs::read_to_string("/usr/share/postfix/master.cf.dist")
+            .or_else(|_| std::fs::read_to_string("/etc/postfix/master.cf"))
+            .expect("Postfix's master.cf");
+        let mut master =
+            format!("127.0.0.1:{port} inet n - n - - smtpd -o content_filter=spamfilter:dummy\n");
+        for line in dist.lines() {
+            // Our smtpd above replaces the stock one on port 25.
+            if line.starts_with("smtp ") && line.contains(" inet ") {
+                continue;
+            }
+            master.push_str(line);
+            master.push('\n');
+        }
+        master.push_str(&format!(
+            "spamfilter unix - n n - - pipe flags=Rq user={filter_user} \
+             argv={} -p {spamd_port} -e /usr/sbin/sendmail -C {} -oi -f ${{sender}} ${{recipient}}\n",
+            spamc(),
+            etc.display()
+        ));
+        std::fs::write(etc.join("master.cf"), master).expect("master.cf");
+        let auth = AltConfigAuth::allow(&etc);
+        let child = Command::new(postfix)
+            .arg("-c")
+            .arg(&etc)
+            .arg("start-fg")
+            .stdin(Stdio::null())
+            // start-fg with maillog_file /dev/stdout: the log goes here.
+            .stdout(std::fs::File::create(base.join("postfix.log")).expect("log"))
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start postfix");
+        let pf = Postfix {
+            child,
+            port,
+            etc,
+            _dir: dir,
+            _auth: auth,
+        };
+        let start = Instant::now();
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "postfix did not listen: {}",
+                pf.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        pf
+    }
+
+    fn log(&self) -> String {
+        let log = self.etc.parent().map(|b| b.join("postfix.log"));
+        log.and_then(|l| std::fs::read_to_string(l).ok())
+            .unwrap_or_default()
+    }
+
+    /// Send `msg` over SMTP to `rcpt`.
+    fn send(&self, rcpt: &str, msg: &[u8]) {
+        use std::io::{BufRead, BufReader, Write};
+        let s = std::net::TcpStream::connect(("127.0.0.1", self.port)).expect("connect smtpd");
+        s.set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        let mut w = s.try_clone().expect("clone");
+        let mut r = BufReader::new(s);
+        let mut reply = |want: &str| {
+            loop {
+                let mut line = String::new();
+                r.read_line(&mut line).expect("smtp reply");
+                assert!(line.starts_with(want), "smtpd said {line:?}, wanted {want}");
+                if line.as_bytes().get(3) != Some(&b'-') {
+                    break;
+                }
+            }
+        };
+        reply("220");
+        for (cmd, want) in [
+            ("EHLO test.example\r\n".to_string(), "250"),
+            ("MAIL FROM:<sender@example.com>\r\n".to_string(), "250"),
+            (format!("RCPT TO:<{rcpt}>\r\n"), "250"),
+            ("DATA\r\n".to_string(), "354"),
+        ] {
+            w.write_all(cmd.as_bytes()).expect("smtp write");
+            reply(want);
+        }
+        let mut data = Vec::new();
+        for line in msg.split(|&b| b == b'\n') {
+            if line.first() == Some(&b'.') {
+                data.push(b'.');
+            }
+            data.extend_from_slice(line.strip_suffix(b"\r").unwrap_or(line));
+            data.extend_from_slice(b"\r\n");
+        }
+        if msg.ends_with(b"\n") {
+            data.truncate(data.len() - 2);
+        }
+        data.extend_from_slice(b".\r\n");
+        w.write_all(&data).expect("smtp data");
+        reply("250");
+        w.write_all(b"QUIT\r\n").expect("quit");
+        reply("221");
+    }
+}
+
+impl Drop for Postfix {
+    fn drop(&mut self) {
+        // The master's pid (start-fg runs it under a shell script that
+        // does not pass SIGTERM on): stop it first, by its pid file; it
+        // stops its services.
+        let pidfile = self.etc.with_file_name("queue").join("pid/master.pid");
+        if let Some(pid) = std::fs::read_to_string(pidfile)
+            .ok()
+            .and_then(|p| p.trim().parse::<i32>().ok())
+            .filter(|&p| p > 1)
+        {
+            // SAFETY: kill(2) on the master this test started.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        // SAFETY: kill(2) on the PID of our own child.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Wait until `n` messages are in the two folders together (bounded).
+fn wait_for(inbox: &Path, spam: &Path, n: usize, pf: &Postfix) {
+    let start = Instant::now();
+    while maildir_files(inbox).len() + maildir_files(spam).len() < n {
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "postfix did not deliver {n} messages; log:\n{}",
+            pf.log()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn postfix_content_filter_through_spamc() {
+    require("/usr/sbin/postfix", "postfix");
+    if !is_root() {
+        eprintln!("skipped: a private Postfix instance needs root");
+        return;
+    }
+    let home = Home::new("postfix");
+    home.maildir("Maildir");
+    home.maildir("Maildir/.Spam");
+    home.write(
+        ".procmailrc",
+        "MAILDIR=$HOME/Maildir\nLOGFILE=$HOME/procmail.log\nSHELL=/bin/sh\n\
+         :0\n* ^X-Spam-Flag: YES\n.Spam/\n\n\
+         :0\n./\n",
+        0o644,
+    );
+    let inbox = home.path.join("Maildir");
+    let spam = home.path.join("Maildir/.Spam");
+    let rcpt = format!("{}@localhost", home.user.0);
+    let (g, h) = messages();
+    let mut d = Daemon::ours(&[]);
+    let pf = Postfix::start(d.port, &home.user.0);
+    pf.send(&rcpt, &g);
+    pf.send(&rcpt, &h);
+    wait_for(&inbox, &spam, 2, &pf);
+    assert_sorted(&inbox, &spam, "postfix content_filter");
+    clear(&inbox);
+    clear(&spam);
+    d.stop();
+    pf.send(&rcpt, &g);
+    pf.send(&rcpt, &h);
+    wait_for(&inbox, &spam, 2, &pf);
+    // Postfix adds its trace fields (Return-Path, Received, Delivered-To);
+    // the rest is the message as sent, unscanned.
+    let (i, s) = (maildir_files(&inbox), maildir_files(&spam));
+    assert_eq!(s.len(), 0, "nothing in the spam folder with spamd down");
+    assert_eq!(i.len(), 2, "every message delivered");
+    for o in [&g, &h] {
+        let (_, body) = split_message(o);
+        assert!(
+            i.iter().any(|f| f.ends_with(body) && !has(f, "X-Spam-")),
+            "postfix: a message was changed or lost"
+        );
+    }
+    eprintln!("postfix content_filter: spamd down: 2 in inbox, unscanned");
+}
