@@ -140,7 +140,7 @@ pub(crate) fn decode_field(value: &[u8], key: &str) -> String {
             i += 1;
         }
     }
-    let text = if body.iter().any(|&b| b >= 0x80) {
+    let text = if body.iter().any(|&b| b >= 0x80) || super::charset::has_raw_jis(&body) {
         normalize(&body, "UTF-8", false)
     } else {
         String::from_utf8_lossy(&body).into_owned()

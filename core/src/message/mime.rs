@@ -33,6 +33,8 @@ pub(crate) struct Node {
     pub children: Option<Vec<usize>>,
     /// Oddities the parser met in this node (see `ParseFlags`).
     pub flags: super::mime_stats::ParseFlags,
+    /// Render with charset detection (`normalize_charset_detect`).
+    pub detect: bool,
 }
 
 impl Node {
