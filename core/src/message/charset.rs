@@ -446,6 +446,11 @@ pub(crate) fn has_raw_jis(data: &[u8]) -> bool {
     detecting() && data.contains(&0x1b) && has_jis_escape(data)
 }
 
+/// Whether this thread is parsing with detection on.
+pub(crate) fn detecting_now() -> bool {
+    detecting()
+}
+
 fn detecting() -> bool {
     DETECT.get()
 }
