@@ -599,6 +599,19 @@ fn detect_decode(data: &[u8], declared: &str, insist: bool) -> Option<String> {
             {
                 return Some(euc);
             }
+            // Japanese labelled as Chinese or Korean: those charsets have
+            // the kana rows too, so it decodes, but the kanji come out wrong.
+            let japanese = |e| {
+                e == encoding_rs::SHIFT_JIS
+                    || e == encoding_rs::EUC_JP
+                    || e == encoding_rs::ISO_2022_JP
+            };
+            if !japanese(enc)
+                && japanese(guessed)
+                && let Some(t) = strict_rs(guessed, data)
+            {
+                return Some(t);
+            }
             return Some(text.clone());
         }
         // A single-byte charset decodes anything; trust it unless the bytes
@@ -852,6 +865,9 @@ mod detect_tests {
         );
         let gbk = enc(ZH_HANS, encoding_rs::GBK);
         assert_eq!(with_detect(&gbk, "iso-8859-1", false), ZH_HANS);
+        assert_eq!(with_detect(&euc, "gb2312", false), JA, "EUC-JP as GB2312");
+        assert_eq!(with_detect(&euc, "euc-kr", false), JA, "EUC-JP as EUC-KR");
+        assert_eq!(with_detect(&gbk, "gb2312", false), ZH_HANS);
         let jis = enc(JA, encoding_rs::ISO_2022_JP);
         assert_eq!(with_detect(&jis, "us-ascii", false), JA);
         assert_eq!(with_detect(&jis, "iso-8859-1", false), JA);

@@ -287,7 +287,7 @@ mod tests {
         ] {
             let (bytes, _, _) = e.encode(text);
             // Cut inside a character (odd offsets split two-byte ones).
-            let (a, b) = bytes.split_at(bytes.len() / 2 | 1);
+            let (a, b) = bytes.split_at((bytes.len() / 2) | 1);
             for header in [
                 format!("=?{label}?B?{}?= =?{label}?B?{}?=", b64(a), b64(b)),
                 format!("=?{label}?Q?{}?=\n =?{label}?q?{}?=", q(a), q(b)),
