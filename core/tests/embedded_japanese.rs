@@ -324,13 +324,16 @@ fn assemble(subject: &[u8], ctype: Option<&str>, body: &[u8]) -> Vec<u8> {
     m
 }
 
+/// What a case is, its Subject field, its Content-Type and its body.
+type Case = (&'static str, Vec<u8>, Option<&'static str>, Vec<u8>);
+
 #[test]
 fn misdeclared_and_undeclared_charsets_are_detected() {
     let rules = engine(true);
     let sjis = encoding_rs::SHIFT_JIS;
     let euc = encoding_rs::EUC_JP;
     let jis = encoding_rs::ISO_2022_JP;
-    let cases: Vec<(&str, Vec<u8>, Option<&str>, Vec<u8>)> = vec![
+    let cases: Vec<Case> = vec![
         (
             "Shift_JIS labelled ISO-8859-1, raw 8-bit Subject",
             encode(sjis, SUBJECT),
