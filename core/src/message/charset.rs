@@ -624,7 +624,21 @@ fn detect_decode(data: &[u8], declared: &str, insist: bool) -> Option<String> {
         }
         return Some(text.clone());
     }
-    // No charset, an unknown one, or one the text is not in.
+    // No charset, an unknown one, or one the text is not in. Text that reads
+    // as Latin-1 letters and Windows punctuation keeps SpamAssassin's
+    // Windows-1252 guess unless the detector sees CJK or Cyrillic (it can
+    // take a few accented letters for Hebrew, SpamAssassin bug 7656).
+    let cyrillic = [
+        encoding_rs::WINDOWS_1251,
+        encoding_rs::KOI8_R,
+        encoding_rs::KOI8_U,
+        encoding_rs::IBM866,
+        encoding_rs::ISO_8859_5,
+    ]
+    .contains(&guessed);
+    if !is_cjk(guessed) && !cyrillic && data.iter().all(|&b| w1252_plausible(b)) {
+        return None;
+    }
     if let Some(t) = strict_rs(guessed, data) {
         return Some(t);
     }
