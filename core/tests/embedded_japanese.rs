@@ -280,3 +280,164 @@ fn real_phishing_hits_the_rules_written_for_it() {
         assert!(v.is_spam, "{file}: {}", v.score);
     }
 }
+
+/// The body rules `message()` text sets off (the subject rules come on top
+/// when the Subject decodes).
+fn body_rules() -> BTreeSet<String> {
+    [
+        "JA_ACCOUNT_SUSPENDED",
+        "JA_UNAUTHORIZED_USE",
+        "JA_VERIFY_URGENT",
+        "JA_LOGIN_TO_UPDATE",
+        "JA_CLICK_LINK",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect()
+}
+
+fn subject_rules() -> [&'static str; 2] {
+    ["JA_SUBJ_ALERT_BRACKET", "JA_SUBJ_ACCOUNT_LOCK"]
+}
+
+fn encode(enc: &'static encoding_rs::Encoding, text: &str) -> Vec<u8> {
+    let (b, _, bad) = enc.encode(text);
+    assert!(!bad);
+    b.into_owned()
+}
+
+/// A message from its Subject field value, Content-Type (None: no MIME
+/// headers at all) and raw body bytes.
+fn assemble(subject: &[u8], ctype: Option<&str>, body: &[u8]) -> Vec<u8> {
+    let mut m = b"From: Service <info@example.com>\nTo: user@example.jp\nSubject: ".to_vec();
+    m.extend_from_slice(subject);
+    m.extend_from_slice(b"\nDate: Tue, 1 Dec 2026 09:00:00 +0900\nMessage-ID: <t3@example.com>\n");
+    if let Some(ct) = ctype {
+        m.extend_from_slice(
+            format!("MIME-Version: 1.0\nContent-Type: {ct}\nContent-Transfer-Encoding: 8bit\n")
+                .as_bytes(),
+        );
+    }
+    m.push(b'\n');
+    m.extend_from_slice(body);
+    m.push(b'\n');
+    m
+}
+
+/// What a case is, its Subject field, its Content-Type and its body.
+type Case = (&'static str, Vec<u8>, Option<&'static str>, Vec<u8>);
+
+#[test]
+fn misdeclared_and_undeclared_charsets_are_detected() {
+    let rules = engine(true);
+    let sjis = encoding_rs::SHIFT_JIS;
+    let euc = encoding_rs::EUC_JP;
+    let jis = encoding_rs::ISO_2022_JP;
+    let cases: Vec<Case> = vec![
+        (
+            "Shift_JIS labelled ISO-8859-1, raw 8-bit Subject",
+            encode(sjis, SUBJECT),
+            Some("text/plain; charset=iso-8859-1"),
+            encode(sjis, BODY),
+        ),
+        (
+            "Shift_JIS labelled ISO-2022-JP, Subject word labelled ISO-8859-1",
+            format!("=?iso-8859-1?B?{}?=", base64(&encode(sjis, SUBJECT))).into_bytes(),
+            Some("text/plain; charset=ISO-2022-JP"),
+            encode(sjis, BODY),
+        ),
+        (
+            "EUC-JP labelled Shift_JIS, Subject word in an unknown charset",
+            format!("=?x-unknown?B?{}?=", base64(&encode(euc, SUBJECT))).into_bytes(),
+            Some("text/plain; charset=Shift_JIS"),
+            encode(euc, BODY),
+        ),
+        (
+            "EUC-JP labelled GB2312, raw 8-bit EUC-JP Subject",
+            encode(euc, SUBJECT),
+            Some("text/plain; charset=gb2312"),
+            encode(euc, BODY),
+        ),
+        (
+            "no MIME headers, Shift_JIS body, raw ISO-2022-JP Subject",
+            encode(jis, SUBJECT),
+            None,
+            encode(sjis, BODY),
+        ),
+        (
+            "text/plain without charset, EUC-JP body",
+            encode(euc, SUBJECT),
+            Some("text/plain"),
+            encode(euc, BODY),
+        ),
+        (
+            "ISO-2022-JP body and Subject word labelled US-ASCII",
+            format!("=?us-ascii?B?{}?=", base64(&encode(jis, SUBJECT))).into_bytes(),
+            Some("text/plain; charset=us-ascii"),
+            encode(jis, BODY),
+        ),
+    ];
+    for (what, subject, ctype, body) in cases {
+        let v = scan_raw(&rules, &assemble(&subject, ctype, &body));
+        let got = ja_hits(&v);
+        let mut want = body_rules();
+        want.extend(subject_rules().map(String::from));
+        assert!(want.is_subset(&got), "{what}: want {want:?}, got {got:?}");
+        assert!(!got.contains("JA_BODY_MOJIBAKE"), "{what}: {got:?}");
+        assert!(!got.contains("JA_SUBJ_MOJIBAKE"), "{what}: {got:?}");
+    }
+}
+
+#[test]
+fn without_detection_misdeclared_japanese_is_mojibake() {
+    // The same mis-labelled message with `normalize_charset_detect 0`: the
+    // Japanese rules do not see Japanese (this is what the detection adds).
+    let sources = Sources {
+        embedded: embedded::sources(),
+        local_tests_only: true,
+        extra_lines: vec!["use_bayes 0".into(), "normalize_charset_detect 0".into()],
+        ..Default::default()
+    };
+    let config = Config::load(&sources);
+    let (rules, _) = CompiledRules::compile(config, CompileOptions::default());
+    let sjis = encoding_rs::SHIFT_JIS;
+    let raw = assemble(
+        &encode(sjis, SUBJECT),
+        Some("text/plain; charset=iso-8859-1"),
+        &encode(sjis, BODY),
+    );
+    let got = ja_hits(&scan_raw(&rules, &raw));
+    assert!(got.is_disjoint(&body_rules()), "{got:?}");
+}
+
+#[test]
+fn cp50220_half_width_katakana() {
+    // ISO-2022-JP as Windows writes it (CP50220): half-width katakana
+    // shifted out with SO ... SI, and by ESC ( I, in the middle of JIS X
+    // 0208 text; NEC row 13 (①) in the Subject.
+    let rules = engine(true);
+    let jis = encoding_rs::ISO_2022_JP;
+    let mut body = b"\x0e163]D\x0f ".to_vec(); // ｱｶｳﾝﾄ
+    body.extend_from_slice(&encode(jis, BODY));
+    body.extend_from_slice(b"\x1b(I3]D\x1b(B\n"); // ｳﾝﾄ
+    let mut subject = encode(jis, SUBJECT);
+    subject.extend_from_slice(b"\x1b$B-!\x1b(B"); // ①
+    let raw = assemble(
+        format!("=?ISO-2022-JP?B?{}?=", base64(&subject)).as_bytes(),
+        Some("text/plain; charset=ISO-2022-JP"),
+        &body,
+    );
+    let opts = rules.config.message_options();
+    let m = Message::parse_with(&raw, &opts);
+    assert!(m.body_text().contains("ｱｶｳﾝﾄ"), "{}", m.body_text());
+    assert!(m.body_text().contains("ｳﾝﾄ"), "{}", m.body_text());
+    assert_eq!(
+        m.header("Subject").as_deref().map(str::trim_end),
+        Some(format!("{SUBJECT}①").as_str())
+    );
+    let got = ja_hits(&scan::scan(&rules, &m));
+    let mut want = body_rules();
+    want.extend(subject_rules().map(String::from));
+    assert!(want.is_subset(&got), "want {want:?}, got {got:?}");
+    assert!(!got.contains("JA_BODY_MOJIBAKE"), "{got:?}");
+}

@@ -161,6 +161,7 @@ const KNOWN_SETTINGS: &[&str] = &[
     "more_spam_to",
     "msa_networks",
     "normalize_charset",
+    "normalize_charset_detect",
     "ok_languages",
     "ok_locales",
     "olemacro_download_marker",

@@ -51,6 +51,8 @@ impl Config {
                 .as_ref()
                 .map(|s| s.trim().to_string())
                 .filter(|s| !s.is_empty()),
+            charset_detect: self.bool_setting("normalize_charset", true)
+                && self.bool_setting("normalize_charset_detect", false),
         }
     }
 }

@@ -49,6 +49,7 @@ pub(crate) fn render_part(node: &Node) -> Option<RenderedPart> {
     let is_html = ty == "text/html";
     let raw = node.decoded();
     let charset = node.charset.as_deref().unwrap_or("us-ascii");
+    let _scope = super::charset::detect_scope(node.detect);
     let (text, flagged) = normalize_flagged(&raw, charset, false);
     if is_html && !raw.is_empty() {
         let mut r = html::render(&text);

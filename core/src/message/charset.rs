@@ -2,7 +2,15 @@
 //! (`Message/Node.pm` `_normalize`): which charset wins, when UTF-8 is tried
 //! first, and the Windows-1252 fallbacks that turn unlabeled 8-bit text into
 //! the same mojibake SpamAssassin's rules see.
+//!
+//! With `normalize_charset_detect 1` (our addition, on in the embedded
+//! configuration only) a detector stands in for the Encode::Detect::Detector
+//! SpamAssassin can use but the reference installation lacks: text with no
+//! charset, an unknown one, one it does not decode in, or a single-byte one
+//! that is really Japanese, Chinese or Korean is decoded from what the bytes
+//! are (see `detect_decode`).
 
+use std::cell::Cell;
 use std::sync::LazyLock;
 
 use encoding_rs::Encoding;
@@ -351,6 +359,11 @@ pub(crate) fn normalize(data: &[u8], declared: &str, insist: bool) -> String {
 /// difference shows in SpamAssassin's body text: when no part was decoded,
 /// characters from HTML entities stay single Latin-1 bytes.
 pub(crate) fn normalize_flagged(data: &[u8], declared: &str, insist: bool) -> (String, bool) {
+    if detecting()
+        && let Some(s) = detect_decode(data, declared, insist)
+    {
+        return (s, true);
+    }
     let eight_bit = data.iter().any(|&b| b >= 0x80);
     if !eight_bit && (ASCII_NAMES.is_match(declared) || EXTENDED_ASCII_NAMES.is_match(declared)) {
         return (ascii_string(data), false);
@@ -409,6 +422,302 @@ pub(crate) fn normalize_flagged(data: &[u8], declared: &str, insist: bool) -> (S
     }
 }
 
+thread_local! {
+    /// Whether the parse or render running on this thread detects charsets.
+    static DETECT: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Restores the previous detection setting when dropped.
+pub(crate) struct DetectScope(bool);
+
+impl Drop for DetectScope {
+    fn drop(&mut self) {
+        DETECT.set(self.0);
+    }
+}
+
+/// Turn charset detection on or off until the returned guard is dropped.
+pub(crate) fn detect_scope(on: bool) -> DetectScope {
+    DetectScope(DETECT.replace(on))
+}
+
+/// 7-bit header text that still needs decoding: raw ISO-2022-JP.
+pub(crate) fn has_raw_jis(data: &[u8]) -> bool {
+    detecting() && data.contains(&0x1b) && has_jis_escape(data)
+}
+
+/// Whether this thread is parsing with detection on.
+pub(crate) fn detecting_now() -> bool {
+    detecting()
+}
+
+fn detecting() -> bool {
+    DETECT.get()
+}
+
+/// Encodings of many bytes per character that a mislabeled text can be.
+fn is_cjk(enc: &'static Encoding) -> bool {
+    enc == encoding_rs::SHIFT_JIS
+        || enc == encoding_rs::EUC_JP
+        || enc == encoding_rs::ISO_2022_JP
+        || enc == encoding_rs::GBK
+        || enc == encoding_rs::GB18030
+        || enc == encoding_rs::BIG5
+        || enc == encoding_rs::EUC_KR
+}
+
+/// ISO-2022-JP escape sequences (JIS X 0208, JIS X 0212, JIS X 0201 kana).
+fn has_jis_escape(data: &[u8]) -> bool {
+    data.windows(3).any(|w| {
+        w[0] == 0x1b
+            && matches!(
+                (w[1], w[2]),
+                (b'$', b'B' | b'@' | b'(') | (b'(', b'I' | b'J')
+            )
+    })
+}
+
+/// chardetng's guess for `data` (UTF-8 not allowed: valid UTF-8 has been
+/// taken before this is asked).
+fn guess(data: &[u8]) -> &'static Encoding {
+    let mut det = chardetng::EncodingDetector::new(chardetng::Iso2022JpDetection::Allow);
+    det.feed(data, true);
+    det.guess(None, chardetng::Utf8Detection::Deny)
+}
+
+/// Decode strictly with a WHATWG encoding, ISO-2022-JP with CP50220's
+/// extensions.
+fn strict_rs(enc: &'static Encoding, data: &[u8]) -> Option<String> {
+    if enc == encoding_rs::ISO_2022_JP {
+        let cp = cp50220_to_jis(data);
+        return decode_with(Decoder::Rs(enc), &cp, true);
+    }
+    decode_with(Decoder::Rs(enc), data, true)
+}
+
+/// Share of half-width katakana among the non-ASCII characters: EUC-JP read
+/// as Shift_JIS (or the reverse) turns into runs of them.
+fn halfwidth_kana_share(s: &str) -> f64 {
+    let (mut kana, mut wide) = (0usize, 0usize);
+    for c in s.chars().filter(|c| !c.is_ascii()) {
+        wide += 1;
+        if ('\u{ff61}'..='\u{ff9f}').contains(&c) {
+            kana += 1;
+        }
+    }
+    if wide == 0 {
+        0.0
+    } else {
+        kana as f64 / wide as f64
+    }
+}
+
+/// Decoding with detection (`normalize_charset_detect 1`). None leaves the
+/// text to SpamAssassin's path (`normalize_flagged`), which is what happens
+/// whenever the declared charset is right: all-ASCII text, valid UTF-8, and
+/// text that decodes cleanly in the charset it names (unless that is a
+/// single-byte charset and the bytes are plainly Japanese, Chinese or
+/// Korean, or it is Shift_JIS that is really EUC-JP).
+///
+/// Detection decides when there is no charset (or US-ASCII) and the text has
+/// 8-bit bytes, when the charset is unknown, when the text does not decode
+/// in it, and for 7-bit text carrying ISO-2022-JP escapes whatever the
+/// label. `insist` (RFC 2047 words) keeps the declared charset when nothing
+/// better decodes.
+fn detect_decode(data: &[u8], declared: &str, insist: bool) -> Option<String> {
+    let eight_bit = data.iter().any(|&b| b >= 0x80);
+    let label = declared.trim().to_ascii_lowercase();
+    let jis_label = matches!(
+        label.as_str(),
+        "iso-2022-jp" | "iso2022jp" | "jis" | "csiso2022jp" | "cp50220" | "cp50221" | "cp50222"
+    );
+    if !eight_bit {
+        if (data.contains(&0x1b) && has_jis_escape(data)) || (jis_label && data.contains(&0x0e)) {
+            return strict_rs(encoding_rs::ISO_2022_JP, data).or_else(|| {
+                decode_with(
+                    Decoder::Rs(encoding_rs::ISO_2022_JP),
+                    &cp50220_to_jis(data),
+                    false,
+                )
+            });
+        }
+        if matches!(label.as_str(), "utf-7" | "utf7" | "unicode-1-1-utf-7") {
+            return decode_with(Decoder::Utf7, data, false);
+        }
+        return None;
+    }
+    if std::str::from_utf8(data).is_ok() {
+        return None;
+    }
+    let declared_dec = match label.as_str() {
+        "" | "us-ascii" | "ascii" => None,
+        "iso-8859-1" | "iso8859-1" | "latin1" | "windows-1252" | "cp1252" => {
+            Some(Decoder::Windows1252)
+        }
+        _ if is_utf16_label(&label) => return None,
+        "iso-2022-jp" | "iso2022jp" | "jis" | "csiso2022jp" | "cp50220" | "cp50221" | "cp50222"
+        | "iso-2022-jp-1" | "iso-2022-jp-2" | "iso-2022-jp-3" => {
+            Some(Decoder::Rs(encoding_rs::ISO_2022_JP))
+        }
+        "x-sjis" | "shift_jis" | "shift-jis" | "sjis" | "ms_kanji" | "csshiftjis" => {
+            // CP932 is what "Shift_JIS" mail is in practice.
+            Some(Decoder::Rs(encoding_rs::SHIFT_JIS))
+        }
+        "gb2312" | "euc-cn" | "gb_2312-80" | "csgb2312" | "x-gbk" | "chinese" => {
+            Some(Decoder::Rs(encoding_rs::GBK))
+        }
+        _ if label.replace([' ', '-', '_'], "").starts_with("gb18030") => {
+            Some(Decoder::Rs(encoding_rs::GB18030))
+        }
+        "euc-kr" | "ks_c_5601-1987" | "cp949" | "ksc5601" => Some(Decoder::Rs(encoding_rs::EUC_KR)),
+        _ => find_decoder(declared)
+            .or_else(|| Encoding::for_label(label.as_bytes()).map(Decoder::Rs)),
+    };
+    let declared_enc = match declared_dec {
+        Some(Decoder::Rs(e) | Decoder::IsoC1(e)) => Some(e),
+        Some(Decoder::Gb2312) => Some(encoding_rs::GBK),
+        Some(Decoder::ShiftJis) => Some(encoding_rs::SHIFT_JIS),
+        Some(Decoder::EucKr) => Some(encoding_rs::EUC_KR),
+        Some(Decoder::Windows1252 | Decoder::Latin1) => Some(encoding_rs::WINDOWS_1252),
+        _ => None,
+    };
+    let strict_declared = match declared_dec {
+        Some(Decoder::Rs(e)) => strict_rs(e, data),
+        Some(d) => decode_with(d, data, true),
+        None => None,
+    };
+    let guessed = guess(data);
+    if let Some(text) = &strict_declared {
+        let enc = declared_enc.unwrap_or(encoding_rs::WINDOWS_1252);
+        if is_cjk(enc) {
+            // Shift_JIS that reads as a run of half-width katakana while
+            // EUC-JP reads cleanly was EUC-JP.
+            if enc == encoding_rs::SHIFT_JIS
+                && halfwidth_kana_share(text) > 0.3
+                && let Some(euc) = strict_rs(encoding_rs::EUC_JP, data)
+                && halfwidth_kana_share(&euc) < 0.1
+            {
+                return Some(euc);
+            }
+            // Japanese labelled as Chinese or Korean: those charsets have
+            // the kana rows too, so it decodes, but the kanji come out wrong.
+            let japanese = |e| {
+                e == encoding_rs::SHIFT_JIS
+                    || e == encoding_rs::EUC_JP
+                    || e == encoding_rs::ISO_2022_JP
+            };
+            if !japanese(enc)
+                && japanese(guessed)
+                && let Some(t) = strict_rs(guessed, data)
+            {
+                return Some(t);
+            }
+            return Some(text.clone());
+        }
+        // A single-byte charset decodes anything; trust it unless the bytes
+        // are plainly a multi-byte Asian encoding.
+        if is_cjk(guessed)
+            && guessed != enc
+            && let Some(t) = strict_rs(guessed, data)
+        {
+            return Some(t);
+        }
+        return Some(text.clone());
+    }
+    // No charset, an unknown one, or one the text is not in. Text that reads
+    // as Latin-1 letters and Windows punctuation keeps SpamAssassin's
+    // Windows-1252 guess unless the detector sees CJK or Cyrillic (it can
+    // take a few accented letters for Hebrew, SpamAssassin bug 7656).
+    let cyrillic = [
+        encoding_rs::WINDOWS_1251,
+        encoding_rs::KOI8_R,
+        encoding_rs::KOI8_U,
+        encoding_rs::IBM866,
+        encoding_rs::ISO_8859_5,
+    ]
+    .contains(&guessed);
+    if !is_cjk(guessed) && !cyrillic && data.iter().all(|&b| w1252_plausible(b)) {
+        return None;
+    }
+    if let Some(t) = strict_rs(guessed, data) {
+        return Some(t);
+    }
+    // The guess had stray bytes too: the other Japanese encodings, then the
+    // declared charset and the guess with replacement characters.
+    for enc in [
+        encoding_rs::SHIFT_JIS,
+        encoding_rs::EUC_JP,
+        encoding_rs::GBK,
+        encoding_rs::BIG5,
+        encoding_rs::EUC_KR,
+    ] {
+        if enc != guessed
+            && is_cjk(guessed)
+            && let Some(t) = strict_rs(enc, data)
+        {
+            return Some(t);
+        }
+    }
+    if insist && let Some(d) = declared_dec {
+        return decode_with(d, data, false);
+    }
+    if is_cjk(guessed) {
+        return decode_with(Decoder::Rs(guessed), data, false);
+    }
+    None
+}
+
+/// CP50220's extensions turned into what the WHATWG ISO-2022-JP decoder
+/// reads: half-width katakana shifted out with SO ... SI becomes an
+/// `ESC ( I` run followed by the escape of the set in use before it. (NEC
+/// row 13 and the IBM extensions are already in WHATWG's JIS X 0208 index,
+/// and `ESC ( I` is read natively.)
+fn cp50220_to_jis(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
+    if !data.contains(&0x0e) {
+        return std::borrow::Cow::Borrowed(data);
+    }
+    let mut out = Vec::with_capacity(data.len() + 16);
+    let mut current: [u8; 3] = *b"\x1b(B";
+    let mut shifted = false;
+    let mut i = 0;
+    while i < data.len() {
+        let b = data[i];
+        if b == 0x1b && i + 2 < data.len() {
+            let esc = [data[i], data[i + 1], data[i + 2]];
+            // `ESC $ ( D` and the like are four bytes long.
+            let len = if esc[1] == b'$' && esc[2] == b'(' {
+                4
+            } else {
+                3
+            };
+            if !shifted && len == 3 {
+                current = esc;
+            }
+            let end = (i + len).min(data.len());
+            out.extend_from_slice(&data[i..end]);
+            i = end;
+            continue;
+        }
+        match b {
+            0x0e if !shifted => {
+                shifted = true;
+                out.extend_from_slice(b"\x1b(I");
+            }
+            0x0f if shifted => {
+                shifted = false;
+                out.extend_from_slice(&current);
+            }
+            0x0e | 0x0f => {}
+            _ => out.push(b),
+        }
+        i += 1;
+    }
+    if shifted {
+        out.extend_from_slice(b"\x1b(B");
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// `^UTF[ -]?16`, case-insensitive.
 fn is_utf16_label(l: &str) -> bool {
     let l = l.to_ascii_lowercase();
@@ -454,5 +763,169 @@ mod tests {
     fn insist_uses_declared() {
         assert_eq!(normalize(b"\xe9", "us-ascii", true), "\u{fffd}");
         assert_eq!(normalize(b"\xe9", "iso-8859-1", true), "é");
+    }
+}
+
+#[cfg(test)]
+mod detect_tests {
+    use super::*;
+
+    const JA: &str = "お客様のアカウントは一時的に利用を停止しました。本人確認のため、以下のリンクからログインしてください。";
+    const ZH_HANS: &str = "尊敬的客户，您的账户已被暂时冻结。请立即点击下面的链接验证您的身份，否则账户将被永久关闭。";
+    const ZH_HANT: &str = "親愛的客戶，您的帳戶已被暫時凍結。請立即點擊下面的連結驗證您的身份，否則帳戶將被永久關閉。";
+    const KO: &str = "고객님의 계정이 일시적으로 정지되었습니다. 본인 확인을 위해 아래 링크에서 로그인해 주십시오.";
+    const RU: &str = "Ваша учетная запись временно заблокирована. Пожалуйста, подтвердите свои данные по ссылке ниже.";
+
+    fn enc(text: &str, e: &'static Encoding) -> Vec<u8> {
+        let (b, _, errors) = e.encode(text);
+        assert!(!errors, "{} cannot encode the sample", e.name());
+        b.into_owned()
+    }
+
+    fn with_detect(data: &[u8], declared: &str, insist: bool) -> String {
+        let _s = detect_scope(true);
+        normalize(data, declared, insist)
+    }
+
+    #[test]
+    fn declared_charsets_decode() {
+        let cases: [(&str, &'static Encoding, &str); 12] = [
+            (JA, encoding_rs::SHIFT_JIS, "shift_jis"),
+            (JA, encoding_rs::SHIFT_JIS, "windows-31j"),
+            (JA, encoding_rs::EUC_JP, "euc-jp"),
+            (JA, encoding_rs::ISO_2022_JP, "iso-2022-jp"),
+            (ZH_HANS, encoding_rs::GBK, "gb2312"),
+            (ZH_HANS, encoding_rs::GBK, "gbk"),
+            (ZH_HANS, encoding_rs::GB18030, "gb18030"),
+            (ZH_HANT, encoding_rs::BIG5, "big5"),
+            (KO, encoding_rs::EUC_KR, "euc-kr"),
+            (RU, encoding_rs::KOI8_R, "koi8-r"),
+            (RU, encoding_rs::WINDOWS_1251, "windows-1251"),
+            (
+                "Grüße aus Köln – schöne Straße",
+                encoding_rs::WINDOWS_1252,
+                "windows-1252",
+            ),
+        ];
+        for (text, e, label) in cases {
+            let data = enc(text, e);
+            assert_eq!(with_detect(&data, label, false), text, "{label}");
+            assert_eq!(with_detect(&data, label, true), text, "{label} (insist)");
+        }
+        for label in [
+            "windows-1250",
+            "windows-1253",
+            "windows-1254",
+            "windows-1257",
+        ] {
+            let e = Encoding::for_label(label.as_bytes()).unwrap_or(encoding_rs::WINDOWS_1252);
+            let text = match label {
+                "windows-1250" => "Zażółć gęślą jaźń, příliš žluťoučký kůň",
+                "windows-1253" => "Καλημέρα σας, ο λογαριασμός σας έχει ανασταλεί",
+                "windows-1254" => "Hesabınız askıya alındı, lütfen giriş yapın",
+                _ => "Jūsų paskyra užblokuota, prašome prisijungti",
+            };
+            assert_eq!(with_detect(&enc(text, e), label, false), text, "{label}");
+        }
+    }
+
+    #[test]
+    fn undeclared_is_detected() {
+        let cases: [(&str, &'static Encoding); 7] = [
+            (JA, encoding_rs::SHIFT_JIS),
+            (JA, encoding_rs::EUC_JP),
+            (JA, encoding_rs::ISO_2022_JP),
+            (ZH_HANS, encoding_rs::GBK),
+            (ZH_HANT, encoding_rs::BIG5),
+            (KO, encoding_rs::EUC_KR),
+            (RU, encoding_rs::WINDOWS_1251),
+        ];
+        for (text, e) in cases {
+            let data = enc(text, e);
+            assert_eq!(with_detect(&data, "us-ascii", false), text, "{}", e.name());
+            assert_eq!(with_detect(&data, "", false), text, "{}", e.name());
+            // Without detection SpamAssassin's path gives mojibake.
+            assert_ne!(normalize(&data, "us-ascii", false), text, "{}", e.name());
+        }
+    }
+
+    #[test]
+    fn misdeclared_is_detected() {
+        let sjis = enc(JA, encoding_rs::SHIFT_JIS);
+        let euc = enc(JA, encoding_rs::EUC_JP);
+        for label in [
+            "iso-8859-1",
+            "windows-1252",
+            "iso-2022-jp",
+            "utf-8",
+            "euc-kr",
+        ] {
+            assert_eq!(with_detect(&sjis, label, false), JA, "Shift_JIS as {label}");
+            assert_eq!(
+                with_detect(&sjis, label, true),
+                JA,
+                "Shift_JIS as {label} (insist)"
+            );
+        }
+        assert_eq!(
+            with_detect(&euc, "shift_jis", false),
+            JA,
+            "EUC-JP as Shift_JIS"
+        );
+        assert_eq!(
+            with_detect(&euc, "iso-2022-jp", false),
+            JA,
+            "EUC-JP as ISO-2022-JP"
+        );
+        let gbk = enc(ZH_HANS, encoding_rs::GBK);
+        assert_eq!(with_detect(&gbk, "iso-8859-1", false), ZH_HANS);
+        assert_eq!(with_detect(&euc, "gb2312", false), JA, "EUC-JP as GB2312");
+        assert_eq!(with_detect(&euc, "euc-kr", false), JA, "EUC-JP as EUC-KR");
+        assert_eq!(with_detect(&gbk, "gb2312", false), ZH_HANS);
+        let jis = enc(JA, encoding_rs::ISO_2022_JP);
+        assert_eq!(with_detect(&jis, "us-ascii", false), JA);
+        assert_eq!(with_detect(&jis, "iso-8859-1", false), JA);
+        // Unknown labels.
+        assert_eq!(with_detect(&sjis, "x-unknown", false), JA);
+        assert_eq!(with_detect(&sjis, "x-unknown", true), JA);
+        // Real Latin-1 text stays Latin-1.
+        let de = "Sehr geehrte Kundin, Ihre Bestellung über 45 € wurde verschickt. Grüße";
+        assert_eq!(
+            with_detect(&enc(de, encoding_rs::WINDOWS_1252), "iso-8859-1", false),
+            de
+        );
+    }
+
+    #[test]
+    fn cp50220_extensions() {
+        // Half-width katakana by SO/SI inside and outside a JIS X 0208 run.
+        let so = b"\x1b$B$*5RMM\x1b(B \x0e60\x0f\x1b$B$H\x0e1\x0f\x1b(B.";
+        let _s = detect_scope(true);
+        assert_eq!(normalize(so, "iso-2022-jp", false), "お客様 ｶｰとｱ.");
+        assert_eq!(normalize(so, "iso-2022-jp", true), "お客様 ｶｰとｱ.");
+        // ESC ( I.
+        assert_eq!(normalize(b"\x1b(I60\x1b(B", "iso-2022-jp", false), "ｶｰ");
+        // NEC row 13 (circled 1, roman numeral I) and an IBM extension kanji.
+        assert_eq!(normalize(b"\x1b$B-!-5\x1b(B", "iso-2022-jp", false), "①Ⅰ");
+        let ibm = enc("髙", encoding_rs::ISO_2022_JP);
+        assert_eq!(normalize(&ibm, "iso-2022-jp", false), "髙");
+        // Declared nothing, still decoded.
+        assert_eq!(normalize(so, "us-ascii", false), "お客様 ｶｰとｱ.");
+    }
+
+    #[test]
+    fn utf7() {
+        let _s = detect_scope(true);
+        assert_eq!(normalize(b"Hi +ZeVnLIqe-", "utf-7", false), "Hi 日本語");
+        assert_eq!(normalize(b"Hi +ZeVnLIqe-", "utf-7", true), "Hi 日本語");
+    }
+
+    #[test]
+    fn detection_off_keeps_spamassassin_results() {
+        let sjis = enc(JA, encoding_rs::SHIFT_JIS);
+        let off = normalize(&sjis, "iso-8859-1", false);
+        assert_ne!(off, JA);
+        let _s = detect_scope(false);
+        assert_eq!(normalize(&sjis, "iso-8859-1", false), off);
     }
 }

@@ -140,7 +140,7 @@ pub(crate) fn decode_field(value: &[u8], key: &str) -> String {
             i += 1;
         }
     }
-    let text = if body.iter().any(|&b| b >= 0x80) {
+    let text = if body.iter().any(|&b| b >= 0x80) || super::charset::has_raw_jis(&body) {
         normalize(&body, "UTF-8", false)
     } else {
         String::from_utf8_lossy(&body).into_owned()
@@ -252,6 +252,84 @@ mod tests {
             "<=?utf-8?Q?a?=@x>"
         );
         assert_eq!(decode_field(b"=?utf-8?Q?a?=", "subject"), "a");
+    }
+
+    fn b64(data: &[u8]) -> String {
+        const T: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for c in data.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for k in 0..4 {
+                if k <= c.len() {
+                    out.push(char::from(T[((n >> (18 - 6 * k)) & 63) as usize]));
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    fn q(data: &[u8]) -> String {
+        data.iter().map(|b| format!("={b:02X}")).collect()
+    }
+
+    #[test]
+    fn split_encoded_words() {
+        let text = "【重要】お客様のアカウント確認";
+        for (label, e) in [
+            ("UTF-8", encoding_rs::UTF_8),
+            ("Shift_JIS", encoding_rs::SHIFT_JIS),
+            ("EUC-JP", encoding_rs::EUC_JP),
+            ("GB2312", encoding_rs::GBK),
+        ] {
+            let (bytes, _, _) = e.encode(text);
+            // Cut inside a character (odd offsets split two-byte ones).
+            let (a, b) = bytes.split_at((bytes.len() / 2) | 1);
+            for header in [
+                format!("=?{label}?B?{}?= =?{label}?B?{}?=", b64(a), b64(b)),
+                format!("=?{label}?Q?{}?=\n =?{label}?q?{}?=", q(a), q(b)),
+                format!("=?{label}?B?{}?= =?{label}?Q?{}?=", b64(a), q(b)),
+            ] {
+                assert_eq!(decode_field(header.as_bytes(), "subject"), text, "{header}");
+                let _s = super::super::charset::detect_scope(true);
+                assert_eq!(decode_field(header.as_bytes(), "subject"), text, "{header}");
+            }
+        }
+    }
+
+    #[test]
+    fn detection_in_headers() {
+        let _s = super::super::charset::detect_scope(true);
+        let text = "お客様のアカウントは停止されました";
+        let (sjis, _, _) = encoding_rs::SHIFT_JIS.encode(text);
+        let (euc, _, _) = encoding_rs::EUC_JP.encode(text);
+        let (jis, _, _) = encoding_rs::ISO_2022_JP.encode(text);
+        // Raw 8-bit and raw 7-bit ISO-2022-JP header text.
+        assert_eq!(decode_field(&sjis, "subject"), text);
+        assert_eq!(decode_field(&euc, "subject"), text);
+        assert_eq!(decode_field(&jis, "subject"), text);
+        // Encoded words with a wrong or unknown charset.
+        for label in [
+            "iso-8859-1",
+            "us-ascii",
+            "x-unknown",
+            "iso-2022-jp",
+            "utf-8",
+        ] {
+            let h = format!("=?{label}?B?{}?=", b64(&sjis));
+            assert_eq!(decode_field(h.as_bytes(), "subject"), text, "{label}");
+        }
+        let h = format!("\"=?x-bogus?Q?{}?=\" <a@b.example>", q(&euc));
+        assert_eq!(
+            decode_field(h.as_bytes(), "from"),
+            format!("\"{text}\" <a@b.example>")
+        );
+        drop(_s);
+        // Without detection: SpamAssassin's mojibake.
+        assert_ne!(decode_field(&sjis, "subject"), text);
     }
 
     #[test]

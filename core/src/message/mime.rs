@@ -33,6 +33,8 @@ pub(crate) struct Node {
     pub children: Option<Vec<usize>>,
     /// Oddities the parser met in this node (see `ParseFlags`).
     pub flags: super::mime_stats::ParseFlags,
+    /// Render with charset detection (`normalize_charset_detect`).
+    pub detect: bool,
 }
 
 impl Node {
@@ -568,7 +570,128 @@ fn parse_normal(idx: usize, boundary: Option<&str>, body: Vec<Vec<u8>>, nodes: &
     node.charset = ct.charset;
     let disp = node.headers.last("content-disposition").unwrap_or("");
     node.name = disposition_name(disp).or(ct.name);
+    if super::charset::detecting_now() {
+        // RFC 2231 parameters, decoded (`normalize_charset_detect` only:
+        // SpamAssassin joins `name*N` pieces but decodes none of them).
+        let ctv = node.headers.last("content-type").unwrap_or("");
+        if let Some(n) = rfc2231_param(disp, "filename").or_else(|| rfc2231_param(ctv, "name")) {
+            node.name = Some(n);
+        }
+        if let Some(c) = rfc2231_param(ctv, "charset") {
+            node.charset = Some(c);
+        }
+    }
     node.body = body.concat();
+}
+
+/// Split header parameters at semicolons outside double quotes: `(key,
+/// value)` pairs, key lowercased, value unquoted.
+fn split_params(value: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut escaped = false;
+    let mut push = |cur: &mut String| {
+        if let Some((k, v)) = cur.split_once('=') {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .map(|r| r.strip_suffix('"').unwrap_or(r))
+                .unwrap_or(v);
+            out.push((k.trim().to_ascii_lowercase(), v.replace("\\\"", "\"")));
+        }
+        cur.clear();
+    };
+    for c in value.chars() {
+        if escaped {
+            escaped = false;
+        } else if c == '\\' && quoted {
+            escaped = true;
+        } else if c == '"' {
+            quoted = !quoted;
+        } else if c == ';' && !quoted {
+            push(&mut cur);
+            continue;
+        }
+        cur.push(c);
+    }
+    push(&mut cur);
+    out
+}
+
+fn percent_decode(s: &str) -> Vec<u8> {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'%'
+            && let Some(h) = b.get(i + 1..i + 3)
+            && let Ok(h) = std::str::from_utf8(h)
+            && let Ok(v) = u8::from_str_radix(h, 16)
+        {
+            out.push(v);
+            i += 3;
+            continue;
+        }
+        out.push(b[i]);
+        i += 1;
+    }
+    out
+}
+
+/// RFC 2231 parameter `key` of a header value, when written in its RFC 2231
+/// forms: `key*=charset'lang'%XX..`, or continuations `key*0`, `key*1*`, ...
+/// joined in order, percent-decoded where marked with `*`, and decoded from
+/// the declared charset (detected when missing or wrong). None when the
+/// parameter is absent or plain (`key=...`).
+pub(crate) fn rfc2231_param(value: &str, key: &str) -> Option<String> {
+    let mut pieces: Vec<(usize, bool, String)> = Vec::new();
+    for (k, v) in split_params(value) {
+        let Some(rest) = k.strip_prefix(key).and_then(|r| r.strip_prefix('*')) else {
+            continue;
+        };
+        if rest.is_empty() {
+            pieces.push((0, true, v));
+            continue;
+        }
+        let (num, ext) = match rest.strip_suffix('*') {
+            Some(n) => (n, true),
+            None => (rest, false),
+        };
+        if let Ok(n) = num.parse::<usize>() {
+            pieces.push((n, ext, v));
+        }
+    }
+    if pieces.is_empty() {
+        return None;
+    }
+    pieces.sort_by_key(|p| p.0);
+    pieces.dedup_by_key(|p| p.0);
+    let mut charset = String::new();
+    let mut bytes = Vec::new();
+    for (i, (_, ext, v)) in pieces.iter().enumerate() {
+        if *ext {
+            let mut v = v.as_str();
+            if i == 0 {
+                let mut parts = v.splitn(3, '\'');
+                if let (Some(cs), Some(_lang), Some(rest)) =
+                    (parts.next(), parts.next(), parts.next())
+                {
+                    charset = cs.to_owned();
+                    v = rest;
+                }
+            }
+            bytes.extend(percent_decode(v));
+        } else {
+            bytes.extend_from_slice(v.as_bytes());
+        }
+    }
+    let cs = if charset.is_empty() {
+        "us-ascii"
+    } else {
+        charset.as_str()
+    };
+    Some(super::charset::normalize(&bytes, cs, true))
 }
 
 static DISP_NAME: LazyLock<Regex> = LazyLock::new(|| {
@@ -731,6 +854,38 @@ mod tests {
                 .as_deref(),
             Some("a.gif")
         );
+    }
+
+    #[test]
+    fn rfc2231() {
+        let _s = crate::message::charset::detect_scope(true);
+        assert_eq!(
+            rfc2231_param(
+                "attachment; filename*=UTF-8''%E8%AB%8B%E6%B1%82%E6%9B%B8.pdf",
+                "filename"
+            )
+            .as_deref(),
+            Some("請求書.pdf")
+        );
+        // Continuations, some percent-encoded, one quoted; Shift_JIS.
+        let v = "attachment; filename*0*=shift_jis'ja'%90%BF%8B%81; filename*2=\".zip\"; filename*1*=%8F%91";
+        assert_eq!(rfc2231_param(v, "filename").as_deref(), Some("請求書.zip"));
+        // Declared wrong: Shift_JIS labelled ISO-8859-1.
+        let v = "application/pdf; name*=iso-8859-1''%82%A8%8B%71%97%6C%82%CC%90%BF%8B%81%8F%91.pdf";
+        assert_eq!(
+            rfc2231_param(v, "name").as_deref(),
+            Some("お客様の請求書.pdf")
+        );
+        assert_eq!(
+            rfc2231_param("text/plain; charset*=us-ascii'en'ISO-2022-JP", "charset").as_deref(),
+            Some("ISO-2022-JP")
+        );
+        assert_eq!(rfc2231_param("text/plain; name=\"a.txt\"", "name"), None);
+        let m = crate::message::Message::parse_with(
+            b"Content-Type: text/plain; charset*=''shift_jis\nContent-Disposition: attachment;\n filename*0*=utf-8''%E6%97%A5; filename*1*=%E6%9C%AC.htm\n\n\x93\xfa\x96\x7b\n",
+            &crate::message::MessageOptions { charset_detect: true, ..Default::default() },
+        );
+        assert!(m.body_text().contains("日本"), "{}", m.body_text());
     }
 
     #[test]

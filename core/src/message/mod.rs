@@ -93,9 +93,17 @@ impl Message {
     /// `parse` with configuration-dependent options (trust path,
     /// envelope sender header).
     pub fn parse_with(raw: &[u8], opts: &MessageOptions) -> Message {
+        let parsed = {
+            let _scope = charset::detect_scope(opts.charset_detect);
+            let mut p = mime::parse(raw);
+            for n in &mut p.nodes {
+                n.detect = opts.charset_detect;
+            }
+            p
+        };
         Message {
             raw: raw.to_vec(),
-            parsed: mime::parse(raw),
+            parsed,
             body: OnceLock::new(),
             body_strings: OnceLock::new(),
             rawbody: OnceLock::new(),
@@ -474,7 +482,10 @@ impl Message {
                         out.push(p);
                         continue;
                     }
-                    let d = headers::decode_field(&p, "pms:get:name");
+                    let d = {
+                        let _scope = charset::detect_scope(self.opts.charset_detect);
+                        headers::decode_field(&p, "pms:get:name")
+                    };
                     out.push(tidy_name(&d).into_bytes());
                 }
             }

@@ -12,4 +12,7 @@ pub struct MessageOptions {
     pub trust: TrustConfig,
     /// `envelope_sender_header`: when set, the only source of EnvelopeFrom.
     pub envelope_sender_header: Option<String>,
+    /// `normalize_charset_detect` (ours): detect the charset of text and
+    /// headers whose declared charset is missing, unknown or wrong.
+    pub charset_detect: bool,
 }
