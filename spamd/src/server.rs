@@ -495,7 +495,7 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
     };
-    let msg = match protocol::decode_body(&headers, raw) {
+    let msg = match protocol::decode_body_max(&headers, raw, shared.max_size) {
         Ok(m) => m,
         Err(e) => {
             send_error(conn.get_mut(), &e).await;
