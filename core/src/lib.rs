@@ -6,6 +6,10 @@
 
 pub mod protocol;
 
+/// Fuzzing entry points (issue 10): `fuzz/` and `core/tests/fuzzish.rs`.
+#[doc(hidden)]
+pub mod fuzzing;
+
 #[cfg(feature = "engine")]
 pub mod bayes;
 

@@ -25,7 +25,45 @@ use crate::engine::Engine;
 use crate::log::{error, info, warning};
 use crate::server::{Cidr, Listener, Shared};
 
+/// glibc malloc settings for a long-running, multi-threaded daemon whose
+/// requests come and go in bursts of large buffers (messages, answers).
+///
+/// Under load RSS climbed from 81 MB to 514 MB and stayed there: with the
+/// defaults every thread that allocates may get its own arena (up to 8 per
+/// core), and after the first large buffer is freed glibc raises its
+/// mmap threshold (up to 32 MB), so later message-sized buffers come from
+/// the arenas, where freed memory is fragmented and rarely returned.
+/// A fixed mmap threshold keeps buffers of 256 KB and more in their own
+/// mappings, given back to the kernel when freed; two arenas bound the
+/// per-thread spread. `MALLOC_ARENA_MAX` / `MALLOC_MMAP_THRESHOLD_` in the
+/// environment still win, for anyone tuning by hand.
+fn tune_malloc() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        // SAFETY: mallopt only changes allocator parameters; called before
+        // any other thread exists.
+        unsafe {
+            if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+                libc::mallopt(libc::M_ARENA_MAX, 2);
+            }
+            if std::env::var_os("MALLOC_MMAP_THRESHOLD_").is_none() {
+                libc::mallopt(libc::M_MMAP_THRESHOLD, 256 * 1024);
+            }
+        }
+    }
+}
+
+/// Give freed heap pages back to the kernel after a large request.
+pub(crate) fn trim_heap() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim is thread-safe and only releases free memory.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
 fn main() -> ExitCode {
+    tune_malloc();
     // One binary: installed (or symlinked) as sa-learn it is sa-learn, and
     // `spamd learn ...` is the same tool.
     let mut args = std::env::args_os();
@@ -469,7 +507,11 @@ fn run(cli: Cli) -> Result<(), String> {
             .filter(|&t| t > 0)
             .map(Duration::from_secs),
         max_size,
+        conn_slots: Arc::new(tokio::sync::Semaphore::new(server::connection_limit(
+            max_children,
+        ))),
     });
+    server::set_write_timeout(shared.timeout_tcp);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(max_children + 2)

@@ -28,6 +28,26 @@ pub struct Shared {
     pub timeout_tcp: Duration,
     pub timeout_child: Option<Duration>,
     pub max_size: usize,
+    /// Admission control: connections served at once. Beyond this the
+    /// accept loop stops accepting, so further clients wait in the
+    /// listen backlog (as with SpamAssassin's busy children) instead of
+    /// each holding a task, a buffer and a message in memory.
+    pub conn_slots: Arc<Semaphore>,
+}
+
+/// How many connections are served at once for `max_children` scanners:
+/// enough to keep the scanners fed and every queued client answered
+/// promptly, small enough that buffered requests stay bounded.
+pub fn connection_limit(max_children: usize) -> usize {
+    (max_children * 64).clamp(128, 1024)
+}
+
+/// Bound on one write of an answer (a reader that takes longer is cut
+/// off), set from `--timeout-tcp` at start-up.
+static WRITE_TIMEOUT_SECS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(30);
+
+pub fn set_write_timeout(d: Duration) {
+    WRITE_TIMEOUT_SECS.store(d.as_secs().max(1), std::sync::atomic::Ordering::Relaxed);
 }
 
 impl Shared {
@@ -64,6 +84,14 @@ pub async fn serve(
     done: mpsc::Sender<()>,
 ) {
     loop {
+        // Admission control: take a connection slot before accepting.
+        let slot = tokio::select! {
+            _ = shutdown.changed() => return,
+            p = shared.conn_slots.clone().acquire_owned() => match p {
+                Ok(p) => p,
+                Err(_) => return,
+            },
+        };
         let accepted = tokio::select! {
             _ = shutdown.changed() => return,
             a = accept(&listener) => a,
@@ -80,6 +108,7 @@ pub async fn serve(
         let shared = shared.clone();
         let done = done.clone();
         tokio::spawn(async move {
+            let _slot = slot;
             match stream {
                 Conn::Tcp(s, tls) => {
                     let ip = s.peer_addr().map(|a| a.ip()).ok();
@@ -219,9 +248,22 @@ enum LineError {
     TooLong,
 }
 
+/// Write an answer, giving up (the connection is then dropped) when the
+/// client does not take it within the write timeout: a reader trickling
+/// the answer cannot hold the connection, its buffer and its slot forever.
 async fn send<W: AsyncWrite + Unpin>(w: &mut W, bytes: &[u8]) {
-    let _ = w.write_all(bytes).await;
-    let _ = w.flush().await;
+    let limit = Duration::from_secs(WRITE_TIMEOUT_SECS.load(std::sync::atomic::Ordering::Relaxed));
+    let write = async {
+        w.write_all(bytes).await?;
+        w.flush().await
+    };
+    if tokio::time::timeout(limit, write).await.is_err() {
+        METRICS.error("timeout");
+        warning!(
+            "spamd: timeout: ({} second timeout writing the answer to the client)",
+            limit.as_secs()
+        );
+    }
 }
 
 async fn send_error<W: AsyncWrite + Unpin>(w: &mut W, e: &ProtocolError) {
@@ -337,7 +379,9 @@ async fn read_body<R: AsyncBufRead + Unpin>(
         if n > max {
             return Err(too_big());
         }
-        body.reserve(n);
+        // What the client claims, up to 1 MB; beyond that the buffer
+        // grows with what actually arrives.
+        body.reserve(n.min(1 << 20));
     }
     loop {
         let buf = r
@@ -450,7 +494,7 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
             return;
         }
     };
-    let msg = match protocol::decode_body(&headers, raw) {
+    let msg = match protocol::decode_body_max(&headers, raw, shared.max_size) {
         Ok(m) => m,
         Err(e) => {
             send_error(conn.get_mut(), &e).await;
@@ -476,9 +520,15 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
     let outcome = shared
         .scan_pool
         .run(move || {
-            spamcore::rules::with_deadline(deadline, || {
+            let big = msg.len() > 1 << 20;
+            let out = spamcore::rules::with_deadline(deadline, || {
                 engine.process(command, &msg, &hostname, &addr, req_user.as_deref())
-            })
+            });
+            if big {
+                drop(msg);
+                crate::trim_heap();
+            }
+            out
         })
         .await;
     METRICS.scanning(false);

@@ -378,3 +378,4 @@ pub fn split_message(m: &[u8]) -> (&[u8], &[u8]) {
 
 /// Time budget for one client run in tests.
 pub const T: Duration = Duration::from_secs(60);
+pub mod load;

@@ -33,6 +33,11 @@
 //!   the embedded defaults alone (empty Bayes, auto-learn) on the held-back
 //!   split, beside SpamAssassin 4.0.1's recorded verdicts.
 //!
+//! `cargo run --release -p xtask -- load [--clients N] [--seconds T] [--faults] [--rate R] [--connects N] [--long]`
+//!   drives target/release/spamd (`-m 2`) with N real socket clients and,
+//!   with `--faults`, one rude client or SIGHUP a second; prints requests,
+//!   failures, latency percentiles, descriptors and RSS as it goes.
+//!
 //! `cargo run --release -p xtask -- tune-scores` fits the embedded rules'
 //!   scores on the training split and writes `rules/90_scores.cf`.
 
@@ -70,9 +75,17 @@ fn main() -> ExitCode {
         Some("bayes-cjk") => bayes_cjk::main(&args[1..]),
         Some("embedded-eval") => embedded_eval::main(&args[1..]),
         Some("tune-scores") => tune_scores::main(&args[1..]),
+        Some("load") => {
+            let root = corpus::workspace_root();
+            e2e::load::main(
+                &args[1..],
+                &root.join("target/release/spamd"),
+                &root.join("rules"),
+            )
+        }
         _ => {
             eprintln!(
-                "usage: xtask parity|bench|profile|record|bayes-compare|bayes-cjk|embedded-eval|tune-scores [options]"
+                "usage: xtask parity|bench|profile|record|bayes-compare|bayes-cjk|embedded-eval|tune-scores|load [options]"
             );
             ExitCode::from(2)
         }

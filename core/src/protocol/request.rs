@@ -229,6 +229,17 @@ impl RequestHeaders {
 /// way spamd does. `raw` is everything read after the header block (up to
 /// EOF, or up to `content_length` bytes rounded up to a line end).
 pub fn decode_body(headers: &RequestHeaders, raw: Vec<u8>) -> Result<Vec<u8>, ProtocolError> {
+    decode_body_max(headers, raw, usize::MAX)
+}
+
+/// [`decode_body`] with a cap on the inflated size: a few kilobytes of
+/// `Compress: zlib` can inflate to gigabytes, so inflating stops past
+/// `max` bytes and the request is refused as too large.
+pub fn decode_body_max(
+    headers: &RequestHeaders,
+    raw: Vec<u8>,
+    max: usize,
+) -> Result<Vec<u8>, ProtocolError> {
     if headers.compress_zlib {
         let Some(expected) = headers.content_length else {
             return Err(ProtocolError::unavailable(
@@ -240,7 +251,14 @@ pub fn decode_body(headers: &RequestHeaders, raw: Vec<u8>) -> Result<Vec<u8>, Pr
         } else {
             &raw[..]
         };
-        return inflate(compressed).map_err(|e| ProtocolError::unavailable(format!("zlib: {e}")));
+        let out = inflate(compressed, max)
+            .map_err(|e| ProtocolError::unavailable(format!("zlib: {e}")))?;
+        if out.len() > max {
+            return Err(ProtocolError::bad_header(format!(
+                "(message larger than {max} bytes)"
+            )));
+        }
+        return Ok(out);
     }
     if let Some(expected) = headers.content_length
         && raw.len() != expected
@@ -253,11 +271,13 @@ pub fn decode_body(headers: &RequestHeaders, raw: Vec<u8>) -> Result<Vec<u8>, Pr
     Ok(raw)
 }
 
-fn inflate(data: &[u8]) -> Result<Vec<u8>, String> {
+/// Inflate at most `max + 1` bytes (one more shows the cap was passed).
+fn inflate(data: &[u8], max: usize) -> Result<Vec<u8>, String> {
     use std::io::Read;
     let mut out = Vec::new();
-    let mut dec = flate2::read::ZlibDecoder::new(data);
-    dec.read_to_end(&mut out)
+    let dec = flate2::read::ZlibDecoder::new(data);
+    dec.take((max as u64).saturating_add(1))
+        .read_to_end(&mut out)
         .map_err(|_| "failed to find end of zlib stream".to_string())?;
     Ok(out)
 }
