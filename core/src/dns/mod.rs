@@ -673,6 +673,40 @@ impl Batch {
     }
 }
 
+/// What the DNS tests of one scan cost, for the log line.
+#[derive(Debug, Clone, Default)]
+pub struct ScanStats {
+    pub queries: usize,
+    pub timed_out: usize,
+    pub failed: usize,
+    pub elapsed: Duration,
+    /// Why no lookup could start, or one failure reason.
+    pub problem: Option<String>,
+}
+
+thread_local! {
+    static LAST_SCAN: std::cell::RefCell<Option<ScanStats>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Note this thread's scan's DNS figures (the scan runs on the caller's
+/// thread, so spamd reads them right after scanning).
+pub fn record_scan(a: &Answers) {
+    let st = ScanStats {
+        queries: a.queries,
+        timed_out: a.timed_out,
+        failed: a.failed,
+        elapsed: a.elapsed,
+        problem: a.error.clone().or_else(|| a.first_failure.clone()),
+    };
+    LAST_SCAN.with(|l| *l.borrow_mut() = Some(st));
+}
+
+/// The DNS figures of the last scan on this thread (taken: a second call
+/// returns None until the next scan with DNS tests).
+pub fn take_scan_stats() -> Option<ScanStats> {
+    LAST_SCAN.with(|l| l.borrow_mut().take())
+}
+
 /// After a scan: a rule named by `dns_block_rule` hit, so its zone is not
 /// queried again for `dns_block_time`.
 pub fn note_block_rule_hits(settings: &DnsSettings, hit: &dyn Fn(&str) -> bool) {
