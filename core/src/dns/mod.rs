@@ -661,6 +661,22 @@ impl Batch {
             a.timed_out += 1;
             a.map.insert(k, Outcome::TimedOut);
         }
+        if a.timed_out > 0 {
+            let servers: Vec<String> = self
+                .settings
+                .servers
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            a.first_failure = Some(format!(
+                "no answer from {} in time",
+                if servers.is_empty() {
+                    "the resolv.conf servers".to_string()
+                } else {
+                    servers.join(", ")
+                }
+            ));
+        }
         for (k, o) in self.done.drain() {
             if let Outcome::Failed(e) = &o {
                 a.failed += 1;
