@@ -742,15 +742,15 @@ impl CompiledRules {
 /// pattern and its body after tag expansion), for reuse by a later compile.
 type PatternCache = HashMap<String, (Matcher, prefilter::Formula)>;
 
+/// Each rule's compiled pattern (or why it does not compile).
+type Compiled<'a> = HashMap<&'a str, Result<(Matcher, prefilter::Formula), String>>;
+
 fn compile_patterns<'a>(
     config: &'a Config,
     names: &[&'a String],
     tags: &replace_tags::ReplaceTags,
     reuse: Option<&PatternCache>,
-) -> (
-    HashMap<&'a str, Result<(Matcher, prefilter::Formula), String>>,
-    PatternCache,
-) {
+) -> (Compiled<'a>, PatternCache) {
     let jobs: Vec<(&str, &str)> = names
         .iter()
         .filter_map(|n| {
