@@ -256,6 +256,9 @@ fn each_user_scans_with_own_prefs_and_rights_like_spamassassin() {
                 .count();
             assert_eq!(reads, 2, "alice's prefs read {reads} times:\n{log}");
         }
+        eprintln!(
+            "{which}: sa_carol (created prefs) {c:?}; sa_alice with include of bob's file {a_inc:?}; sa_bob with a bad rule {b_bad:?}"
+        );
         results.push((a, b, c, a_inc, b_bad));
     }
     // The same verdicts, scores and rules from both daemons.
