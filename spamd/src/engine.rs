@@ -334,7 +334,7 @@ impl Engine {
         let mut diags = std::mem::take(&mut config.diagnostics);
         let message_options = config.message_options();
         let rules = if read.rules_changed {
-            let (rules, more) = CompiledRules::compile(config, self.compile_options());
+            let (rules, more) = self.rules.compile_reusing(config, self.compile_options());
             diags.extend(more);
             rules
         } else {

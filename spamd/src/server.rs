@@ -647,7 +647,6 @@ async fn tell<S: AsyncRead + AsyncWrite + Unpin>(
     user: &str,
     start: Instant,
 ) {
-    let uid = nix::unistd::geteuid();
     let size = msg.len();
     let class = headers.message_class.as_deref().map(str::trim);
     let learn_as = match class {
@@ -666,7 +665,7 @@ async fn tell<S: AsyncRead + AsyncWrite + Unpin>(
     let engine = shared.engine();
     let req_user = headers.user.clone();
     let (set_local, remove_local) = (headers.set_local, headers.remove_local);
-    let result = tokio::task::spawn_blocking(move || -> Result<(bool, bool), String> {
+    let result = tokio::task::spawn_blocking(move || -> Result<((bool, bool), u32), String> {
         let (r, who) = engine.with_user(req_user.as_deref(), |s| {
             learn_in(
                 s.bayes.as_ref(),
@@ -683,10 +682,10 @@ async fn tell<S: AsyncRead + AsyncWrite + Unpin>(
         for w in &who.warnings {
             warning!("spamd: {w}");
         }
-        r
+        Ok((r?, who.id.uid))
     })
     .await;
-    let (did_set, did_remove) = match result {
+    let ((did_set, did_remove), uid) = match result {
         Ok(Ok(d)) => d,
         Ok(Err(e)) => {
             warning!("spamd: bayes: {e}");

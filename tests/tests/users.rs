@@ -245,7 +245,20 @@ fn each_user_scans_with_own_prefs_and_rights_like_spamassassin() {
                     && log.contains("Permission denied"),
                 "no log line for the refused include:\n{log}"
             );
+            // Compiled once per version of the file: alice's prefs were
+            // read for the first version and again after the include was
+            // added, not for each of her six scans.
+            let reads = log
+                .matches(&format!(
+                    "read user preferences {} for sa_alice",
+                    alice_prefs.display()
+                ))
+                .count();
+            assert_eq!(reads, 2, "alice's prefs read {reads} times:\n{log}");
         }
+        eprintln!(
+            "{which}: sa_carol (created prefs) {c:?}; sa_alice with include of bob's file {a_inc:?}; sa_bob with a bad rule {b_bad:?}"
+        );
         results.push((a, b, c, a_inc, b_bad));
     }
     // The same verdicts, scores and rules from both daemons.

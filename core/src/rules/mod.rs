@@ -123,6 +123,8 @@ pub struct CompiledRules {
     prefilter: std::sync::Arc<Prefilter>,
     /// Whether scans use the prefilter (on unless turned off).
     use_prefilter: bool,
+    /// Every pattern compiled, for `compile_reusing`.
+    patterns: std::sync::Arc<PatternCache>,
 }
 
 /// Per rule class, the literal automaton; per rule, its condition.
@@ -184,6 +186,25 @@ impl CompiledRules {
     /// eval, bad meta) are returned as diagnostics; the rule is dropped or
     /// never hits, as in SpamAssassin.
     pub fn compile(config: Config, opts: CompileOptions) -> (CompiledRules, Vec<Diagnostic>) {
+        Self::compile_with(config, opts, None)
+    }
+
+    /// Compile `config`, taking every pattern `self` already compiled from
+    /// the same text instead of compiling it again: a user's rules on top
+    /// of the site's cost only the user's own patterns.
+    pub fn compile_reusing(
+        &self,
+        config: Config,
+        opts: CompileOptions,
+    ) -> (CompiledRules, Vec<Diagnostic>) {
+        Self::compile_with(config, opts, Some(&self.patterns))
+    }
+
+    fn compile_with(
+        config: Config,
+        opts: CompileOptions,
+        reuse: Option<&PatternCache>,
+    ) -> (CompiledRules, Vec<Diagnostic>) {
         let set = opts.score_set();
         let mut diags = Vec::new();
         let mut names: Vec<&String> = config.rules.keys().collect();
@@ -195,7 +216,7 @@ impl CompiledRules {
             .collect();
         let all_names: Vec<&str> = names.iter().map(|n| n.as_str()).collect();
         let tags = replace_tags::ReplaceTags::from_config(&config);
-        let compiled = compile_patterns(&config, &names, &tags);
+        let (compiled, patterns) = compile_patterns(&config, &names, &tags, reuse);
         let formulas: HashMap<&str, prefilter::Formula> = compiled
             .iter()
             .filter_map(|(n, r)| r.as_ref().ok().map(|(_, f)| (*n, f.clone())))
@@ -419,6 +440,7 @@ impl CompiledRules {
                 undecidable,
                 score_set,
                 config,
+                patterns: std::sync::Arc::new(patterns),
             },
             diags,
         )
@@ -457,6 +479,7 @@ impl CompiledRules {
             header_requests: self.header_requests.clone(),
             prefilter: self.prefilter.clone(),
             use_prefilter: self.use_prefilter,
+            patterns: self.patterns.clone(),
             rules,
         }
     }
@@ -771,11 +794,19 @@ impl CompiledRules {
 
 /// Compile every rule regex, spread over the available cores: regex
 /// compilation is most of start-up time, and each pattern is independent.
+/// Compiled patterns by what they were compiled from (the delimited
+/// pattern and its body after tag expansion), for reuse by a later compile.
+type PatternCache = HashMap<String, (Matcher, prefilter::Formula)>;
+
+/// Each rule's compiled pattern (or why it does not compile).
+type Compiled<'a> = HashMap<&'a str, Result<(Matcher, prefilter::Formula), String>>;
+
 fn compile_patterns<'a>(
     config: &'a Config,
     names: &[&'a String],
     tags: &replace_tags::ReplaceTags,
-) -> HashMap<&'a str, Result<(Matcher, prefilter::Formula), String>> {
+    reuse: Option<&PatternCache>,
+) -> (Compiled<'a>, PatternCache) {
     let jobs: Vec<(&str, &str)> = names
         .iter()
         .filter_map(|n| {
@@ -791,7 +822,8 @@ fn compile_patterns<'a>(
             Some((n.as_str(), p))
         })
         .collect();
-    let compile_one = |name: &str, p: &str| -> Result<(Matcher, prefilter::Formula), String> {
+    type One = Result<(Matcher, prefilter::Formula, String), String>;
+    let compile_one = |name: &str, p: &str| -> One {
         let mut pat =
             perlre::parse_delimited(p).map_err(|e| format!("invalid regexp '{p}': {e}"))?;
         if tags.applies_to(name) {
@@ -802,16 +834,23 @@ fn compile_patterns<'a>(
         if !capture::template_names(&pat.body).is_empty() {
             pat.body = capture::escape_templates(&pat.body);
         }
+        let key = format!("{p}\u{0}{}", pat.body);
+        if let Some((m, f)) = reuse.and_then(|r| r.get(&key)) {
+            return Ok((m.clone(), f.clone(), key));
+        }
         let m = Matcher::compile(&pat).map_err(|e| format!("invalid regexp '{p}': {e}"))?;
         let f = m.required_literals(&pat);
-        Ok((m, f))
+        Ok((m, f, key))
     };
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
         .clamp(1, 8);
-    let chunk = jobs.len().div_ceil(threads).max(1);
     let mut out = HashMap::with_capacity(jobs.len());
+    let mut cache = PatternCache::with_capacity(jobs.len());
+    // Reusing, only the new patterns compile: one worker is enough.
+    let threads = if reuse.is_some() { 1 } else { threads };
+    let chunk = jobs.len().div_ceil(threads).max(1);
     std::thread::scope(|scope| {
         let handles: Vec<_> = jobs
             .chunks(chunk)
@@ -826,11 +865,19 @@ fn compile_patterns<'a>(
         for h in handles {
             // A panic in a regex compiler leaves those rules "not compiled".
             if let Ok(v) = h.join() {
-                out.extend(v);
+                for (n, r) in v {
+                    out.insert(
+                        n,
+                        r.map(|(m, f, key)| {
+                            cache.insert(key, (m.clone(), f.clone()));
+                            (m, f)
+                        }),
+                    );
+                }
             }
         }
     });
-    out
+    (out, cache)
 }
 
 fn continue_rule(rules: &mut Vec<Rule>, name: &str, config: &Config, set: usize) {
