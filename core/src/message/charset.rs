@@ -636,7 +636,11 @@ fn detect_decode(data: &[u8], declared: &str, insist: bool) -> Option<String> {
         encoding_rs::ISO_8859_5,
     ]
     .contains(&guessed);
-    if !is_cjk(guessed) && !cyrillic && data.iter().all(|&b| w1252_plausible(b)) {
+    if guessed == encoding_rs::WINDOWS_1252
+        || (!is_cjk(guessed) && !cyrillic && data.iter().all(|&b| w1252_plausible(b)))
+    {
+        // SpamAssassin's own Windows-1252 decoding (U+FFFD for its five
+        // holes, which the mojibake rules look for).
         return None;
     }
     if let Some(t) = strict_rs(guessed, data) {
