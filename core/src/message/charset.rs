@@ -636,7 +636,11 @@ fn detect_decode(data: &[u8], declared: &str, insist: bool) -> Option<String> {
         encoding_rs::ISO_8859_5,
     ]
     .contains(&guessed);
-    if !is_cjk(guessed) && !cyrillic && data.iter().all(|&b| w1252_plausible(b)) {
+    if guessed == encoding_rs::WINDOWS_1252
+        || (!is_cjk(guessed) && !cyrillic && data.iter().all(|&b| w1252_plausible(b)))
+    {
+        // SpamAssassin's own Windows-1252 decoding (U+FFFD for its five
+        // holes, which the mojibake rules look for).
         return None;
     }
     if let Some(t) = strict_rs(guessed, data) {
@@ -667,13 +671,23 @@ fn detect_decode(data: &[u8], declared: &str, insist: bool) -> Option<String> {
     None
 }
 
+/// A JIS X 0208 code point WHATWG's index has no character for.
+fn jis_pair_unmapped(a: u8, b: u8) -> bool {
+    let one = [0x1b, b'$', b'B', a, b, 0x1b, b'(', b'B'];
+    encoding_rs::ISO_2022_JP
+        .decode_without_bom_handling_and_without_replacement(&one)
+        .is_none()
+}
+
 /// CP50220's extensions turned into what the WHATWG ISO-2022-JP decoder
 /// reads: half-width katakana shifted out with SO ... SI becomes an
 /// `ESC ( I` run followed by the escape of the set in use before it. (NEC
 /// row 13 and the IBM extensions are already in WHATWG's JIS X 0208 index,
-/// and `ESC ( I` is read natively.)
+/// and `ESC ( I` is read natively.) Code points no table maps (the mobile
+/// carriers' emoji rows) become 〓, the geta mark Japanese mail readers show
+/// for them, instead of an error.
 fn cp50220_to_jis(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
-    if !data.contains(&0x0e) {
+    if !data.contains(&0x0e) && !data.contains(&0x1b) {
         return std::borrow::Cow::Borrowed(data);
     }
     let mut out = Vec::with_capacity(data.len() + 16);
@@ -696,6 +710,20 @@ fn cp50220_to_jis(data: &[u8]) -> std::borrow::Cow<'_, [u8]> {
             let end = (i + len).min(data.len());
             out.extend_from_slice(&data[i..end]);
             i = end;
+            continue;
+        }
+        let double = !shifted && current[1] == b'$' && matches!(current[2], b'B' | b'@');
+        if double
+            && (0x21..=0x7e).contains(&b)
+            && let Some(&t) = data.get(i + 1)
+            && (0x21..=0x7e).contains(&t)
+        {
+            if jis_pair_unmapped(b, t) {
+                out.extend_from_slice(b"\".");
+            } else {
+                out.extend_from_slice(&[b, t]);
+            }
+            i += 2;
             continue;
         }
         match b {
@@ -909,6 +937,11 @@ mod detect_tests {
         assert_eq!(normalize(b"\x1b$B-!-5\x1b(B", "iso-2022-jp", false), "①Ⅰ");
         let ibm = enc("髙", encoding_rs::ISO_2022_JP);
         assert_eq!(normalize(&ibm, "iso-2022-jp", false), "髙");
+        // A carrier emoji (unmapped row 88) reads as the geta mark.
+        assert_eq!(
+            normalize(b"\x1b$B%F%9%Hx4\x1b(B", "iso-2022-jp", false),
+            "テスト〓"
+        );
         // Declared nothing, still decoded.
         assert_eq!(normalize(so, "us-ascii", false), "お客様 ｶｰとｱ.");
     }
