@@ -958,14 +958,21 @@ fn plan_askdns(ctx: &EvalCtx<'_>, p: &mut Plan, r: &NetRule<'_>) {
     else {
         return;
     };
-    let f: Vec<&str> = def.splitn(4, char::is_whitespace).collect();
+    // NAME QUERY [TYPE [SUBTEST]]: the subtest is the rest of the line.
+    let mut rest = def.trim();
+    let mut f: Vec<&str> = Vec::new();
+    while f.len() < 3 && !rest.is_empty() {
+        let (w, r) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        f.push(w);
+        rest = r.trim_start();
+    }
     let (Some(template), qtype) = (f.get(1), f.get(2).copied().unwrap_or("A")) else {
         return;
     };
     let Some(qt) = QType::parse(qtype) else {
         return;
     };
-    let Some(sub) = parse_asksub(f.get(3).copied().unwrap_or("")) else {
+    let Some(sub) = parse_asksub(rest) else {
         return;
     };
     p.askdns.insert(r.name.to_string(), (qt, sub));
