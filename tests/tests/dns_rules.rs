@@ -21,7 +21,7 @@ fn message(domains: &[String]) -> Vec<u8> {
          Subject: network test\n\
          Message-ID: <dns-1@sender.example>\n\
          Date: Mon, 23 Nov 2026 10:00:00 +0000\n\n\
-         Hello, see the links below.\n",
+         Hello, see the links below. Pay to 1BoatSLRHtKNngkdXEeobR76b53LETtpyT today.\n",
     );
     for d in domains {
         m.push_str(&format!("http://www.{d}/offer\n"));
@@ -40,6 +40,8 @@ fn zones() -> Vec<Zone> {
             .a("www.bad-domain.com", "127.0.1.2")
             .a("bad-domain.com", "127.0.1.4"),
         Zone::new("multi.surbl.org"),
+        // HashBL (GB_HASHBL_BTC, option raw): the address lowercased.
+        Zone::new("bl.btcblack.it").a("1boatslrhtknngkdxeeobr76b53lettpyt", "127.0.0.2"),
         Zone::new("list.dnswl.org"),
     ]
 }

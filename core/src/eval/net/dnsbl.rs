@@ -46,6 +46,7 @@ pub fn is_dns_function(f: &str) -> bool {
             | "check_dns_sender"
             | "check_uridnsbl"
             | "askdns"
+            | "check_hashbl_bodyre"
     )
 }
 
@@ -241,6 +242,12 @@ enum Purpose {
     },
     AskDns {
         rule: String,
+    },
+    /// HashBL: a value (or its hash) listed; the answer tested with the
+    /// subtest regex (default `^127\.`).
+    HashBl {
+        rule: String,
+        sub: Option<String>,
     },
 }
 
@@ -624,6 +631,7 @@ pub fn plan(ctx: &EvalCtx<'_>, uris: &[String], rules: &[NetRule<'_>]) -> Option
             }
             "check_uridnsbl" if !skip_uribl => uri_active.push(r),
             "askdns" => plan_askdns(ctx, &mut p, r),
+            "check_hashbl_bodyre" => plan_hashbl_bodyre(ctx, &mut p, r),
             _ => {}
         }
     }
@@ -1001,6 +1009,94 @@ fn plan_askdns(ctx: &EvalCtx<'_>, p: &mut Plan, r: &NetRule<'_>) {
     }
 }
 
+/// `check_hashbl_bodyre(LIST, OPTS, RE[, SUBTEST])`: the first group of
+/// every match of RE in the body text, lowercased unless `case`, digits only
+/// with `num`, unique, at most `max` (10), hashed with `sha1` (the default)
+/// unless `raw`, asked as `VALUE.LIST` (`LIST/TXT` for TXT). SpamAssassin
+/// shuffles before cutting to `max`; here the first ones are kept.
+/// `sha256` is not supported (no query is made).
+fn plan_hashbl_bodyre(ctx: &EvalCtx<'_>, p: &mut Plan, r: &NetRule<'_>) {
+    let (Some(list), Some(re)) = (r.args.first(), r.args.get(2)) else {
+        return;
+    };
+    let opts = r
+        .args
+        .get(1)
+        .map(String::as_str)
+        .unwrap_or("sha1/max=10/shuffle");
+    let words: Vec<&str> = opts.split('/').collect();
+    let raw = words.contains(&"raw");
+    if words.contains(&"sha256") {
+        return;
+    }
+    let case = words.contains(&"case");
+    let num = words.contains(&"num");
+    let max = words
+        .iter()
+        .find_map(|w| w.strip_prefix("max=").and_then(|n| n.parse().ok()))
+        .unwrap_or(10usize);
+    let Ok(re) = pcre2::bytes::RegexBuilder::new().build(re) else {
+        return;
+    };
+    let ignore: HashSet<String> = ctx
+        .conf
+        .lists
+        .get("hashbl_ignore")
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|l| l.split_whitespace())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut values: Vec<String> = Vec::new();
+    for line in ctx.msg.body_lines_bytes() {
+        for c in re.captures_iter(line).flatten() {
+            let Some(m) = c.get(1) else { continue };
+            let mut v = s(m.as_bytes());
+            if !case {
+                v = v.to_lowercase();
+            }
+            if num {
+                v.retain(|ch| ch.is_ascii_digit());
+            }
+            if !v.is_empty() && !values.contains(&v) {
+                values.push(v);
+            }
+        }
+    }
+    values.truncate(max);
+    let (zone, qt) = match list.rsplit_once('/') {
+        Some((z, t)) if t.eq_ignore_ascii_case("txt") => (z, QType::Txt),
+        Some((z, t)) if t.eq_ignore_ascii_case("a") => (z, QType::A),
+        _ => (list.as_str(), QType::A),
+    };
+    for v in values {
+        if ignore.contains(&v.to_ascii_lowercase()) {
+            continue;
+        }
+        let hashed = if raw { v } else { sha1_hex(v.as_bytes()) };
+        if ignore.contains(&hashed) {
+            continue;
+        }
+        p.add(
+            &format!("{hashed}.{}", zone.trim_end_matches('.')),
+            qt,
+            Purpose::HashBl {
+                rule: r.name.into(),
+                sub: r.args.get(3).cloned(),
+            },
+        );
+    }
+}
+
+fn sha1_hex(data: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    Sha1::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// What the harvest decided.
 pub struct Results {
     hits: BTreeSet<String>,
@@ -1232,6 +1328,20 @@ pub fn harvest(mut p: Plan) -> Results {
             }
             Purpose::Sender { rule } => {
                 sender.entry(rule.clone()).or_default().push(out.clone());
+            }
+            Purpose::HashBl { rule, sub } => {
+                let re = match sub {
+                    Some(x) => perl_regex(x, ""),
+                    None => perl_regex(r"^127\.", ""),
+                };
+                let Some(re) = re else { continue };
+                if out
+                    .records()
+                    .iter()
+                    .any(|rr| matches!(rr, Rr::A(_)) && re.is_match(rr.text().as_bytes()))
+                {
+                    hits.insert(rule.clone());
+                }
             }
             _ => {}
         }
