@@ -320,7 +320,9 @@ pub fn in_domain(name: &str, zone: &str) -> bool {
     n == z || (n.len() > z.len() && n.ends_with(z) && n.as_bytes()[n.len() - z.len() - 1] == b'.')
 }
 
-fn runtime() -> Option<&'static tokio::runtime::Runtime> {
+/// The runtime every scan's lookups run on (one worker, created on first
+/// use). Other network tests (SPF, DKIM, DMARC) can run their futures here.
+pub fn runtime() -> Option<&'static tokio::runtime::Runtime> {
     static RT: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -333,8 +335,9 @@ fn runtime() -> Option<&'static tokio::runtime::Runtime> {
     .as_ref()
 }
 
-/// Resolvers by their settings (servers and options), shared by scans.
-fn resolver_for(s: &DnsSettings) -> Result<Arc<TokioResolver>, String> {
+/// The resolver for these settings (servers and options), shared by scans
+/// and built on first use; mail-auth's `MessageAuthenticator` can wrap it.
+pub fn resolver_for(s: &DnsSettings) -> Result<Arc<TokioResolver>, String> {
     type Key = (Vec<SocketAddr>, bool, bool, u16, bool, bool);
     static CACHE: OnceLock<Mutex<HashMap<Key, Arc<TokioResolver>>>> = OnceLock::new();
     let key: Key = (s.servers.clone(), s.rotate, s.dns0x20, s.edns, s.v4, s.v6);
