@@ -46,6 +46,7 @@ pub fn is_dns_function(f: &str) -> bool {
             | "check_dns_sender"
             | "check_uridnsbl"
             | "askdns"
+            | "check_hashbl_bodyre"
     )
 }
 
@@ -216,9 +217,10 @@ enum Purpose {
         set: String,
         sub: Option<String>,
     },
-    /// URIDNSBL blocklist lookup for a rule.
+    /// URIDNSBL blocklist lookup for a rule; `log` is its report line.
     Uri {
         rule: String,
+        log: String,
     },
     /// URIDNSBL: the NS of a domain, for these rules.
     UriNs {
@@ -241,6 +243,12 @@ enum Purpose {
     },
     AskDns {
         rule: String,
+    },
+    /// HashBL: a value (or its hash) listed; the answer tested with the
+    /// subtest regex (default `^127\.`).
+    HashBl {
+        rule: String,
+        sub: Option<String>,
     },
 }
 
@@ -624,6 +632,7 @@ pub fn plan(ctx: &EvalCtx<'_>, uris: &[String], rules: &[NetRule<'_>]) -> Option
             }
             "check_uridnsbl" if !skip_uribl => uri_active.push(r),
             "askdns" => plan_askdns(ctx, &mut p, r),
+            "check_hashbl_bodyre" => plan_hashbl_bodyre(ctx, &mut p, r),
             _ => {}
         }
     }
@@ -884,6 +893,11 @@ fn plan_uris(ctx: &EvalCtx<'_>, p: &mut Plan, uris: &[String], active: &[&NetRul
 }
 
 fn uri_lookup(p: &mut Plan, rule: &str, lookup: &str) {
+    uri_lookup_from(p, rule, lookup, None);
+}
+
+/// `lookup_single_dnsbl`; `orig` is the host whose A record gave `lookup`.
+fn uri_lookup_from(p: &mut Plan, rule: &str, lookup: &str, orig: Option<&str>) {
     let Some(r) = p.uri.get(rule).cloned() else {
         return;
     };
@@ -899,7 +913,13 @@ fn uri_lookup(p: &mut Plan, rule: &str, lookup: &str) {
     p.add(
         &format!("{q}.{}", r.zone),
         r.qtype,
-        Purpose::Uri { rule: rule.into() },
+        Purpose::Uri {
+            rule: rule.into(),
+            log: match orig {
+                Some(o) => format!("URI: {o}/{lookup}"),
+                None => format!("URI: {lookup}"),
+            },
+        },
     );
 }
 
@@ -958,14 +978,21 @@ fn plan_askdns(ctx: &EvalCtx<'_>, p: &mut Plan, r: &NetRule<'_>) {
     else {
         return;
     };
-    let f: Vec<&str> = def.splitn(4, char::is_whitespace).collect();
+    // NAME QUERY [TYPE [SUBTEST]]: the subtest is the rest of the line.
+    let mut rest = def.trim();
+    let mut f: Vec<&str> = Vec::new();
+    while f.len() < 3 && !rest.is_empty() {
+        let (w, r) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        f.push(w);
+        rest = r.trim_start();
+    }
     let (Some(template), qtype) = (f.get(1), f.get(2).copied().unwrap_or("A")) else {
         return;
     };
     let Some(qt) = QType::parse(qtype) else {
         return;
     };
-    let Some(sub) = parse_asksub(f.get(3).copied().unwrap_or("")) else {
+    let Some(sub) = parse_asksub(rest) else {
         return;
     };
     p.askdns.insert(r.name.to_string(), (qt, sub));
@@ -994,9 +1021,99 @@ fn plan_askdns(ctx: &EvalCtx<'_>, p: &mut Plan, r: &NetRule<'_>) {
     }
 }
 
+/// `check_hashbl_bodyre(LIST, OPTS, RE[, SUBTEST])`: the first group of
+/// every match of RE in the body text, lowercased unless `case`, digits only
+/// with `num`, unique, at most `max` (10), hashed with `sha1` (the default)
+/// unless `raw`, asked as `VALUE.LIST` (`LIST/TXT` for TXT). SpamAssassin
+/// shuffles before cutting to `max`; here the first ones are kept.
+/// `sha256` is not supported (no query is made).
+fn plan_hashbl_bodyre(ctx: &EvalCtx<'_>, p: &mut Plan, r: &NetRule<'_>) {
+    let (Some(list), Some(re)) = (r.args.first(), r.args.get(2)) else {
+        return;
+    };
+    let opts = r
+        .args
+        .get(1)
+        .map(String::as_str)
+        .unwrap_or("sha1/max=10/shuffle");
+    let words: Vec<&str> = opts.split('/').collect();
+    let raw = words.contains(&"raw");
+    if words.contains(&"sha256") {
+        return;
+    }
+    let case = words.contains(&"case");
+    let num = words.contains(&"num");
+    let max = words
+        .iter()
+        .find_map(|w| w.strip_prefix("max=").and_then(|n| n.parse().ok()))
+        .unwrap_or(10usize);
+    let Ok(re) = pcre2::bytes::RegexBuilder::new().build(re) else {
+        return;
+    };
+    let ignore: HashSet<String> = ctx
+        .conf
+        .lists
+        .get("hashbl_ignore")
+        .map(Vec::as_slice)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|l| l.split_whitespace())
+        .map(str::to_ascii_lowercase)
+        .collect();
+    let mut values: Vec<String> = Vec::new();
+    for line in ctx.msg.body_lines_bytes() {
+        for c in re.captures_iter(line).flatten() {
+            let Some(m) = c.get(1) else { continue };
+            let mut v = s(m.as_bytes());
+            if !case {
+                v = v.to_lowercase();
+            }
+            if num {
+                v.retain(|ch| ch.is_ascii_digit());
+            }
+            if !v.is_empty() && !values.contains(&v) {
+                values.push(v);
+            }
+        }
+    }
+    values.truncate(max);
+    let (zone, qt) = match list.rsplit_once('/') {
+        Some((z, t)) if t.eq_ignore_ascii_case("txt") => (z, QType::Txt),
+        Some((z, t)) if t.eq_ignore_ascii_case("a") => (z, QType::A),
+        _ => (list.as_str(), QType::A),
+    };
+    for v in values {
+        if ignore.contains(&v.to_ascii_lowercase()) {
+            continue;
+        }
+        let hashed = if raw { v } else { sha1_hex(v.as_bytes()) };
+        if ignore.contains(&hashed) {
+            continue;
+        }
+        p.add(
+            &format!("{hashed}.{}", zone.trim_end_matches('.')),
+            qt,
+            Purpose::HashBl {
+                rule: r.name.into(),
+                sub: r.args.get(3).cloned(),
+            },
+        );
+    }
+}
+
+fn sha1_hex(data: &[u8]) -> String {
+    use sha1::{Digest, Sha1};
+    Sha1::digest(data)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
 /// What the harvest decided.
 pub struct Results {
     hits: BTreeSet<String>,
+    /// Report lines by rule (SpamAssassin's `test_log`).
+    pub logs: HashMap<String, Vec<String>>,
     pub answers: Answers,
     /// Rules decided here (hit or not).
     pub rules: BTreeSet<String>,
@@ -1055,7 +1172,7 @@ fn follow_up(p: &mut Plan) {
                 for rr in out.records() {
                     let Rr::A(ip) = rr else { continue };
                     for rule in &rules {
-                        uri_lookup(p, rule, &ip.to_string());
+                        uri_lookup_from(p, rule, &ip.to_string(), Some(&name));
                     }
                 }
             }
@@ -1126,6 +1243,7 @@ pub fn harvest(mut p: Plan) -> Results {
     } = p;
     let answers = batch.harvest();
     let mut hits = BTreeSet::new();
+    let mut logs: HashMap<String, Vec<String>> = HashMap::new();
     let mut sender: HashMap<String, Vec<Outcome>> = HashMap::new();
     for ((name, t), purpose) in &purposes {
         let Some(out) = answers.get(name, *t) else {
@@ -1149,15 +1267,23 @@ pub fn harvest(mut p: Plan) -> Results {
                     };
                     if ok {
                         hits.insert(rule.clone());
+                        if !rule.starts_with("__") {
+                            logs.entry(rule.clone())
+                                .or_default()
+                                .push(rbl_log(name, rr));
+                        }
                     }
                     for (r, t) in subs.get(set).map(Vec::as_slice).unwrap_or_default() {
-                        if t.test(&text) {
+                        if !hits.contains(r) && t.test(&text) {
                             hits.insert(r.clone());
+                            if !r.starts_with("__") {
+                                logs.entry(r.clone()).or_default().push(rbl_log(name, rr));
+                            }
                         }
                     }
                 }
             }
-            Purpose::Uri { rule } => {
+            Purpose::Uri { rule, log } => {
                 let Some(r) = uri.get(rule) else { continue };
                 for rr in out.records() {
                     let (text, num) = match rr {
@@ -1177,6 +1303,7 @@ pub fn harvest(mut p: Plan) -> Results {
                     };
                     if m {
                         hits.insert(rule.clone());
+                        logs.entry(rule.clone()).or_default().push(log.clone());
                     }
                 }
             }
@@ -1218,30 +1345,108 @@ pub fn harvest(mut p: Plan) -> Results {
                         AskSub::Num(n) => num.is_some_and(|v| n.test(v)),
                         AskSub::Rcodes(_) => false,
                     };
-                    if m {
-                        hits.insert(rule.clone());
+                    if m && hits.insert(rule.clone()) {
+                        let qt = match qt {
+                            QType::A => "A",
+                            QType::Aaaa => "AAAA",
+                            QType::Txt => "TXT",
+                            QType::Ns => "NS",
+                            QType::Mx => "MX",
+                        };
+                        logs.entry(rule.clone())
+                            .or_default()
+                            .push(format!("{name} {qt}:{text}"));
                     }
                 }
             }
             Purpose::Sender { rule } => {
                 sender.entry(rule.clone()).or_default().push(out.clone());
             }
+            Purpose::HashBl { rule, sub } => {
+                let re = match sub {
+                    Some(x) => perl_regex(x, ""),
+                    None => perl_regex(r"^127\.", ""),
+                };
+                let Some(re) = re else { continue };
+                if out
+                    .records()
+                    .iter()
+                    .any(|rr| matches!(rr, Rr::A(_)) && re.is_match(rr.text().as_bytes()))
+                    && hits.insert(rule.clone())
+                {
+                    let value = name
+                        .rsplit_once(&format!(".{}", zone_of_hash(name)))
+                        .map(|(v, _)| v.to_string())
+                        .unwrap_or_default();
+                    logs.entry(rule.clone())
+                        .or_default()
+                        .push(value.replace('@', "[at]"));
+                }
+            }
             _ => {}
         }
     }
-    // check_dns_sender: both the A and the MX lookups came back NXDOMAIN.
-    for (rule, outs) in sender {
-        if outs.len() == 2 && outs.iter().all(|o| *o == Outcome::NxDomain) {
-            hits.insert(rule);
-        }
-    }
+    // check_dns_sender: SpamAssassin 4.0.1 counts a failure only for an
+    // A or MX answer record in an NXDOMAIN/SERVFAIL reply, which servers do
+    // not send, so NO_DNS_FOR_FROM never hits there; the lookups are made
+    // and the rule stays silent here too.
+    drop(sender);
     crate::dns::note_block_rule_hits(&settings, &|r| hits.contains(r));
     Results {
         hits,
+        logs,
         answers,
         rules,
         settings,
     }
+}
+
+/// `dnsbl_hit`'s report line: the TXT text (links in `<..>`), or
+/// `IP listed in ZONE` for a reversed-IP question, else `listed in NAME`.
+fn rbl_log(question: &str, rr: &Rr) -> String {
+    if let Rr::Txt(_) = rr {
+        let text = rr.text();
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.to_ascii_lowercase().find("http") {
+            let tail = &rest[i..];
+            let lower = tail.to_ascii_lowercase();
+            let is_url = lower.starts_with("http://") || lower.starts_with("https://");
+            let prev = rest[..i].chars().last();
+            if !is_url || matches!(prev, Some('<' | '(' | '[')) {
+                out.push_str(&rest[..i + 4]);
+                rest = &rest[i + 4..];
+                continue;
+            }
+            let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+            out.push_str(&rest[..i]);
+            out.push_str(&format!("<{}>", &tail[..end]));
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        return out;
+    }
+    let labels: Vec<&str> = question.split('.').collect();
+    if labels.len() > 4
+        && labels[..4]
+            .iter()
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return format!(
+            "{}.{}.{}.{} listed in {}",
+            labels[3],
+            labels[2],
+            labels[1],
+            labels[0],
+            labels[4..].join(".").to_ascii_lowercase()
+        );
+    }
+    format!("listed in {question}")
+}
+
+/// The zone part of a HashBL question (everything after the first label).
+fn zone_of_hash(name: &str) -> &str {
+    name.split_once('.').map(|(_, z)| z).unwrap_or("")
 }
 
 /// Whether the settings read from `ctx` turn DNS on at all.
