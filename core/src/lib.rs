@@ -7,6 +7,8 @@
 pub mod protocol;
 
 #[cfg(feature = "engine")]
+pub mod auth;
+#[cfg(feature = "engine")]
 pub mod bayes;
 
 #[cfg(feature = "engine")]

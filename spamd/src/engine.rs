@@ -95,6 +95,8 @@ pub struct Engine {
     pub hostname: String,
     /// Where the rules came from, for the start-up log line.
     pub origin: String,
+    /// SPF/DKIM/DMARC checks; None with `-L`, `dns_available no` or `--lint`.
+    pub auth: Option<spamcore::auth::Checker>,
 }
 
 /// What one scanning request produced.
@@ -154,6 +156,21 @@ impl Engine {
         };
         let bayes_opts = BayesOptions::from_config(&config);
         let message_options = config.message_options();
+        let auth = if cli.local || cli.lint {
+            None
+        } else {
+            match spamcore::auth::Checker::from_config(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    diags.push(Diagnostic {
+                        file: "spamd".into(),
+                        line: 0,
+                        message: format!("{e}; SPF, DKIM and DMARC tests are off"),
+                    });
+                    None
+                }
+            }
+        };
         let (rules, more) = CompiledRules::compile(config, opts);
         diags.extend(more);
         let rules_bayes = (bayes_opts.use_bayes && !cli.lint).then(|| {
@@ -171,6 +188,7 @@ impl Engine {
                 message_options,
                 hostname: hostname(),
                 origin,
+                auth,
             },
             diags,
         )
@@ -186,6 +204,9 @@ impl Engine {
         user: Option<&str>,
     ) -> Outcome {
         let msg = Message::parse_with(raw, &self.message_options);
+        if let Some(a) = &self.auth {
+            a.check(&msg);
+        }
         let mut warnings = Vec::new();
         let bayes = self.bayes.get(user).unwrap_or_else(|e| {
             warnings.push(e);

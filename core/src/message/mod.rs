@@ -11,6 +11,7 @@
 //! Views are computed on first use and cached; `Message` is `Send + Sync`.
 
 pub(crate) mod address;
+pub mod auth;
 mod body;
 mod charset;
 mod colors;
@@ -73,6 +74,8 @@ pub struct Message {
     all_decoded: OnceLock<Vec<Vec<u8>>>,
     /// Bayes' visible and invisible rendered text, computed on first use.
     bayes_text: OnceLock<BayesText>,
+    /// SPF/DKIM/DMARC results, set once by `crate::auth` before the rules run.
+    auth: OnceLock<auth::AuthFacts>,
 }
 
 impl std::fmt::Debug for body::BodyViews {
@@ -105,7 +108,18 @@ impl Message {
             mime_stats: OnceLock::new(),
             all_decoded: OnceLock::new(),
             bayes_text: OnceLock::new(),
+            auth: OnceLock::new(),
         }
+    }
+
+    /// Record what the authentication checks found (first call wins).
+    pub fn set_auth(&self, facts: auth::AuthFacts) {
+        let _ = self.auth.set(facts);
+    }
+
+    /// What the authentication checks found; None when they did not run.
+    pub fn auth(&self) -> Option<&auth::AuthFacts> {
+        self.auth.get()
     }
 
     /// The Received trail split by trust (computed on first use).
