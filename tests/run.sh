@@ -18,6 +18,9 @@ need=()
 [ -x /usr/bin/promtool ] || need+=(prometheus)
 [ -x /usr/bin/systemd-analyze ] || need+=(systemd)
 command -v unshare >/dev/null 2>&1 || need+=(util-linux)
+# Issue 8: the authoritative DNS server of the network tests (tests/src/dns.rs).
+[ -x /usr/sbin/knotd ] || need+=(knot)
+[ -x /usr/bin/kdig ] || need+=(knot-dnsutils)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2

@@ -14,6 +14,8 @@ pub mod bayes;
 #[cfg(feature = "engine")]
 pub mod config;
 #[cfg(feature = "engine")]
+pub mod dns;
+#[cfg(feature = "engine")]
 pub mod eval;
 #[cfg(feature = "engine")]
 pub mod message;

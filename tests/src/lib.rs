@@ -2,6 +2,8 @@
 //! start our spamd and SpamAssassin's on loopback ports, run clients with
 //! bounded waits, and stop everything by PID.
 
+pub mod dns;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
