@@ -25,6 +25,7 @@ pub struct DkimFacts {
     pub authors: Vec<String>,
     pub author_domains: BTreeSet<String>,
     pub valid_author_domains: BTreeSet<String>,
+    pub adsp: std::collections::BTreeMap<String, char>,
 }
 
 /// The author addresses (every From address) and their domains, as
@@ -152,10 +153,13 @@ pub async fn check(auth: &MessageAuthenticator, opts: &AuthOptions, msg: &Messag
         ..Default::default()
     };
     let raw = to_crlf(msg.pristine());
-    let Some(am) = AuthenticatedMessage::parse(&raw) else {
+    // Not strict: Mail::DKIM accepts body-length (l=) signatures.
+    let Some(am) = AuthenticatedMessage::parse_with_opts(&raw, None, false) else {
+        f.adsp = adsp(auth, opts, &f).await;
         return f;
     };
     if am.dkim_headers.is_empty() && !am.has_dkim_errors {
+        f.adsp = adsp(auth, opts, &f).await;
         return f;
     }
     let verify = async {
@@ -201,7 +205,80 @@ pub async fn check(auth: &MessageAuthenticator, opts: &AuthOptions, msg: &Messag
         }
         f.signatures = sigs;
     }
+    f.adsp = adsp(auth, opts, &f).await;
     f
+}
+
+/// SpamAssassin's `_check_dkim_adsp`: for each author domain without a
+/// valid author signature, an `adsp_override` entry, else the published
+/// `_adsp._domainkey` practice, else `N` when the domain does not exist
+/// (Mail::DKIM's MX probe), else `U`.
+async fn adsp(
+    auth: &MessageAuthenticator,
+    opts: &AuthOptions,
+    f: &DkimFacts,
+) -> std::collections::BTreeMap<String, char> {
+    let mut out = std::collections::BTreeMap::new();
+    for d in &f.author_domains {
+        // Only fully qualified names (`x.tld`, letters or '-' in the TLD).
+        let tld_ok = d.rsplit_once('.').is_some_and(|(head, tld)| {
+            !head.is_empty()
+                && tld.len() >= 2
+                && tld.chars().all(|c| c.is_ascii_alphabetic() || c == '-')
+        });
+        if !tld_ok || f.valid_author_domains.contains(d) {
+            continue;
+        }
+        let labels: Vec<&str> = d.split('.').collect();
+        let mut keys = vec![d.clone()];
+        for i in 1..labels.len() {
+            keys.push(format!("*.{}", labels[i..].join(".")));
+        }
+        if let Some(code) = keys.iter().find_map(|k| {
+            opts.adsp_override
+                .iter()
+                .find(|(o, _)| o == k)
+                .map(|(_, c)| *c)
+        }) {
+            out.insert(d.clone(), code);
+            continue;
+        }
+        let lookup = async {
+            let name = format!("_adsp._domainkey.{d}.");
+            if let Ok(l) = auth.0.lookup(name, RecordType::TXT).await {
+                for rec in l.answers() {
+                    if let RData::TXT(t) = &rec.data {
+                        let s: Vec<u8> =
+                            t.txt_data.iter().flat_map(|p| p.iter().copied()).collect();
+                        let s = String::from_utf8_lossy(&s).to_ascii_lowercase();
+                        if let Some(v) = s.split(';').find_map(|t| {
+                            let (k, v) = t.split_once('=')?;
+                            (k.trim() == "dkim").then(|| v.trim().to_string())
+                        }) {
+                            return match v.as_str() {
+                                "all" => 'A',
+                                "discardable" | "strict" => 'D',
+                                _ => 'U',
+                            };
+                        }
+                    }
+                }
+            }
+            match auth.0.lookup(format!("{d}."), RecordType::MX).await {
+                Err(e)
+                    if super::spf::response_code(&e)
+                        == Some(hickory_resolver::proto::op::ResponseCode::NXDomain) =>
+                {
+                    'N'
+                }
+                _ => 'U',
+            }
+        };
+        if let Ok(code) = tokio::time::timeout(opts.dkim_timeout, lookup).await {
+            out.insert(d.clone(), code);
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -9,7 +9,7 @@ use hickory_resolver::proto::rr::{RData, RecordType};
 use mail_auth::MessageAuthenticator;
 
 use super::org_domain;
-use crate::message::auth::{AuthFacts, SpfOutcome};
+use crate::message::auth::{AuthFacts, SpfOutcome, is_known_tld};
 use crate::message::{Instances, Message};
 
 /// No usable policy: what SpamAssassin calls the policy then.
@@ -108,8 +108,11 @@ pub async fn check(
         .next()?;
     let (_, from_dom) = from.rsplit_once('@')?;
     let from_dom = from_dom.trim().to_lowercase();
-    if from_dom.is_empty() {
-        return Some(("fail".into(), "none".into()));
+    // Mail::DMARC's is_valid_domain: a known top-level domain, else it
+    // dies and SpamAssassin records nothing.
+    let tld = from_dom.rsplit('.').next().unwrap_or("");
+    if from_dom.is_empty() || !from_dom.contains('.') || !is_known_tld(tld) {
+        return None;
     }
     let mfrom_dom = msg
         .envelope_from()

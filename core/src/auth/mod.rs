@@ -43,6 +43,23 @@ pub struct AuthOptions {
     pub always_trust_envelope_sender: bool,
     /// `dns_server` entries; empty means the system resolver.
     pub dns_servers: Vec<SocketAddr>,
+    /// `adsp_override domain [practice]`: (lower-cased domain or
+    /// `*.domain`, ADSP code).
+    pub adsp_override: Vec<(String, char)>,
+}
+
+/// An ADSP practice word as a code, as SpamAssassin's `adsp_override`.
+pub fn adsp_code(word: &str) -> Option<char> {
+    Some(match word.to_ascii_lowercase().as_str() {
+        "nxdomain" => 'N',
+        "unknown" => 'U',
+        "all" => 'A',
+        "discardable" => 'D',
+        "custom_low" => '1',
+        "custom_med" => '2',
+        "custom_high" => '3',
+        _ => return None,
+    })
 }
 
 impl AuthOptions {
@@ -76,6 +93,21 @@ impl AuthOptions {
                 .get("dns_server")
                 .map(|v| v.iter().filter_map(|s| parse_dns_server(s)).collect())
                 .unwrap_or_default(),
+            adsp_override: conf
+                .lists
+                .get("adsp_override")
+                .into_iter()
+                .flatten()
+                .filter_map(|l| {
+                    let mut it = l.split_whitespace();
+                    let d = it.next()?.to_lowercase();
+                    let code = match it.next() {
+                        Some(w) => adsp_code(w)?,
+                        None => 'D',
+                    };
+                    Some((d, code))
+                })
+                .collect(),
         }
     }
 }
@@ -193,6 +225,7 @@ impl Checker {
         facts.dkim_authors = dkim.authors;
         facts.dkim_author_domains = dkim.author_domains;
         facts.dkim_valid_author_domains = dkim.valid_author_domains;
+        facts.dkim_adsp = dkim.adsp;
         facts.dmarc = dmarc::check(&self.auth, msg, &facts).await;
         facts
     }

@@ -6,8 +6,9 @@
 use std::net::IpAddr;
 use std::sync::OnceLock;
 
+use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
-use hickory_resolver::proto::rr::RecordType;
+use hickory_resolver::proto::rr::{RData, RecordType};
 use mail_auth::spf::verify::SpfParameters;
 use mail_auth::{MessageAuthenticator, SpfResult};
 use regex::Regex;
@@ -148,14 +149,39 @@ async fn run(
         None => helo,
     };
     let fut = async {
-        // A server failure on the record itself is a temporary error for
-        // Mail::SPF; mail-auth folds every DNS error code into "no record".
-        if let Err(e) = auth.0.lookup(format!("{domain}."), RecordType::TXT).await
-            && let Some(code) = response_code(&e)
-            && code != ResponseCode::NXDomain
-            && code != ResponseCode::NoError
-        {
-            return SpfOutcome::TempError;
+        // Mail::SPF reads the whole record before evaluating it: a server
+        // failure is a temporary error, and more than one record or a term
+        // it does not know is a permanent one. mail-auth folds DNS error
+        // codes into "no record" and skips unknown terms, so check first.
+        match auth.0.lookup(format!("{domain}."), RecordType::TXT).await {
+            Ok(l) => {
+                let recs: Vec<String> = l
+                    .answers()
+                    .iter()
+                    .filter_map(|r| match &r.data {
+                        RData::TXT(t) => Some(
+                            String::from_utf8_lossy(
+                                &t.txt_data
+                                    .iter()
+                                    .flat_map(|p| p.iter().copied())
+                                    .collect::<Vec<u8>>(),
+                            )
+                            .into_owned(),
+                        ),
+                        _ => None,
+                    })
+                    .filter(|t| is_spf1(t))
+                    .collect();
+                if recs.len() > 1 || recs.first().is_some_and(|r| !record_syntax_ok(r)) {
+                    return SpfOutcome::PermError;
+                }
+            }
+            Err(NetError::Dns(DnsError::NoRecordsFound(nr)))
+                if matches!(
+                    nr.response_code,
+                    ResponseCode::NXDomain | ResponseCode::NoError
+                ) => {}
+            Err(_) => return SpfOutcome::TempError,
         }
         let params = match sender {
             Some(s) => SpfParameters::verify_mail_from(ip, helo, "localhost", s),
@@ -166,9 +192,44 @@ async fn run(
     tokio::time::timeout(opts.spf_timeout, fut).await.ok()
 }
 
+/// `v=spf1` followed by a space or nothing, as RFC 7208 4.5 selects records.
+fn is_spf1(t: &str) -> bool {
+    let t = t.trim_start();
+    t.get(..6).is_some_and(|v| v.eq_ignore_ascii_case("v=spf1"))
+        && t[6..].chars().next().is_none_or(|c| c == ' ')
+}
+
+/// Every term of an SPF record is a known mechanism (with an optional
+/// qualifier) or a `name=value` modifier, as Mail::SPF requires.
+fn record_syntax_ok(rec: &str) -> bool {
+    const MECHS: &[&str] = &["all", "include", "a", "mx", "ptr", "ip4", "ip6", "exists"];
+    rec.split(' ')
+        .skip(1)
+        .filter(|t| !t.is_empty())
+        .all(|term| {
+            let eq = term.find('=');
+            let sep = term.find([':', '/']);
+            if let Some(e) = eq
+                && sep.is_none_or(|s| e < s)
+            {
+                let name = &term[..e];
+                return name.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+                    && name
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'));
+            }
+            let t = term.strip_prefix(['+', '-', '~', '?']).unwrap_or(term);
+            let name = t
+                .split([':', '/'])
+                .next()
+                .unwrap_or("")
+                .to_ascii_lowercase();
+            MECHS.contains(&name.as_str())
+        })
+}
+
 /// The DNS response code of a failed lookup, when the server answered.
-pub(crate) fn response_code(e: &hickory_resolver::net::NetError) -> Option<ResponseCode> {
-    use hickory_resolver::net::{DnsError, NetError};
+pub(crate) fn response_code(e: &NetError) -> Option<ResponseCode> {
     match e {
         NetError::Dns(DnsError::NoRecordsFound(nr)) => Some(nr.response_code),
         NetError::Dns(DnsError::ResponseCode(c)) => Some(*c),
@@ -228,6 +289,18 @@ pub async fn check(auth: &MessageAuthenticator, opts: &AuthOptions, msg: &Messag
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn record_syntax() {
+        assert!(is_spf1("v=spf1 -all") && is_spf1("V=SPF1") && !is_spf1("v=spf10 -all"));
+        assert!(record_syntax_ok(
+            "v=spf1 ip4:192.0.2.0/24 a mx/24 ~all redirect=_spf.example"
+        ));
+        assert!(!record_syntax_ok(
+            "v=spf1 ip4:192.0.2.1 bogus-mechanism -all"
+        ));
+        assert!(!record_syntax_ok("v=spf1 =x"));
+    }
 
     #[test]
     fn identities() {

@@ -215,43 +215,35 @@ fn dkim_dependable(c: &EvalCtx<'_>, _: &[String]) -> u32 {
     u32::from(facts(c).is_some_and(|f| f.dkim_ready && f.dkim_dependable))
 }
 
-/// ADSP is retired (RFC 5617 moved to historic); SpamAssassin only looks it
-/// up for author domains without a valid signature, and `adsp_override`
-/// entries decide. Not looked up here: no hit unless an override says so.
+/// `check_dkim_adsp(codes, [domains])`: an author domain without a valid
+/// author signature whose ADSP (published, probed or overridden) is one of
+/// `codes` (`*` = any of `NAD123`).
 fn dkim_adsp(c: &EvalCtx<'_>, args: &[String]) -> u32 {
     let Some(f) = facts(c) else { return 0 };
+    if !f.dkim_ready {
+        return 0;
+    }
     let Some(want) = args.first() else { return 0 };
     let want = want.trim_matches(['\'', '"']);
     let want = if want == "*" { "NAD123" } else { want };
-    let mut hit = false;
-    for line in c.conf.lists.get("adsp_override").into_iter().flatten() {
-        let mut it = line.split_whitespace();
-        let (Some(dom), adsp) = (it.next(), it.next().unwrap_or("discardable")) else {
-            continue;
-        };
-        let dom = dom.to_lowercase();
-        let code = match adsp.to_lowercase().as_str() {
-            "nxdomain" => 'N',
-            "unknown" => 'U',
-            "all" => 'A',
-            "discardable" | "discard" => 'D',
-            "custom_low" => '1',
-            "custom_med" => '2',
-            "custom_high" => '3',
-            _ => continue,
-        };
-        for ad in &f.dkim_author_domains {
-            let matches = if let Some(d) = dom.strip_prefix("*.") {
-                ad == d || ad.ends_with(&format!(".{d}"))
-            } else {
-                *ad == dom
-            };
-            if matches && !f.dkim_valid_author_domains.contains(ad) && want.contains(code) {
-                hit = true;
-            }
-        }
+    if !f.dkim_adsp.values().any(|code| want.contains(*code)) {
+        return 0;
     }
-    u32::from(hit)
+    let doms = &args[1..];
+    if doms.is_empty() {
+        return 1;
+    }
+    u32::from(doms.iter().any(|d| {
+        let d = d.trim_matches(['\'', '"']);
+        if let Some(base) = d.strip_prefix("*.").or_else(|| d.strip_prefix('.')) {
+            let base = base.to_lowercase();
+            f.dkim_author_domains
+                .iter()
+                .any(|a| *a == base || a.ends_with(&format!(".{base}")))
+        } else {
+            f.dkim_author_domains.contains(&d.to_lowercase())
+        }
+    }))
 }
 
 fn dkim_signall(c: &EvalCtx<'_>, _: &[String]) -> u32 {

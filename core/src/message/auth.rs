@@ -6,6 +6,13 @@
 
 use std::collections::BTreeSet;
 
+/// Whether `tld` (lower-case, no dot) is a top-level domain SpamAssassin
+/// knows (`util_rb_tld`). Mail::DMARC refuses author domains under any
+/// other, and SpamAssassin then records no DMARC result.
+pub fn is_known_tld(tld: &str) -> bool {
+    super::tlds::TLDS.binary_search(&tld).is_ok()
+}
+
 /// One SPF result, as Mail::SPF names them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpfOutcome {
@@ -73,6 +80,9 @@ pub struct AuthFacts {
     pub dkim_author_domains: BTreeSet<String>,
     /// Author domains with a valid signature of at least the minimum size.
     pub dkim_valid_author_domains: BTreeSet<String>,
+    /// ADSP per author domain (`N`, `U`, `A`, `D`, `1`, `2`, `3`), for the
+    /// author domains without a valid author signature.
+    pub dkim_adsp: std::collections::BTreeMap<String, char>,
     /// DMARC: Mail::DMARC's result (`pass`, `fail`, `none`) and the policy
     /// SpamAssassin derives from it (`reject`, `quarantine`, `none`, or
     /// `no policy available`). None when DMARC was not evaluated.
