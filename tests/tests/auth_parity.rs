@@ -227,7 +227,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
     let mut v = vec![
         Case {
             name: "spf pass",
-            expect: &["SPF_PASS"],
+            expect: &["SPF_PASS", "USER_IN_SPF_WELCOMELIST"],
             raw: plain("spf-pass-test.net").into_bytes(),
         },
         Case {
@@ -307,7 +307,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
         },
         Case {
             name: "dmarc pass (aligned spf)",
-            expect: &["DMARC_PASS"],
+            expect: &["DMARC_PASS", "USER_IN_DEF_SPF_WL"],
             raw: plain("dmarc-pass-test.net").into_bytes(),
         },
         Case {
@@ -358,7 +358,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
     );
     v.push(Case {
         name: "dkim rsa-sha256 2048 relaxed",
-        expect: &["DKIM_VALID_AU", "DMARC_PASS"],
+        expect: &["DKIM_VALID_AU", "DMARC_PASS", "USER_IN_DKIM_WELCOMELIST"],
         raw: relaxed.clone().into_bytes(),
     });
     v.push(Case {
@@ -547,6 +547,7 @@ fn status_tests(port: u16, msg: &[u8]) -> (String, Vec<String>) {
 
 fn is_auth_rule(r: &str) -> bool {
     [
+        "ENV_AND_HDR_SPF_MATCH",
         "SPF_",
         "T_SPF_",
         "DKIM_",
@@ -654,7 +655,10 @@ fn in_namespace() {
         format!(
             "dns_available yes\ndns_server 127.0.0.1:{}\ntrusted_networks 10.99.0.0/16\n\
              internal_networks 10.99.0.0/16\ndkim_minimum_key_bits 1536\nuse_bayes 0\n\
-             skip_rbl_checks 1\nskip_uribl_checks 1\n",
+             skip_rbl_checks 1\nskip_uribl_checks 1\n\
+             welcomelist_from_spf *@spf-pass-test.net\n\
+             def_welcomelist_from_spf *@dmarc-pass-test.net\n\
+             welcomelist_from_dkim *@dkim-test.net\n",
             knot.port
         ),
     )
