@@ -215,6 +215,9 @@ impl Engine {
         let (verdict, notes) =
             scan::scan_with_bayes(&self.rules, self.rules_bayes.as_ref(), &msg, bayes.as_ref());
         warnings.extend(notes.warnings);
+        if let Some(st) = spamcore::dns::take_scan_stats() {
+            log_dns(&st);
+        }
         let spam = SpamHeader {
             is_spam: verdict.is_spam,
             score: format_score(verdict.score, verdict.required, verdict.is_spam),
@@ -293,6 +296,26 @@ pub fn hostname() -> String {
         .and_then(|h| h.into_string().ok())
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// One line per scan with DNS tests: how many lookups, how long the
+/// harvest took, and why lookups failed when they did.
+fn log_dns(st: &spamcore::dns::ScanStats) {
+    let secs = st.elapsed.as_secs_f64();
+    if st.timed_out + st.failed > 0 || (st.queries == 0 && st.problem.is_some()) {
+        crate::log::warning!(
+            "spamd: dns: {} lookups in {secs:.3} s, {} timed out, {} failed{}",
+            st.queries,
+            st.timed_out,
+            st.failed,
+            st.problem
+                .as_deref()
+                .map(|p| format!(" ({p})"))
+                .unwrap_or_default()
+        );
+    } else {
+        crate::log::info!("spamd: dns: {} lookups in {secs:.3} s", st.queries);
+    }
 }
 
 #[cfg(test)]

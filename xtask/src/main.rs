@@ -3,7 +3,9 @@
 //! `cargo run --release -p xtask -- parity [--tsv FILE] [--corpus DIR] [--rules DIR] [--site DIR] [--show N] [--rule NAME]`
 //!   runs the corpus through our engine with SpamAssassin's rules (local
 //!   tests only, no Bayes) and compares every message with the recorded
-//!   SpamAssassin 4.0.1 results.
+//!   SpamAssassin 4.0.1 results. `parity --network [--limit N|--all]`
+//!   instead serves blocklist zones with knotd and compares live with
+//!   SpamAssassin's spamd, network tests on (xtask/src/parity_net.rs).
 //!
 //! `cargo run --release -p xtask -- bench [--messages N]` runs SpamAssassin's
 //! spamd and ours side by side on the same sample and prints the ratios;
@@ -43,6 +45,7 @@ mod bench;
 mod bench_bayes;
 mod embedded_eval;
 mod parity;
+mod parity_net;
 mod profile;
 mod record;
 mod tune_scores;

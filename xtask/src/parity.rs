@@ -58,6 +58,9 @@ fn message_path(corpus: &Path, key: &str) -> PathBuf {
 }
 
 pub fn main(args: &[String]) -> ExitCode {
+    if args.iter().any(|a| a == "--network") {
+        return crate::parity_net::main(args);
+    }
     let mut tsv = corpus::workspace_root().join("tests/parity/sa401-L.tsv");
     let mut corpus = None;
     let mut rules_dir = PathBuf::from("/usr/share/spamassassin");

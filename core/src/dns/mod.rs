@@ -320,7 +320,9 @@ pub fn in_domain(name: &str, zone: &str) -> bool {
     n == z || (n.len() > z.len() && n.ends_with(z) && n.as_bytes()[n.len() - z.len() - 1] == b'.')
 }
 
-fn runtime() -> Option<&'static tokio::runtime::Runtime> {
+/// The runtime every scan's lookups run on (one worker, created on first
+/// use). Other network tests (SPF, DKIM, DMARC) can run their futures here.
+pub fn runtime() -> Option<&'static tokio::runtime::Runtime> {
     static RT: OnceLock<Option<tokio::runtime::Runtime>> = OnceLock::new();
     RT.get_or_init(|| {
         tokio::runtime::Builder::new_multi_thread()
@@ -333,8 +335,9 @@ fn runtime() -> Option<&'static tokio::runtime::Runtime> {
     .as_ref()
 }
 
-/// Resolvers by their settings (servers and options), shared by scans.
-fn resolver_for(s: &DnsSettings) -> Result<Arc<TokioResolver>, String> {
+/// The resolver for these settings (servers and options), shared by scans
+/// and built on first use; mail-auth's `MessageAuthenticator` can wrap it.
+pub fn resolver_for(s: &DnsSettings) -> Result<Arc<TokioResolver>, String> {
     type Key = (Vec<SocketAddr>, bool, bool, u16, bool, bool);
     static CACHE: OnceLock<Mutex<HashMap<Key, Arc<TokioResolver>>>> = OnceLock::new();
     let key: Key = (s.servers.clone(), s.rotate, s.dns0x20, s.edns, s.v4, s.v6);
@@ -661,6 +664,22 @@ impl Batch {
             a.timed_out += 1;
             a.map.insert(k, Outcome::TimedOut);
         }
+        if a.timed_out > 0 {
+            let servers: Vec<String> = self
+                .settings
+                .servers
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            a.first_failure = Some(format!(
+                "no answer from {} in time",
+                if servers.is_empty() {
+                    "the resolv.conf servers".to_string()
+                } else {
+                    servers.join(", ")
+                }
+            ));
+        }
         for (k, o) in self.done.drain() {
             if let Outcome::Failed(e) = &o {
                 a.failed += 1;
@@ -671,6 +690,40 @@ impl Batch {
         }
         a
     }
+}
+
+/// What the DNS tests of one scan cost, for the log line.
+#[derive(Debug, Clone, Default)]
+pub struct ScanStats {
+    pub queries: usize,
+    pub timed_out: usize,
+    pub failed: usize,
+    pub elapsed: Duration,
+    /// Why no lookup could start, or one failure reason.
+    pub problem: Option<String>,
+}
+
+thread_local! {
+    static LAST_SCAN: std::cell::RefCell<Option<ScanStats>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Note this thread's scan's DNS figures (the scan runs on the caller's
+/// thread, so spamd reads them right after scanning).
+pub fn record_scan(a: &Answers) {
+    let st = ScanStats {
+        queries: a.queries,
+        timed_out: a.timed_out,
+        failed: a.failed,
+        elapsed: a.elapsed,
+        problem: a.error.clone().or_else(|| a.first_failure.clone()),
+    };
+    LAST_SCAN.with(|l| *l.borrow_mut() = Some(st));
+}
+
+/// The DNS figures of the last scan on this thread (taken: a second call
+/// returns None until the next scan with DNS tests).
+pub fn take_scan_stats() -> Option<ScanStats> {
+    LAST_SCAN.with(|l| l.borrow_mut().take())
 }
 
 /// After a scan: a rule named by `dns_block_rule` hit, so its zone is not

@@ -53,6 +53,7 @@ pub fn lookup(name: &str) -> Option<EvalFn> {
         .or_else(|| bayes::lookup(name))
 }
 
+pub use net::dnsbl;
 pub use net::is_network;
 
 /// Tests: run eval `f` on `raw` with `conf` and string arguments.

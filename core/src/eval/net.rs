@@ -1,10 +1,14 @@
 //! Network tests: DNS blocklists (DNSEval, URIDNSBL, AskDNS, HashBL), SPF,
 //! DKIM, DMARC, and the Razor/Pyzor/DCC services.
 //!
-//! This build does not query the network, so these rules never hit, which
-//! is exactly what SpamAssassin does with `-L` (local tests only). They are
-//! known functions, not unsupported ones: `--lint` counts them apart and
-//! spamd says at start-up, when running without `-L`, that they are off.
+//! The DNS ones (DNSEval, URIDNSBL, AskDNS) run through [`dnsbl`]: the
+//! scan plans every lookup before it runs the other rules, and decides
+//! these rules after the harvest. Through the plain eval table they never
+//! hit, which is what SpamAssassin does with `-L` (local tests only).
+//! The rest are known functions, not unsupported ones: `--lint` counts
+//! them apart.
+
+pub mod dnsbl;
 
 use super::{EvalCtx, EvalFn};
 

@@ -40,8 +40,11 @@ use std::sync::OnceLock;
 
 pub use netset::NetSet;
 pub use options::MessageOptions;
+/// For the URI blocklist tests (eval::net::dnsbl).
+pub(crate) use received::ip_is_private;
 pub use received::{Relay, RelayInfo};
 pub use uri::Redirector;
+pub(crate) use uri::uri_host;
 
 /// Which instances of a header a request selects (`:first` / `:last`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

@@ -74,6 +74,10 @@ enum Test {
     Full(Matcher),
     Uri(Matcher),
     Eval(EvalFn, Vec<String>),
+    /// A DNS test (eval function name, arguments): its lookups are
+    /// launched before the other rules run and it is decided after the
+    /// harvest (`eval::dnsbl`).
+    Net(String, Vec<String>),
     Mimeheader(Box<mimeheader::MimeheaderTest>),
     Meta(meta::Expr),
     /// Defined but never hits here (unsupported eval, DNS, `reuse`).
@@ -313,6 +317,9 @@ impl CompiledRules {
                         network_rules += 1;
                     }
                     match eval::lookup(&call.function) {
+                        Some(_) if eval::dnsbl::is_dns_function(&call.function) => {
+                            (Test::Net(call.function.clone(), call.args.clone()), area)
+                        }
                         Some(f) => (Test::Eval(f, call.args.clone()), area),
                         None => {
                             diags.push(diag(format!(
@@ -579,6 +586,10 @@ impl CompiledRules {
         let deadline = DEADLINE.with(|d| d.get());
         let mut exceeded = false;
         let mut current: Option<(Stage, std::time::Duration)> = None;
+        // DNS tests: every lookup is launched now, the other rules run
+        // while they are in flight, and the answers are harvested before
+        // the first meta rule.
+        let mut net = self.plan_dns(&ctx, uris);
         for (n, &i) in self.order.iter().enumerate() {
             if n % 16 == 0
                 && let Some(d) = deadline
@@ -590,6 +601,11 @@ impl CompiledRules {
             let r = &self.rules[i];
             if !r.enabled || self.undecidable.contains(&i) {
                 continue;
+            }
+            match r.test {
+                Test::Meta(_) => self.harvest_dns(&mut net, &mut counts),
+                Test::Net(..) => continue,
+                _ => {}
             }
             if let Some(p) = prof.as_deref_mut() {
                 // Rules run grouped by type: read the clock only when the
@@ -605,11 +621,51 @@ impl CompiledRules {
             }
             self.run_rule(i, &views, &ctx, &mut counts, &mut captured);
         }
+        self.harvest_dns(&mut net, &mut counts);
         if let (Some(p), Some((s, t))) = (prof, current) {
             let d = p.now().saturating_sub(t);
             p.add(s, d);
         }
         (counts, exceeded)
+    }
+
+    /// Launch the lookups of the enabled DNS tests, when this score set
+    /// runs network tests and DNS is not turned off (`-L`,
+    /// `dns_available no`).
+    fn plan_dns(&self, ctx: &EvalCtx<'_>, uris: &[String]) -> Option<eval::dnsbl::Plan> {
+        if self.score_set & 1 == 0 || !eval::dnsbl::dns_enabled(ctx) {
+            return None;
+        }
+        let net: Vec<eval::dnsbl::NetRule<'_>> = self
+            .rules
+            .iter()
+            .filter(|r| r.enabled)
+            .filter_map(|r| match &r.test {
+                Test::Net(f, args) => Some(eval::dnsbl::NetRule {
+                    name: &r.name,
+                    function: f,
+                    args,
+                    tflags: &r.tflags,
+                }),
+                _ => None,
+            })
+            .collect();
+        if net.is_empty() {
+            return None;
+        }
+        eval::dnsbl::plan(ctx, uris, &net)
+    }
+
+    /// Harvest the lookups (once) and set the DNS tests' counts.
+    fn harvest_dns(&self, net: &mut Option<eval::dnsbl::Plan>, counts: &mut [u32]) {
+        let Some(plan) = net.take() else { return };
+        let results = eval::dnsbl::harvest(plan);
+        for (i, r) in self.rules.iter().enumerate() {
+            if matches!(r.test, Test::Net(..)) && r.enabled && results.hit(&r.name) {
+                counts[i] = 1;
+            }
+        }
+        crate::dns::record_scan(&results.answers);
     }
 
     /// Run rule `i`, storing its hit count in `counts[i]`.
@@ -838,8 +894,8 @@ fn stage_of(t: &Test, area: Area) -> Stage {
         Test::Rawbody(_) => Stage::RawbodyRules,
         Test::Full(_) => Stage::FullRules,
         Test::Uri(_) => Stage::UriRules,
-        Test::Eval(..) | Test::Never if area == Area::Header => Stage::HeaderEvals,
-        Test::Eval(..) | Test::Never => Stage::OtherEvals,
+        Test::Eval(..) | Test::Never | Test::Net(..) if area == Area::Header => Stage::HeaderEvals,
+        Test::Eval(..) | Test::Never | Test::Net(..) => Stage::OtherEvals,
         Test::Meta(_) => Stage::Meta,
     }
 }
@@ -849,7 +905,7 @@ fn stage_of(t: &Test, area: Area) -> Stage {
 fn type_rank(t: &Test) -> u8 {
     match t {
         Test::Header { .. } | Test::Exists(_) => 0,
-        Test::Eval(..) | Test::Mimeheader(_) | Test::Never => 1,
+        Test::Eval(..) | Test::Mimeheader(_) | Test::Never | Test::Net(..) => 1,
         Test::Body(_) => 2,
         Test::Uri(_) => 3,
         Test::Rawbody(_) => 5,
@@ -1068,7 +1124,7 @@ fn run_test(
         }
         Test::Eval(f, args) => f(ctx, args),
         Test::Mimeheader(m) => m.run(msg, t),
-        Test::Meta(_) | Test::Never => 0,
+        Test::Meta(_) | Test::Never | Test::Net(..) => 0,
     }
 }
 
