@@ -204,8 +204,9 @@ impl Engine {
         user: Option<&str>,
     ) -> Outcome {
         let msg = Message::parse_with(raw, &self.message_options);
+        // SPF/DKIM/DMARC lookups start now and overlap with the rules.
         if let Some(a) = &self.auth {
-            a.check(&msg);
+            a.launch(&msg);
         }
         let mut warnings = Vec::new();
         let bayes = self.bayes.get(user).unwrap_or_else(|e| {

@@ -9,8 +9,7 @@ use hickory_resolver::proto::rr::{RData, RecordType};
 use mail_auth::common::crypto::Algorithm;
 use mail_auth::{AuthenticatedMessage, DkimResult, MessageAuthenticator};
 
-use super::{AuthOptions, to_crlf};
-use crate::message::Message;
+use super::{AuthOptions, Input};
 use crate::message::auth::DkimSignature;
 
 /// Debian's SpamAssassin 4.0.1 verifies with Mail::DKIM 1.20230212, which
@@ -30,8 +29,8 @@ pub struct DkimFacts {
 
 /// The author addresses (every From address) and their domains, as
 /// SpamAssassin's `_get_authors`.
-fn authors(msg: &Message) -> (Vec<String>, BTreeSet<String>) {
-    let authors = msg.header_addrs("From");
+fn authors(input: &Input) -> (Vec<String>, BTreeSet<String>) {
+    let authors = input.from_addrs.clone();
     let mut domains = BTreeSet::new();
     for a in &authors {
         if let Some((_, d)) = a.rsplit_once('@') {
@@ -145,16 +144,16 @@ async fn key_bits(auth: &MessageAuthenticator, selector: &str, domain: &str) -> 
 }
 
 /// SpamAssassin's `_check_dkim_signature` and `_check_valid_signature`.
-pub async fn check(auth: &MessageAuthenticator, opts: &AuthOptions, msg: &Message) -> DkimFacts {
-    let (authors, author_domains) = authors(msg);
+pub async fn check(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Input) -> DkimFacts {
+    let (authors, author_domains) = authors(input);
     let mut f = DkimFacts {
         authors,
         author_domains,
         ..Default::default()
     };
-    let raw = to_crlf(msg.pristine());
+    let raw = &input.raw_crlf;
     // Not strict: Mail::DKIM accepts body-length (l=) signatures.
-    let Some(am) = AuthenticatedMessage::parse_with_opts(&raw, None, false) else {
+    let Some(am) = AuthenticatedMessage::parse_with_opts(raw, None, false) else {
         f.adsp = adsp(auth, opts, &f).await;
         return f;
     };

@@ -8,9 +8,9 @@
 use hickory_resolver::proto::rr::{RData, RecordType};
 use mail_auth::MessageAuthenticator;
 
+use super::Input;
 use super::org_domain;
 use crate::message::auth::{AuthFacts, SpfOutcome, is_known_tld};
-use crate::message::{Instances, Message};
 
 /// No usable policy: what SpamAssassin calls the policy then.
 const NO_POLICY: &str = "no policy available";
@@ -98,14 +98,11 @@ fn spf_word(o: Option<SpfOutcome>) -> &'static str {
 /// not evaluated (no external relay, no author address).
 pub async fn check(
     auth: &MessageAuthenticator,
-    msg: &Message,
+    input: &Input,
     facts: &AuthFacts,
 ) -> Option<(String, String)> {
-    let relay = msg.relays().external.first()?;
-    let from = msg
-        .header_addrs_instances("From", Instances::First)
-        .into_iter()
-        .next()?;
+    let relay = input.relay.as_ref()?;
+    let from = input.from_first.clone()?;
     let (_, from_dom) = from.rsplit_once('@')?;
     let from_dom = from_dom.trim().to_lowercase();
     // Mail::DMARC's is_valid_domain: a known top-level domain, else it
@@ -114,11 +111,12 @@ pub async fn check(
     if from_dom.is_empty() || !from_dom.contains('.') || !is_known_tld(tld) {
         return None;
     }
-    let mfrom_dom = msg
-        .envelope_from()
+    let mfrom_dom = input
+        .envelope_from
+        .clone()
         .and_then(|e| e.rsplit_once('@').map(|(_, d)| d.to_lowercase()))
         .unwrap_or_else(|| from_dom.clone());
-    let helo_dom = String::from_utf8_lossy(&relay.lc_helo()).into_owned();
+    let helo_dom = relay.helo.to_lowercase();
 
     // 9.6: the author domain (or its organizational domain) must exist.
     let org = org_domain(&from_dom);

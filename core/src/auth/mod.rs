@@ -5,9 +5,9 @@
 //! The cryptography and the SPF/DKIM record parsing are mail-auth's; which
 //! relay, HELO and envelope sender are checked, which headers are trusted,
 //! the timeouts, the key-size rule and the DMARC decision are ours, written
-//! after SpamAssassin's plugins. [`Checker::check`] runs every lookup of a
-//! message concurrently and stores the outcome on the message
-//! ([`Message::set_auth`]); the `eval:` functions only read it.
+//! after SpamAssassin's plugins. [`Checker::launch`] starts every lookup of a
+//! message on the shared DNS runtime before the rules run; the first
+//! `eval:` function that reads the outcome ([`Message::auth`]) waits for it.
 //!
 //! No lookups at all happen with `-L` (no `Checker` is built) or with
 //! `dns_available no` ([`Checker::from_config`] returns None).
@@ -19,12 +19,11 @@ mod spf;
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use hickory_resolver::config::{ConnectionConfig, NameServerConfig, ResolverConfig, ResolverOpts};
 use mail_auth::MessageAuthenticator;
 
 use crate::config::Config;
-use crate::message::Message;
 use crate::message::auth::AuthFacts;
+use crate::message::{Instances, Message};
 
 pub use dkim::rsa_key_bits;
 
@@ -41,8 +40,6 @@ pub struct AuthOptions {
     pub ignore_received_spf_header: bool,
     pub use_newest_received_spf_header: bool,
     pub always_trust_envelope_sender: bool,
-    /// `dns_server` entries; empty means the system resolver.
-    pub dns_servers: Vec<SocketAddr>,
     /// `adsp_override domain [practice]`: (lower-cased domain or
     /// `*.domain`, ADSP code).
     pub adsp_override: Vec<(String, char)>,
@@ -88,11 +85,6 @@ impl AuthOptions {
             ignore_received_spf_header: flag("ignore_received_spf_header"),
             use_newest_received_spf_header: flag("use_newest_received_spf_header"),
             always_trust_envelope_sender: flag("always_trust_envelope_sender"),
-            dns_servers: conf
-                .lists
-                .get("dns_server")
-                .map(|v| v.iter().filter_map(|s| parse_dns_server(s)).collect())
-                .unwrap_or_default(),
             adsp_override: conf
                 .lists
                 .get("adsp_override")
@@ -148,87 +140,129 @@ pub fn parse_duration(v: &str) -> Option<Duration> {
     (n.is_finite() && n >= 0.0).then(|| Duration::from_secs_f64(n * mult))
 }
 
-/// Runs the SPF, DKIM and DMARC checks of messages. Built once per loaded
-/// configuration; `check` may be called from many threads at once.
+/// What the checks read from a message, copied out so that they can run
+/// on the DNS runtime while the rules run.
+#[derive(Debug, Clone, Default)]
+pub struct Input {
+    /// The pristine message with CRLF line ends, as Mail::DKIM is fed.
+    pub raw_crlf: Vec<u8>,
+    /// The first external relay (SpamAssassin's `relays_external->[0]`).
+    pub relay: Option<RelayFacts>,
+    pub trusted_relays: usize,
+    /// `EnvelopeFrom:addr`.
+    pub envelope_from: Option<String>,
+    /// Every From address, and the first From header's first address.
+    pub from_addrs: Vec<String>,
+    pub from_first: Option<String>,
+    /// `ALL-INTERNAL` header lines, top first.
+    pub internal_headers: Vec<String>,
+}
+
+/// The relay fields SPF and DMARC read.
+#[derive(Debug, Clone, Default)]
+pub struct RelayFacts {
+    pub ip: String,
+    pub helo: String,
+    pub envfrom: Option<String>,
+}
+
+impl Input {
+    pub fn from_message(msg: &Message) -> Input {
+        let info = msg.relays();
+        let lossy = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        Input {
+            raw_crlf: to_crlf(msg.pristine()),
+            relay: info.external.first().map(|r| RelayFacts {
+                ip: lossy(&r.ip),
+                helo: lossy(&r.helo),
+                envfrom: r.envfrom.as_deref().map(lossy),
+            }),
+            trusted_relays: info.trusted.len(),
+            envelope_from: msg.envelope_from(),
+            from_addrs: msg.header_addrs("From"),
+            from_first: msg
+                .header_addrs_instances("From", Instances::First)
+                .into_iter()
+                .next(),
+            internal_headers: msg
+                .get_list("ALL-INTERNAL")
+                .into_iter()
+                .map(|h| lossy(&h))
+                .collect(),
+        }
+    }
+}
+
+/// Runs the SPF, DKIM and DMARC checks of messages on the shared DNS
+/// runtime (`crate::dns`), through the resolver built from the same
+/// settings as the blocklist lookups (`dns_server`, `dns_options`).
 pub struct Checker {
-    rt: tokio::runtime::Runtime,
     auth: MessageAuthenticator,
     pub opts: AuthOptions,
 }
 
 impl Checker {
-    /// None when `dns_available no`; Err when the resolver cannot be built.
+    /// None when DNS is off (`dns_available no`); Err when the resolver
+    /// cannot be built.
     pub fn from_config(conf: &Config) -> Result<Option<Checker>, String> {
         if !dns_available(conf) {
             return Ok(None);
         }
-        Checker::new(AuthOptions::from_config(conf)).map(Some)
+        let resolver = crate::dns::resolver_for(&crate::dns::DnsSettings::from_config(conf))?;
+        Ok(Some(Checker {
+            auth: MessageAuthenticator((*resolver).clone()),
+            opts: AuthOptions::from_config(conf),
+        }))
     }
 
-    pub fn new(opts: AuthOptions) -> Result<Checker, String> {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .thread_name("auth-dns")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("auth: cannot start the DNS runtime: {e}"))?;
-        let mut ropts = ResolverOpts::default();
-        // One try of a few seconds per server, as SpamAssassin's resolver;
-        // the per-check timeouts bound the whole.
-        ropts.timeout = Duration::from_secs(3);
-        ropts.attempts = 1;
-        ropts.edns0 = true;
-        let auth = if opts.dns_servers.is_empty() {
-            let _guard = rt.enter();
-            MessageAuthenticator::new_system_conf()
-                .map_err(|e| format!("auth: cannot read the system resolver configuration: {e}"))?
-        } else {
-            let servers = opts
-                .dns_servers
-                .iter()
-                .map(|a| {
-                    let mut udp = ConnectionConfig::udp();
-                    udp.port = a.port();
-                    let mut tcp = ConnectionConfig::tcp();
-                    tcp.port = a.port();
-                    NameServerConfig::new(a.ip(), true, vec![udp, tcp])
-                })
-                .collect();
-            let _guard = rt.enter();
-            MessageAuthenticator::new(ResolverConfig::from_name_servers(servers), ropts)
-                .map_err(|e| format!("auth: cannot build the resolver: {e}"))?
+    /// Start the checks of `msg` now; the first `msg.auth()` (an SPF, DKIM
+    /// or DMARC eval) waits for them, so they overlap with the rules that
+    /// run before.
+    pub fn launch(&self, msg: &Message) {
+        let Some(rt) = crate::dns::runtime() else {
+            return;
         };
-        Ok(Checker { rt, auth, opts })
+        let input = Input::from_message(msg);
+        let auth = self.auth.clone();
+        let opts = self.opts.clone();
+        let (tx, rx) = std::sync::mpsc::sync_channel(1);
+        rt.spawn(async move {
+            let facts = run(&auth, &opts, &input).await;
+            let _ = tx.send(facts);
+        });
+        // Bounded: every step has its own timeout; this only guards
+        // against a lost task.
+        let limit = self.opts.spf_timeout + self.opts.dkim_timeout * 2 + Duration::from_secs(20);
+        msg.set_auth_pending(Box::new(move || rx.recv_timeout(limit).ok()));
     }
 
-    /// Check `msg` and store the facts on it; also returns them.
-    pub fn check(&self, msg: &Message) -> AuthFacts {
-        let facts = self.rt.block_on(self.check_async(msg));
-        msg.set_auth(facts.clone());
-        facts
+    /// Check `msg` now, store the facts on it and return them.
+    pub fn check(&self, msg: &Message) -> Option<AuthFacts> {
+        self.launch(msg);
+        msg.auth().cloned()
     }
+}
 
-    async fn check_async(&self, msg: &Message) -> AuthFacts {
-        let mut facts = AuthFacts::default();
-        // SPF and DKIM are independent: run them together. DMARC needs both.
-        let (spf, dkim) = tokio::join!(
-            spf::check(&self.auth, &self.opts, msg),
-            dkim::check(&self.auth, &self.opts, msg)
-        );
-        facts.spf_sender = spf.sender;
-        facts.spf = spf.mfrom;
-        facts.spf_helo = spf.helo;
-        facts.spf_failure_comment = spf.failure_comment;
-        facts.dkim_ready = true;
-        facts.dkim_dependable = true;
-        facts.dkim_signatures = dkim.signatures;
-        facts.dkim_authors = dkim.authors;
-        facts.dkim_author_domains = dkim.author_domains;
-        facts.dkim_valid_author_domains = dkim.valid_author_domains;
-        facts.dkim_adsp = dkim.adsp;
-        facts.dmarc = dmarc::check(&self.auth, msg, &facts).await;
-        facts
-    }
+async fn run(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Input) -> AuthFacts {
+    let mut facts = AuthFacts::default();
+    // SPF and DKIM are independent: run them together. DMARC needs both.
+    let (spf, dkim) = tokio::join!(
+        spf::check(auth, opts, input),
+        dkim::check(auth, opts, input)
+    );
+    facts.spf_sender = spf.sender;
+    facts.spf = spf.mfrom;
+    facts.spf_helo = spf.helo;
+    facts.spf_failure_comment = spf.failure_comment;
+    facts.dkim_ready = true;
+    facts.dkim_dependable = true;
+    facts.dkim_signatures = dkim.signatures;
+    facts.dkim_authors = dkim.authors;
+    facts.dkim_author_domains = dkim.author_domains;
+    facts.dkim_valid_author_domains = dkim.valid_author_domains;
+    facts.dkim_adsp = dkim.adsp;
+    facts.dmarc = dmarc::check(auth, input, &facts).await;
+    facts
 }
 
 /// Convert lone LFs to CRLF, as SpamAssassin does before feeding Mail::DKIM.

@@ -14,7 +14,7 @@ use mail_auth::{MessageAuthenticator, SpfResult};
 use regex::Regex;
 
 use super::AuthOptions;
-use crate::message::Message;
+use super::Input;
 use crate::message::auth::SpfOutcome;
 
 /// What the SPF checks found.
@@ -29,17 +29,16 @@ pub struct SpfFacts {
 /// SpamAssassin's `_get_sender`: the envelope sender the first external
 /// relay recorded; else, unless trusted relays may have rewritten it, the
 /// envelope sender from the headers (Return-Path, X-Envelope-From ...).
-pub fn sender(msg: &Message, opts: &AuthOptions) -> Option<String> {
-    let info = msg.relays();
-    if let Some(r) = info.external.first()
-        && let Some(e) = &r.envfrom
-    {
-        return Some(String::from_utf8_lossy(e).to_lowercase());
+pub fn sender(input: &Input, opts: &AuthOptions) -> Option<String> {
+    if let Some(e) = input.relay.as_ref().and_then(|r| r.envfrom.as_ref()) {
+        return Some(e.to_lowercase());
     }
-    if !info.trusted.is_empty() && !opts.always_trust_envelope_sender {
+    if input.trusted_relays > 0 && !opts.always_trust_envelope_sender {
         return None;
     }
-    msg.envelope_from()
+    input
+        .envelope_from
+        .clone()
         .filter(|e| !e.is_empty())
         .map(|e| e.to_lowercase())
 }
@@ -73,17 +72,13 @@ fn identity(id: Option<&str>) -> Option<bool> {
 
 /// Results re-used from headers internal hosts added (earliest first
 /// unless `use_newest_received_spf_header`).
-fn from_headers(msg: &Message, opts: &AuthOptions, f: &mut SpfFacts) -> (bool, bool) {
+fn from_headers(input: &Input, opts: &AuthOptions, f: &mut SpfFacts) -> (bool, bool) {
     let (mut mfrom_done, mut helo_done) = (false, false);
     if opts.ignore_received_spf_header {
         return (false, false);
     }
     let (rspf, ar, ar_val) = received_spf_re();
-    let mut hdrs: Vec<String> = msg
-        .get_list("ALL-INTERNAL")
-        .into_iter()
-        .map(|h| String::from_utf8_lossy(&h).into_owned())
-        .collect();
+    let mut hdrs: Vec<String> = input.internal_headers.clone();
     if !opts.use_newest_received_spf_header {
         hdrs.reverse();
     }
@@ -238,20 +233,19 @@ pub(crate) fn response_code(e: &NetError) -> Option<ResponseCode> {
 }
 
 /// SpamAssassin's `_check_spf` for both identities.
-pub async fn check(auth: &MessageAuthenticator, opts: &AuthOptions, msg: &Message) -> SpfFacts {
+pub async fn check(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Input) -> SpfFacts {
     let mut f = SpfFacts {
-        sender: sender(msg, opts),
+        sender: sender(input, opts),
         ..Default::default()
     };
-    let (mfrom_done, helo_done) = from_headers(msg, opts, &mut f);
-    let info = msg.relays();
-    let Some(relay) = info.external.first() else {
+    let (mfrom_done, helo_done) = from_headers(input, opts, &mut f);
+    let Some(relay) = &input.relay else {
         return f;
     };
-    let Ok(ip) = String::from_utf8_lossy(&relay.ip).parse::<IpAddr>() else {
+    let Ok(ip) = relay.ip.parse::<IpAddr>() else {
         return f;
     };
-    let helo = String::from_utf8_lossy(&relay.helo).into_owned();
+    let helo = relay.helo.clone();
     let helo_usable = !helo.is_empty() && {
         let h = helo
             .trim_start_matches(['[', '!'])

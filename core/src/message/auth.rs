@@ -6,6 +6,31 @@
 
 use std::collections::BTreeSet;
 
+/// Waits for checks running in the background; None if they never answer.
+pub type Waiter = Box<dyn FnOnce() -> Option<AuthFacts> + Send>;
+
+/// The waiter of a message whose checks were launched, until first read.
+#[derive(Default)]
+pub struct Pending(std::sync::Mutex<Option<Waiter>>);
+
+impl Pending {
+    pub fn set(&self, w: Waiter) {
+        if let Ok(mut g) = self.0.lock() {
+            *g = Some(w);
+        }
+    }
+
+    pub fn take(&self) -> Option<Waiter> {
+        self.0.lock().ok().and_then(|mut g| g.take())
+    }
+}
+
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Pending")
+    }
+}
+
 /// Whether `tld` (lower-case, no dot) is a top-level domain SpamAssassin
 /// knows (`util_rb_tld`). Mail::DMARC refuses author domains under any
 /// other, and SpamAssassin then records no DMARC result.

@@ -77,8 +77,10 @@ pub struct Message {
     all_decoded: OnceLock<Vec<Vec<u8>>>,
     /// Bayes' visible and invisible rendered text, computed on first use.
     bayes_text: OnceLock<BayesText>,
-    /// SPF/DKIM/DMARC results, set once by `crate::auth` before the rules run.
-    auth: OnceLock<auth::AuthFacts>,
+    /// SPF/DKIM/DMARC results: set by `crate::auth`, or waited for on first
+    /// read when the checks were launched in the background.
+    auth: OnceLock<Option<auth::AuthFacts>>,
+    auth_pending: auth::Pending,
 }
 
 impl std::fmt::Debug for body::BodyViews {
@@ -112,17 +114,26 @@ impl Message {
             all_decoded: OnceLock::new(),
             bayes_text: OnceLock::new(),
             auth: OnceLock::new(),
+            auth_pending: auth::Pending::default(),
         }
     }
 
     /// Record what the authentication checks found (first call wins).
     pub fn set_auth(&self, facts: auth::AuthFacts) {
-        let _ = self.auth.set(facts);
+        let _ = self.auth.set(Some(facts));
     }
 
-    /// What the authentication checks found; None when they did not run.
+    /// Checks running in the background: `auth()` calls `wait` once.
+    pub fn set_auth_pending(&self, wait: auth::Waiter) {
+        self.auth_pending.set(wait);
+    }
+
+    /// What the authentication checks found; None when they did not run
+    /// (or never answered).
     pub fn auth(&self) -> Option<&auth::AuthFacts> {
-        self.auth.get()
+        self.auth
+            .get_or_init(|| self.auth_pending.take().and_then(|w| w()))
+            .as_ref()
     }
 
     /// The Received trail split by trust (computed on first use).
