@@ -303,7 +303,10 @@ pub fn hostname() -> String {
 /// harvest took, and why lookups failed when they did.
 fn log_dns(st: &spamcore::dns::ScanStats) {
     let secs = st.elapsed.as_secs_f64();
-    if st.timed_out + st.failed > 0 || (st.queries == 0 && st.problem.is_some()) {
+    // Unanswered lookups, or no lookup answered at all, are worth a warning;
+    // a few error answers (REFUSED, SERVFAIL) are not.
+    let answered = st.queries - st.timed_out - st.failed;
+    if st.timed_out > 0 || (st.problem.is_some() && answered == 0) {
         crate::log::warning!(
             "spamd: dns: {} lookups in {secs:.3} s, {} timed out, {} failed{}",
             st.queries,

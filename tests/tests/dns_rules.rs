@@ -115,6 +115,40 @@ fn ours_small(dir: &TempDir, cf: &str, extra: &[&str]) -> Daemon {
     Daemon::ours(&args)
 }
 
+/// A site directory for SpamAssassin's spamd and ours: Debian's .pre files
+/// without SPF, DKIM, DMARC, Razor, Pyzor and DCC (not this test's part).
+fn site_without_auth(dir: &TempDir, cf: &str) -> String {
+    let site = site_dir(dir, cf);
+    for e in std::fs::read_dir(&site).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "pre") {
+            let text = std::fs::read_to_string(&p).unwrap();
+            let kept: Vec<&str> = text
+                .lines()
+                .filter(|l| {
+                    !["::SPF", "::DKIM", "::DMARC", "::Razor2", "::Pyzor", "::DCC"]
+                        .iter()
+                        .any(|m| {
+                            l.trim_start().starts_with("loadplugin") && l.trim_end().ends_with(m)
+                        })
+                })
+                .collect();
+            std::fs::write(&p, kept.join("\n") + "\n").unwrap();
+        }
+    }
+    site
+}
+
+/// REPORT for `msg`: the body of the reply.
+fn report(port: u16, msg: &[u8]) -> String {
+    let mut req = format!("REPORT SPAMC/1.5\r\nContent-length: {}\r\n\r\n", msg.len()).into_bytes();
+    req.extend_from_slice(msg);
+    let text = String::from_utf8_lossy(&raw_request(port, &req)).into_owned();
+    text.split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or(text)
+}
+
 /// SYMBOLS for `msg`: (rule names, seconds taken).
 fn symbols(port: u16, msg: &[u8]) -> (Vec<String>, Duration) {
     let mut req =
@@ -281,4 +315,104 @@ fn silent_server_costs_rbl_timeout_and_stopped_server_is_logged() {
         "log:\n{log}"
     );
     eprintln!("stopped server: {line}");
+}
+
+/// SpamAssassin's own spamd (network tests on) and ours, against the same
+/// knotd: the same rules, and the same report, with the listed IP and the
+/// URI under each blocklist rule.
+#[test]
+fn report_matches_spamassassin_with_network_tests() {
+    let _one = serial();
+    let mut zs = zones();
+    zs.push(
+        Zone::new("bl.spamcop.net")
+            .a("12.89.67.45", "127.0.0.2")
+            .txt(
+                "12.89.67.45",
+                "Blocked - see https://www.spamcop.net/bl.shtml?45.67.89.12",
+            ),
+    );
+    let knot = Knot::start(&zs);
+    let dir = TempDir::new("dnsreport");
+    let site = site_without_auth(
+        &dir,
+        &format!(
+            "dns_available yes\ndns_server 127.0.0.1:{}\nuse_bayes 0\n",
+            knot.port
+        ),
+    );
+    let msg = message(&["bad-domain.com".into()]);
+    let sa_port = e2e::free_port();
+    let mut sa = std::process::Command::new(e2e::require("/usr/sbin/spamd", "spamd"))
+        .args([
+            "-i",
+            "127.0.0.1",
+            "-p",
+            &sa_port.to_string(),
+            "-A",
+            "127.0.0.1",
+            "-m",
+            "1",
+        ])
+        .args(["-C", STOCK, "--syslog=null"])
+        .arg(format!("--siteconfigpath={site}"))
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start SpamAssassin's spamd");
+    struct Reap<'a>(&'a mut std::process::Child);
+    impl Drop for Reap<'_> {
+        fn drop(&mut self) {
+            // SAFETY: kill(2) on our own child's PID.
+            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
+            let t = Instant::now();
+            while t.elapsed() < Duration::from_secs(15) {
+                if let Ok(Some(_)) = self.0.try_wait() {
+                    return;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _reap = Reap(&mut sa);
+    let t = Instant::now();
+    while !e2e::ping(sa_port) {
+        assert!(
+            t.elapsed() < Duration::from_secs(120),
+            "SpamAssassin's spamd did not start"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let d = ours(&site, &[]);
+    let theirs = report(sa_port, &msg);
+    let mine = report(d.port, &msg);
+    assert!(
+        theirs.contains("[45.67.89.12 listed in zen.spamhaus.org]"),
+        "{theirs}"
+    );
+    // SpamAssassin lists DNS hits in the order the answers arrived, which
+    // varies from run to run: compare the text before the rule table, and
+    // the table's entries (a rule line and its continuation lines) as sets.
+    let split = |r: &str| -> (String, Vec<String>) {
+        let (head, table) = r.split_once("---- ---").unwrap_or((r, ""));
+        let mut entries: Vec<String> = Vec::new();
+        for line in table.lines().skip(1) {
+            if line.starts_with("  ") && !entries.is_empty() {
+                let last = entries.len() - 1;
+                entries[last].push_str(line);
+            } else if !line.trim().is_empty() {
+                entries.push(line.to_string());
+            }
+        }
+        entries.sort();
+        (head.to_string(), entries)
+    };
+    assert_eq!(
+        split(&mine),
+        split(&theirs),
+        "ours:\n{mine}\nSpamAssassin's:\n{theirs}"
+    );
 }

@@ -131,6 +131,8 @@ pub struct DnsSettings {
     /// (rule, zone) from `dns_block_rule`.
     pub block_rules: Vec<(String, String)>,
     pub block_time: Duration,
+    /// `dns_local_ports_avoid` (and `dns_local_ports_none`: all of them).
+    pub avoid_ports: Vec<(u16, u16)>,
 }
 
 /// `dns_available`.
@@ -186,6 +188,7 @@ impl Default for DnsSettings {
             restrictions: Vec::new(),
             block_rules: Vec::new(),
             block_time: Duration::from_secs(300),
+            avoid_ports: Vec::new(),
         }
     }
 }
@@ -276,6 +279,18 @@ impl DnsSettings {
                 ));
             }
         }
+        for v in list("dns_local_ports_avoid") {
+            for r in v.split([',', ' ']).filter(|x| !x.is_empty()) {
+                let (a, b) = r.split_once('-').unwrap_or((r, r));
+                if let (Ok(a), Ok(b)) = (a.trim().parse::<u16>(), b.trim().parse::<u16>()) {
+                    s.avoid_ports.push((a.min(b), a.max(b)));
+                }
+            }
+        }
+        if conf.settings.contains_key("dns_local_ports_none") {
+            // SpamAssassin then lets the system pick; so do we.
+            s.avoid_ports.clear();
+        }
         if let Some(t) = conf
             .settings
             .get("dns_block_time")
@@ -338,9 +353,25 @@ pub fn runtime() -> Option<&'static tokio::runtime::Runtime> {
 /// The resolver for these settings (servers and options), shared by scans
 /// and built on first use; mail-auth's `MessageAuthenticator` can wrap it.
 pub fn resolver_for(s: &DnsSettings) -> Result<Arc<TokioResolver>, String> {
-    type Key = (Vec<SocketAddr>, bool, bool, u16, bool, bool);
+    type Key = (
+        Vec<SocketAddr>,
+        bool,
+        bool,
+        u16,
+        bool,
+        bool,
+        Vec<(u16, u16)>,
+    );
     static CACHE: OnceLock<Mutex<HashMap<Key, Arc<TokioResolver>>>> = OnceLock::new();
-    let key: Key = (s.servers.clone(), s.rotate, s.dns0x20, s.edns, s.v4, s.v6);
+    let key: Key = (
+        s.servers.clone(),
+        s.rotate,
+        s.dns0x20,
+        s.edns,
+        s.v4,
+        s.v6,
+        s.avoid_ports.clone(),
+    );
     let cache = CACHE.get_or_init(Default::default);
     if let Ok(c) = cache.lock()
         && let Some(r) = c.get(&key)
@@ -390,6 +421,10 @@ pub fn resolver_for(s: &DnsSettings) -> Result<Arc<TokioResolver>, String> {
         hickory_resolver::config::ServerOrderingStrategy::QueryStatistics
     };
     opts.num_concurrent_reqs = 1;
+    if !s.avoid_ports.is_empty() {
+        opts.avoid_local_udp_ports =
+            Arc::new(s.avoid_ports.iter().flat_map(|&(a, b)| a..=b).collect());
+    }
     let r = Resolver::builder_with_config(config, TokioRuntimeProvider::default())
         .with_options(opts)
         .build()
@@ -791,6 +826,23 @@ mod tests {
         assert_eq!(s.block_time, Duration::from_secs(60));
         assert_eq!(conf("").timeouts("x.y"), (15.0, 3.0));
         assert_eq!(conf("dns_available no").available, Availability::No);
+    }
+
+    #[test]
+    fn block_rule_stops_queries_to_its_zone() {
+        let s = conf(
+            "dns_server 127.0.0.1:9\ndns_block_rule T_BLOCKED blocked-test.example\ndns_local_ports_avoid 1-1023, 5353\n",
+        );
+        assert_eq!(s.avoid_ports, [(1, 1023), (5353, 5353)]);
+        note_block_rule_hits(&s, &|r| r == "T_OTHER");
+        let mut b = Batch::new(&s).expect("dns on");
+        b.launch("1.blocked-test.example", QType::A);
+        assert_eq!((b.skipped, b.started), (0, 1));
+        note_block_rule_hits(&s, &|r| r == "T_BLOCKED");
+        let mut b = Batch::new(&s).expect("dns on");
+        b.launch("2.blocked-test.example", QType::A);
+        b.launch("2.other-test.example", QType::A);
+        assert_eq!((b.skipped, b.started), (1, 1));
     }
 
     #[test]

@@ -255,6 +255,42 @@ pub fn rule_score_text(score: f64) -> String {
     }
 }
 
+/// A hit's `test_log` lines as SpamAssassin's report prints them: each
+/// cut after 30-48 characters at a space, `[..]` around every piece; the
+/// terse form for `_REPORT_`, the long one (right-aligned) for `_SUMMARY_`.
+fn log_lines(msgs: &[String]) -> (String, String) {
+    let mut terse = String::new();
+    let mut long = String::new();
+    let piece = |p: &str, terse: &mut String, long: &mut String| {
+        terse.push_str(&format!("[{p}]\n"));
+        if p.chars().count() > 47 {
+            long.push_str(&format!("{:>78}\n", format!("[{p}]")));
+        } else {
+            long.push_str(&format!("{:27} [{p}]\n", ""));
+        }
+    };
+    for m in msgs {
+        let mut rest: &str = m;
+        // s/^(.{30,48})\s//: the longest cut of 30..=48 characters
+        // followed by whitespace.
+        loop {
+            let chars: Vec<(usize, char)> = rest.char_indices().collect();
+            let cut = (30..=48.min(chars.len().saturating_sub(1)))
+                .rev()
+                .find(|&n| {
+                    chars.get(n).is_some_and(|(_, c)| c.is_whitespace())
+                        && !rest[..chars[n].0].contains('\n')
+                });
+            let Some(n) = cut else { break };
+            let at = chars[n].0;
+            piece(&rest[..at], &mut terse, &mut long);
+            rest = &rest[at + chars[n].1.len_utf8()..];
+        }
+        piece(rest, &mut terse, &mut long);
+    }
+    (terse, long)
+}
+
 /// `_wrap_desc`: the description wrapped as if it started at `first` column.
 fn wrap_desc(desc: &str, first: usize, prefix: &str, width: f64) -> String {
     let w = wrap(desc, prefix, &" ".repeat(first), width, false, Break::Space);
@@ -275,6 +311,7 @@ pub fn rule_lines(v: &Verdict, wrap_width: f64) -> (String, String) {
         } else {
             &h.description
         };
+        let (terse, long) = log_lines(&h.log);
         for _ in 0..h.count.max(1) {
             let base = h.name.len() + score.len() + area.len();
             report.push_str(&format!(
@@ -282,11 +319,16 @@ pub fn rule_lines(v: &Verdict, wrap_width: f64) -> (String, String) {
                 h.name,
                 wrap_desc(desc, 4 + base, "*      ", wrap_width)
             ));
+            if !terse.is_empty() {
+                report.push_str("*      ");
+                report.push_str(&terse);
+            }
             summary.push_str(&format!(
                 "{score} {:<22} {area}{}\n",
                 h.name,
                 wrap_desc(desc, 3 + base, &" ".repeat(28), wrap_width)
             ));
+            summary.push_str(&long);
         }
     }
     (report, summary)
@@ -414,6 +456,7 @@ mod tests {
                     count: 1,
                     area: Area::Header,
                     description: String::new(),
+                    log: Vec::new(),
                 })
                 .collect(),
             subtests: vec!["__B".into(), "__A".into(), "__B".into()],

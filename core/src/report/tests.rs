@@ -65,6 +65,7 @@ fn rule(name: &str) -> RuleHit {
         score,
         count: 1,
         area,
+        log: Vec::new(),
         description: if desc.is_empty() {
             "No description available.".into()
         } else {

@@ -12,6 +12,10 @@ pub enum Area {
     /// `full` rules that are evals: no area label, like SpamAssassin.
     FullEval,
     Meta,
+    /// DNSEval blocklist hits (`RBL: `).
+    Rbl,
+    /// AskDNS hits (`ASKDNS: `).
+    AskDns,
 }
 
 impl Area {
@@ -22,6 +26,8 @@ impl Area {
             Area::Uri => "URI: ",
             Area::Rawbody => "RAW: ",
             Area::Full => "FULL: ",
+            Area::Rbl => "RBL: ",
+            Area::AskDns => "ASKDNS: ",
             Area::Header | Area::FullEval | Area::Meta => "",
         }
     }

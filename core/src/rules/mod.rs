@@ -25,6 +25,9 @@ use perlre::Matcher;
 pub use profile::{Profile, Stage};
 
 thread_local! {
+    /// The DNS tests' report lines (`test_log`) of the scan running on
+    /// this thread, by rule; read when its hits are collected.
+    static TEST_LOGS: std::cell::RefCell<HashMap<String, Vec<String>>> = std::cell::RefCell::new(HashMap::new());
     static DEADLINE: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
 }
 
@@ -177,6 +180,9 @@ pub struct Hit {
     pub score: f64,
     pub count: u32,
     pub area: Area,
+    /// Report lines under the description (`test_log`: the listed IP and
+    /// zone of a blocklist hit ...).
+    pub log: Vec<String>,
 }
 
 impl CompiledRules {
@@ -317,9 +323,16 @@ impl CompiledRules {
                         network_rules += 1;
                     }
                     match eval::lookup(&call.function) {
-                        Some(_) if eval::dnsbl::is_dns_function(&call.function) => {
-                            (Test::Net(call.function.clone(), call.args.clone()), area)
-                        }
+                        Some(_) if eval::dnsbl::is_dns_function(&call.function) => (
+                            Test::Net(call.function.clone(), call.args.clone()),
+                            // The label SpamAssassin's got_hit gives them.
+                            match call.function.as_str() {
+                                "askdns" => Area::AskDns,
+                                "check_uridnsbl" | "check_hashbl_bodyre" => Area::FullEval,
+                                "check_dns_sender" => area,
+                                _ => Area::Rbl,
+                            },
+                        ),
                         Some(f) => (Test::Eval(f, call.args.clone()), area),
                         None => {
                             diags.push(diag(format!(
@@ -589,6 +602,7 @@ impl CompiledRules {
         // DNS tests: every lookup is launched now, the other rules run
         // while they are in flight, and the answers are harvested before
         // the first meta rule.
+        TEST_LOGS.with(|l| l.borrow_mut().clear());
         let mut net = self.plan_dns(&ctx, uris);
         for (n, &i) in self.order.iter().enumerate() {
             if n % 16 == 0
@@ -666,6 +680,7 @@ impl CompiledRules {
             }
         }
         crate::dns::record_scan(&results.answers);
+        TEST_LOGS.with(|l| *l.borrow_mut() = results.logs.clone());
     }
 
     /// Run rule `i`, storing its hit count in `counts[i]`.
@@ -733,10 +748,30 @@ impl CompiledRules {
                 score,
                 count: 1,
                 area: Area::Header,
+                log: Vec::new(),
             });
         }
+        let mut logs = TEST_LOGS.with(|l| std::mem::take(&mut *l.borrow_mut()));
         let mut fired: Vec<usize> = (0..self.rules.len()).filter(|&i| counts[i] > 0).collect();
-        fired.sort_by_key(|&i| self.rules[i].rank);
+        // DNS hits come in as SpamAssassin harvests them: blocklists of
+        // relays and senders, then URIs, then HashBL and AskDNS.
+        let net_order = |t: &Test| match t {
+            Test::Net(f, _) if f == "check_uridnsbl" => 1,
+            Test::Net(f, _) if f == "check_hashbl_bodyre" => 2,
+            Test::Net(f, _) if f == "askdns" => 3,
+            _ => 0,
+        };
+        // They are harvested after the rules of their priority have run
+        // (never before priority 0), so they come after those rules'
+        // hits and before the metas.
+        let key = |i: usize| {
+            let r = &self.rules[i];
+            match r.test {
+                Test::Net(..) => ((r.rank.0.max(0), 8), net_order(&r.test)),
+                _ => (r.rank, 0),
+            }
+        };
+        fired.sort_by_key(|&i| key(i));
         for i in fired {
             let r = &self.rules[i];
             if counts[i] == 0 {
@@ -751,6 +786,11 @@ impl CompiledRules {
                     score: r.score,
                     count,
                     area: r.area,
+                    log: if r.tflags.words.iter().any(|w| w == "nolog") {
+                        vec!["*REDACTED*".to_string()]
+                    } else {
+                        logs.remove(&r.name).unwrap_or_default()
+                    },
                 });
             }
         }

@@ -110,6 +110,7 @@ fn verdict_from(
             score: h.score,
             count: h.count,
             area: h.area,
+            log: h.log,
         })
         .collect();
     subtests.sort();

@@ -13,6 +13,9 @@ pub struct RuleHit {
     pub area: Area,
     /// `describe` text, or "No description available.".
     pub description: String,
+    /// Lines SpamAssassin's report prints under the description
+    /// (`test_log`), e.g. `45.67.89.12 listed in zen.spamhaus.org`.
+    pub log: Vec<String>,
 }
 
 /// The verdict on one message.

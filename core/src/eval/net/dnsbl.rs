@@ -217,9 +217,10 @@ enum Purpose {
         set: String,
         sub: Option<String>,
     },
-    /// URIDNSBL blocklist lookup for a rule.
+    /// URIDNSBL blocklist lookup for a rule; `log` is its report line.
     Uri {
         rule: String,
+        log: String,
     },
     /// URIDNSBL: the NS of a domain, for these rules.
     UriNs {
@@ -892,6 +893,11 @@ fn plan_uris(ctx: &EvalCtx<'_>, p: &mut Plan, uris: &[String], active: &[&NetRul
 }
 
 fn uri_lookup(p: &mut Plan, rule: &str, lookup: &str) {
+    uri_lookup_from(p, rule, lookup, None);
+}
+
+/// `lookup_single_dnsbl`; `orig` is the host whose A record gave `lookup`.
+fn uri_lookup_from(p: &mut Plan, rule: &str, lookup: &str, orig: Option<&str>) {
     let Some(r) = p.uri.get(rule).cloned() else {
         return;
     };
@@ -907,7 +913,13 @@ fn uri_lookup(p: &mut Plan, rule: &str, lookup: &str) {
     p.add(
         &format!("{q}.{}", r.zone),
         r.qtype,
-        Purpose::Uri { rule: rule.into() },
+        Purpose::Uri {
+            rule: rule.into(),
+            log: match orig {
+                Some(o) => format!("URI: {o}/{lookup}"),
+                None => format!("URI: {lookup}"),
+            },
+        },
     );
 }
 
@@ -1100,6 +1112,8 @@ fn sha1_hex(data: &[u8]) -> String {
 /// What the harvest decided.
 pub struct Results {
     hits: BTreeSet<String>,
+    /// Report lines by rule (SpamAssassin's `test_log`).
+    pub logs: HashMap<String, Vec<String>>,
     pub answers: Answers,
     /// Rules decided here (hit or not).
     pub rules: BTreeSet<String>,
@@ -1158,7 +1172,7 @@ fn follow_up(p: &mut Plan) {
                 for rr in out.records() {
                     let Rr::A(ip) = rr else { continue };
                     for rule in &rules {
-                        uri_lookup(p, rule, &ip.to_string());
+                        uri_lookup_from(p, rule, &ip.to_string(), Some(&name));
                     }
                 }
             }
@@ -1229,6 +1243,7 @@ pub fn harvest(mut p: Plan) -> Results {
     } = p;
     let answers = batch.harvest();
     let mut hits = BTreeSet::new();
+    let mut logs: HashMap<String, Vec<String>> = HashMap::new();
     let mut sender: HashMap<String, Vec<Outcome>> = HashMap::new();
     for ((name, t), purpose) in &purposes {
         let Some(out) = answers.get(name, *t) else {
@@ -1252,15 +1267,23 @@ pub fn harvest(mut p: Plan) -> Results {
                     };
                     if ok {
                         hits.insert(rule.clone());
+                        if !rule.starts_with("__") {
+                            logs.entry(rule.clone())
+                                .or_default()
+                                .push(rbl_log(name, rr));
+                        }
                     }
                     for (r, t) in subs.get(set).map(Vec::as_slice).unwrap_or_default() {
-                        if t.test(&text) {
+                        if !hits.contains(r) && t.test(&text) {
                             hits.insert(r.clone());
+                            if !r.starts_with("__") {
+                                logs.entry(r.clone()).or_default().push(rbl_log(name, rr));
+                            }
                         }
                     }
                 }
             }
-            Purpose::Uri { rule } => {
+            Purpose::Uri { rule, log } => {
                 let Some(r) = uri.get(rule) else { continue };
                 for rr in out.records() {
                     let (text, num) = match rr {
@@ -1280,6 +1303,7 @@ pub fn harvest(mut p: Plan) -> Results {
                     };
                     if m {
                         hits.insert(rule.clone());
+                        logs.entry(rule.clone()).or_default().push(log.clone());
                     }
                 }
             }
@@ -1321,8 +1345,17 @@ pub fn harvest(mut p: Plan) -> Results {
                         AskSub::Num(n) => num.is_some_and(|v| n.test(v)),
                         AskSub::Rcodes(_) => false,
                     };
-                    if m {
-                        hits.insert(rule.clone());
+                    if m && hits.insert(rule.clone()) {
+                        let qt = match qt {
+                            QType::A => "A",
+                            QType::Aaaa => "AAAA",
+                            QType::Txt => "TXT",
+                            QType::Ns => "NS",
+                            QType::Mx => "MX",
+                        };
+                        logs.entry(rule.clone())
+                            .or_default()
+                            .push(format!("{name} {qt}:{text}"));
                     }
                 }
             }
@@ -1339,26 +1372,81 @@ pub fn harvest(mut p: Plan) -> Results {
                     .records()
                     .iter()
                     .any(|rr| matches!(rr, Rr::A(_)) && re.is_match(rr.text().as_bytes()))
+                    && hits.insert(rule.clone())
                 {
-                    hits.insert(rule.clone());
+                    let value = name
+                        .rsplit_once(&format!(".{}", zone_of_hash(name)))
+                        .map(|(v, _)| v.to_string())
+                        .unwrap_or_default();
+                    logs.entry(rule.clone())
+                        .or_default()
+                        .push(value.replace('@', "[at]"));
                 }
             }
             _ => {}
         }
     }
-    // check_dns_sender: both the A and the MX lookups came back NXDOMAIN.
-    for (rule, outs) in sender {
-        if outs.len() == 2 && outs.iter().all(|o| *o == Outcome::NxDomain) {
-            hits.insert(rule);
-        }
-    }
+    // check_dns_sender: SpamAssassin 4.0.1 counts a failure only for an
+    // A or MX answer record in an NXDOMAIN/SERVFAIL reply, which servers do
+    // not send, so NO_DNS_FOR_FROM never hits there; the lookups are made
+    // and the rule stays silent here too.
+    drop(sender);
     crate::dns::note_block_rule_hits(&settings, &|r| hits.contains(r));
     Results {
         hits,
+        logs,
         answers,
         rules,
         settings,
     }
+}
+
+/// `dnsbl_hit`'s report line: the TXT text (links in `<..>`), or
+/// `IP listed in ZONE` for a reversed-IP question, else `listed in NAME`.
+fn rbl_log(question: &str, rr: &Rr) -> String {
+    if let Rr::Txt(_) = rr {
+        let text = rr.text();
+        let mut out = String::new();
+        let mut rest = text.as_str();
+        while let Some(i) = rest.to_ascii_lowercase().find("http") {
+            let tail = &rest[i..];
+            let lower = tail.to_ascii_lowercase();
+            let is_url = lower.starts_with("http://") || lower.starts_with("https://");
+            let prev = rest[..i].chars().last();
+            if !is_url || matches!(prev, Some('<' | '(' | '[')) {
+                out.push_str(&rest[..i + 4]);
+                rest = &rest[i + 4..];
+                continue;
+            }
+            let end = tail.find(char::is_whitespace).unwrap_or(tail.len());
+            out.push_str(&rest[..i]);
+            out.push_str(&format!("<{}>", &tail[..end]));
+            rest = &tail[end..];
+        }
+        out.push_str(rest);
+        return out;
+    }
+    let labels: Vec<&str> = question.split('.').collect();
+    if labels.len() > 4
+        && labels[..4]
+            .iter()
+            .all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return format!(
+            "{}.{}.{}.{} listed in {}",
+            labels[3],
+            labels[2],
+            labels[1],
+            labels[0],
+            labels[4..].join(".").to_ascii_lowercase()
+        );
+    }
+    format!("listed in {question}")
+}
+
+/// The zone part of a HashBL question (everything after the first label).
+fn zone_of_hash(name: &str) -> &str {
+    name.split_once('.').map(|(_, z)| z).unwrap_or("")
 }
 
 /// Whether the settings read from `ctx` turn DNS on at all.
