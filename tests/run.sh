@@ -26,6 +26,14 @@ command -v unshare >/dev/null 2>&1 || need+=(util-linux)
 # Issue 8: the authoritative DNS server of the network tests (tests/src/dns.rs).
 [ -x /usr/sbin/knotd ] || need+=(knot)
 [ -x /usr/bin/kdig ] || need+=(knot-dnsutils)
+# Issue 8 (auth_parity.rs): SpamAssassin's SPF/DKIM/DMARC plugins need their
+# Perl libraries; openssl makes the test's DKIM keys; ip raises loopback in
+# the private network namespace.
+perl -MMail::SPF -e1 2>/dev/null || need+=(libmail-spf-perl)
+perl -MMail::DMARC::PurePerl -e1 2>/dev/null || need+=(libmail-dmarc-perl)
+perl -MMail::DKIM::Verifier -e1 2>/dev/null || need+=(libmail-dkim-perl)
+command -v openssl >/dev/null 2>&1 || need+=(openssl)
+[ -x /usr/sbin/ip ] || need+=(iproute2)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" -ne 0 ]; then
     echo "tests/run.sh: missing ${need[*]}; install them with: sudo apt-get install -y ${need[*]}" >&2

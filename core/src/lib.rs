@@ -11,6 +11,8 @@ pub mod protocol;
 pub mod fuzzing;
 
 #[cfg(feature = "engine")]
+pub mod auth;
+#[cfg(feature = "engine")]
 pub mod bayes;
 
 #[cfg(feature = "engine")]

@@ -144,6 +144,8 @@ pub struct Engine {
     pub origin: String,
     /// Network tests on (not `-L`), for compiling user rules.
     net: bool,
+    /// SPF/DKIM/DMARC checks; None with `-L`, `dns_available no` or `--lint`.
+    pub auth: Option<spamcore::auth::Checker>,
 }
 
 /// What one scanning request produced.
@@ -208,6 +210,21 @@ impl Engine {
         };
         let bayes_opts = BayesOptions::from_config(&config);
         let message_options = config.message_options();
+        let auth = if cli.local || cli.lint {
+            None
+        } else {
+            match spamcore::auth::Checker::from_config(&config) {
+                Ok(c) => c,
+                Err(e) => {
+                    diags.push(Diagnostic {
+                        file: "spamd".into(),
+                        line: 0,
+                        message: format!("{e}; SPF, DKIM and DMARC tests are off"),
+                    });
+                    None
+                }
+            }
+        };
         let (rules, more) = CompiledRules::compile(config, opts);
         diags.extend(more);
         let rules_bayes = (bayes_opts.use_bayes && !cli.lint).then(|| {
@@ -227,6 +244,7 @@ impl Engine {
                 hostname: hostname(),
                 origin,
                 net: !cli.local,
+                auth,
             },
             diags,
         )
@@ -416,6 +434,10 @@ impl Engine {
         remote_addr: &str,
     ) -> Outcome {
         let msg = Message::parse_with(raw, s.message_options);
+        // SPF/DKIM/DMARC lookups start now and overlap with the rules.
+        if let Some(a) = &self.auth {
+            a.launch(&msg);
+        }
         let mut warnings = Vec::new();
         let (verdict, notes) =
             scan::scan_with_bayes(s.rules, s.rules_bayes, &msg, s.bayes.as_ref());

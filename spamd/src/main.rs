@@ -479,7 +479,7 @@ fn run(cli: Cli) -> Result<(), String> {
     }
     if !cli.local && engine.rules.network_rules > 0 {
         info!(
-            "spamd: {} network rules; DNS blocklist tests (DNSEval, URIDNSBL, AskDNS) run, SPF, DKIM, DMARC, Razor, Pyzor and DCC are not run by this build",
+            "spamd: {} network rules; DNS blocklist tests (DNSEval, URIDNSBL, AskDNS), SPF, DKIM and DMARC run, Razor, Pyzor and DCC are not run by this build",
             engine.rules.network_rules
         );
     }

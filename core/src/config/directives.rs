@@ -1007,6 +1007,19 @@ mod tests {
     }
 
     #[test]
+    fn enable_compat_defines_compat_method() {
+        let c = Config::from_text(
+            "t.cf",
+            "enable_compat welcomelist_blocklist\n\
+             if !can(Mail::SpamAssassin::Conf::compat_welcomelist_blocklist)\n body F /f/\nendif\n\
+             if can(Mail::SpamAssassin::Conf::compat_welcomelist_blocklist)\n body G /g/\nendif\n",
+        );
+        let mut names: Vec<&String> = c.rules.keys().collect();
+        names.sort();
+        assert_eq!(names, ["G"]);
+    }
+
+    #[test]
     fn require_version_skips_rest() {
         let c = Config::from_text(
             "t.cf",

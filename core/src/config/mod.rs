@@ -238,6 +238,16 @@ impl CondEnv for Config {
     }
     fn method_exists(&self, class_method: &str) -> bool {
         if let Some(m) = class_method.strip_prefix("Mail::SpamAssassin::Conf::") {
+            // `enable_compat X` (init.pre: welcomelist_blocklist) defines
+            // `compat_X`, as SpamAssassin's Conf.pm does.
+            if let Some(flag) = m.strip_prefix("compat_")
+                && self
+                    .lists
+                    .get("enable_compat")
+                    .is_some_and(|v| v.iter().any(|f| f.trim() == flag))
+            {
+                return true;
+            }
             return CONF_METHODS.contains(&m);
         }
         if let Some(pm) = class_method.strip_prefix("Mail::SpamAssassin::Plugin::") {

@@ -5,6 +5,7 @@
 //! Adding a function: implement it in its family file and add it to that
 //! file's `lookup`. Nothing else needs to change.
 
+mod auth;
 mod bayes;
 mod body;
 mod freemail;
@@ -47,6 +48,7 @@ pub fn lookup(name: &str) -> Option<EvalFn> {
         .or_else(|| body::lookup(name))
         .or_else(|| uri::lookup(name))
         .or_else(|| image::lookup(name))
+        .or_else(|| auth::lookup(name))
         .or_else(|| net::lookup(name))
         .or_else(|| bayes::lookup(name))
 }

@@ -11,6 +11,7 @@
 //! Views are computed on first use and cached; `Message` is `Send + Sync`.
 
 pub(crate) mod address;
+pub mod auth;
 mod body;
 mod charset;
 mod colors;
@@ -76,6 +77,10 @@ pub struct Message {
     all_decoded: OnceLock<Vec<Vec<u8>>>,
     /// Bayes' visible and invisible rendered text, computed on first use.
     bayes_text: OnceLock<BayesText>,
+    /// SPF/DKIM/DMARC results: set by `crate::auth`, or waited for on first
+    /// read when the checks were launched in the background.
+    auth: OnceLock<Option<auth::AuthFacts>>,
+    auth_pending: auth::Pending,
 }
 
 impl std::fmt::Debug for body::BodyViews {
@@ -116,7 +121,27 @@ impl Message {
             mime_stats: OnceLock::new(),
             all_decoded: OnceLock::new(),
             bayes_text: OnceLock::new(),
+            auth: OnceLock::new(),
+            auth_pending: auth::Pending::default(),
         }
+    }
+
+    /// Record what the authentication checks found (first call wins).
+    pub fn set_auth(&self, facts: auth::AuthFacts) {
+        let _ = self.auth.set(Some(facts));
+    }
+
+    /// Checks running in the background: `auth()` calls `wait` once.
+    pub fn set_auth_pending(&self, wait: auth::Waiter) {
+        self.auth_pending.set(wait);
+    }
+
+    /// What the authentication checks found; None when they did not run
+    /// (or never answered).
+    pub fn auth(&self) -> Option<&auth::AuthFacts> {
+        self.auth
+            .get_or_init(|| self.auth_pending.take().and_then(|w| w()))
+            .as_ref()
     }
 
     /// The Received trail split by trust (computed on first use).

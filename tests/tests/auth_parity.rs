@@ -1,0 +1,704 @@
+//! SPF, DKIM and DMARC against SpamAssassin's own spamd (network tests on,
+//! no `-L`), both answering from the same knotd zones.
+//!
+//! The test writes the zones (SPF and DMARC records, DKIM keys it generates:
+//! RSA 2048 and 1024 with `openssl`, Ed25519 with ring through mail-auth),
+//! signs messages with those keys (relaxed and simple canonicalisation, a
+//! body-length tag, a tampered copy, a third-party signature), and asks
+//! both daemons for the headers of every message. The SPF_*, DKIM_* and
+//! DMARC_* rules in `X-Spam-Status` must be the same set, and SpamAssassin's
+//! answer must contain the rule each message was built for (so a silent
+//! oracle fails the test too).
+//!
+//! SpamAssassin's DMARC plugin reads `/etc/resolv.conf` through Mail::DMARC,
+//! so the whole test runs in a private network and mount namespace
+//! (`unshare -n -m`): loopback up, a resolv.conf naming 127.0.0.1
+//! bind-mounted over the real one, and knotd on 127.0.0.1 port 53.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use e2e::dns::{Knot, Zone};
+use e2e::{Daemon, TempDir, our_bin, ping, raw_request, require};
+use mail_auth::common::crypto::{Algorithm, Ed25519Key, Sha256, SigningKey};
+use mail_auth::common::headers::{HeaderWriter, Writable};
+use mail_auth::dkim::{Canonicalization, DkimSigner};
+
+/// The relay every test message comes from (external: trusted_networks
+/// is 10.99.0.0/16).
+const RELAY_IP: &str = "23.45.67.89";
+const INNER_ENV: &str = "AUTH_PARITY_IN_NAMESPACE";
+
+// ---------------------------------------------------------------- keys
+
+/// An RSA key in a PEM file; signs through `openssl dgst` so any size
+/// works (ring signs only with 2048 bits and more).
+struct OpensslRsa {
+    pem: std::path::PathBuf,
+}
+
+impl OpensslRsa {
+    fn generate(dir: &Path, name: &str, bits: u32) -> OpensslRsa {
+        let pem = dir.join(format!("{name}.pem"));
+        let st = Command::new("openssl")
+            .args(["genpkey", "-algorithm", "RSA", "-pkeyopt"])
+            .arg(format!("rsa_keygen_bits:{bits}"))
+            .arg("-out")
+            .arg(&pem)
+            .stderr(Stdio::null())
+            .status()
+            .expect("run openssl genpkey");
+        assert!(st.success(), "openssl genpkey failed");
+        OpensslRsa { pem }
+    }
+
+    /// The public key as DKIM's p= (base64 DER SubjectPublicKeyInfo).
+    fn public_b64(&self) -> String {
+        let der = Command::new("openssl")
+            .args(["pkey", "-pubout", "-outform", "DER", "-in"])
+            .arg(&self.pem)
+            .output()
+            .expect("openssl pkey");
+        assert!(der.status.success());
+        b64(&der.stdout)
+    }
+}
+
+impl SigningKey for OpensslRsa {
+    type Hasher = Sha256;
+
+    fn sign(&self, input: impl Writable) -> mail_auth::Result<Vec<u8>> {
+        let mut data: Vec<u8> = Vec::new();
+        input.write(&mut data);
+        Ok(openssl_io(
+            &["dgst", "-sha256", "-sign", &self.pem.display().to_string()],
+            &data,
+        ))
+    }
+
+    fn algorithm(&self) -> Algorithm {
+        Algorithm::RsaSha256
+    }
+}
+
+fn openssl_io(args: &[&str], input: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut c = Command::new("openssl")
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("run openssl");
+    if let Some(mut i) = c.stdin.take() {
+        i.write_all(input).expect("write to openssl");
+    }
+    let out = c.wait_with_output().expect("openssl output");
+    assert!(out.status.success(), "openssl {args:?} failed");
+    out.stdout
+}
+
+fn b64(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(&openssl_io(&["base64", "-A"], bytes))
+        .trim()
+        .to_string()
+}
+
+// ------------------------------------------------------------ messages
+
+/// One test message: what it is for and the rule SpamAssassin must hit.
+struct Case {
+    name: &'static str,
+    expect: &'static [&'static str],
+    raw: Vec<u8>,
+}
+
+/// A message from `user@from_dom`, envelope sender `env`, sent by
+/// RELAY_IP that said HELO `helo`, with `extra` headers on top.
+fn message(from_dom: &str, env: &str, helo: &str, extra: &str, body: &str) -> String {
+    format!(
+        "{extra}Return-Path: <{env}>\r\n\
+         Received: from {helo} ({helo} [{RELAY_IP}])\r\n\
+         \tby mx.rcpt-test.net (Postfix) with ESMTP id 4AB12C0D\r\n\
+         \tfor <bob@rcpt-test.net>; Wed, 27 Nov 2024 10:00:00 +0000\r\n\
+         From: Ann Sender <ann@{from_dom}>\r\n\
+         To: Bob <bob@rcpt-test.net>\r\n\
+         Subject: Quarterly figures for {from_dom}\r\n\
+         Date: Wed, 27 Nov 2024 09:59:58 +0000\r\n\
+         Message-ID: <20241127095958.{n}@{from_dom}>\r\n\
+         MIME-Version: 1.0\r\n\
+         Content-Type: text/plain; charset=us-ascii\r\n\
+         \r\n\
+         {body}",
+        n = from_dom.len()
+    )
+}
+
+const BODY: &str = "Hello Bob,\r\n\r\nthe figures you asked for are attached to the shared folder.\r\nSee you on Monday.\r\n\r\nAnn\r\n";
+
+/// `msg` with a DKIM-Signature from `key` on top.
+fn sign<K: SigningKey>(
+    key: K,
+    domain: &str,
+    selector: &str,
+    c: Canonicalization,
+    body_length: bool,
+    msg: &str,
+) -> String {
+    let sig = DkimSigner::from_key(key)
+        .domain(domain)
+        .selector(selector)
+        .headers(["From", "To", "Subject", "Date", "Message-ID"])
+        .header_canonicalization(c)
+        .body_canonicalization(c)
+        .body_length(body_length)
+        .sign(msg.as_bytes())
+        .expect("DKIM signing");
+    format!("{}{msg}", sig.to_header())
+}
+
+struct Keys {
+    rsa2048: OpensslRsa,
+    rsa1024: OpensslRsa,
+    other2048: OpensslRsa,
+    ed_pkcs8: Vec<u8>,
+}
+
+fn zones(keys: &Keys) -> Vec<Zone> {
+    let spf = |dom: &str, rec: &str| {
+        Zone::new(dom)
+            .a("@", RELAY_IP)
+            .a("mx", RELAY_IP)
+            .txt("@", rec)
+    };
+    let ed = Ed25519Key::from_pkcs8_der(&keys.ed_pkcs8).expect("ed25519 key");
+    vec![
+        spf("spf-pass-test.net", "v=spf1 ip4:23.45.67.89 -all"),
+        spf("spf-fail-test.net", "v=spf1 ip4:192.0.2.1 -all"),
+        spf("spf-softfail-test.net", "v=spf1 ip4:192.0.2.1 ~all"),
+        spf("spf-neutral-test.net", "v=spf1 ?all"),
+        Zone::new("spf-none-test.net").a("@", RELAY_IP),
+        spf(
+            "spf-permerror-test.net",
+            "v=spf1 ip4:23.45.67.89 bogus-mechanism -all",
+        ),
+        // HELO identities.
+        Zone::new("helo-pass-test.net")
+            .txt("@", "v=spf1 a:helo-pass-test.net -all")
+            .a("@", RELAY_IP),
+        Zone::new("helo-fail-test.net")
+            .txt("@", "v=spf1 -all")
+            .a("@", RELAY_IP),
+        // DKIM keys; the From domain publishes SPF none and a p=none DMARC
+        // policy for the signed messages.
+        Zone::new("dkim-test.net")
+            .a("@", RELAY_IP)
+            .txt(
+                "r2048._domainkey",
+                &format!("v=DKIM1; k=rsa; p={}", keys.rsa2048.public_b64()),
+            )
+            .txt(
+                "r1024._domainkey",
+                &format!("v=DKIM1; k=rsa; p={}", keys.rsa1024.public_b64()),
+            )
+            .txt(
+                "ed._domainkey",
+                &format!("v=DKIM1; k=ed25519; p={}", b64(&ed.public_key())),
+            )
+            .txt("_dmarc", "v=DMARC1; p=quarantine"),
+        Zone::new("other-test.net").a("@", RELAY_IP).txt(
+            "o2048._domainkey",
+            &format!("v=DKIM1; k=rsa; p={}", keys.other2048.public_b64()),
+        ),
+        // DMARC policies, SPF aligned or not.
+        spf("dmarc-pass-test.net", "v=spf1 ip4:23.45.67.89 -all")
+            .txt("_dmarc", "v=DMARC1; p=reject"),
+        spf("dmarc-reject-test.net", "v=spf1 -all").txt("_dmarc", "v=DMARC1; p=reject"),
+        spf("dmarc-quar-test.net", "v=spf1 -all").txt("_dmarc", "v=DMARC1; p=quarantine"),
+        spf("dmarc-none-test.net", "v=spf1 -all").txt("_dmarc", "v=DMARC1; p=none"),
+        spf("dmarc-sp-test.net", "v=spf1 -all").txt("_dmarc", "v=DMARC1; p=none; sp=reject"),
+        spf("rcpt-test.net", "v=spf1 -all"),
+    ]
+}
+
+fn cases(keys: &Keys) -> Vec<Case> {
+    let plain = |dom: &str| message(dom, &format!("ann@{dom}"), &format!("mx.{dom}"), "", BODY);
+    let mut v = vec![
+        Case {
+            name: "spf pass",
+            expect: &["SPF_PASS", "USER_IN_SPF_WELCOMELIST"],
+            raw: plain("spf-pass-test.net").into_bytes(),
+        },
+        Case {
+            name: "spf fail",
+            expect: &["SPF_FAIL"],
+            raw: plain("spf-fail-test.net").into_bytes(),
+        },
+        Case {
+            name: "spf softfail",
+            expect: &["SPF_SOFTFAIL"],
+            raw: plain("spf-softfail-test.net").into_bytes(),
+        },
+        Case {
+            name: "spf neutral",
+            expect: &["SPF_NEUTRAL"],
+            raw: plain("spf-neutral-test.net").into_bytes(),
+        },
+        Case {
+            name: "spf none",
+            expect: &["SPF_NONE"],
+            raw: plain("spf-none-test.net").into_bytes(),
+        },
+        Case {
+            name: "spf permerror",
+            expect: &["T_SPF_PERMERROR"],
+            raw: plain("spf-permerror-test.net").into_bytes(),
+        },
+        Case {
+            // The server refuses the name: a temporary DNS error.
+            name: "spf temperror",
+            expect: &["T_SPF_TEMPERROR"],
+            raw: message(
+                "spf-pass-test.net",
+                "ann@unserved-zone.net",
+                "mx.spf-pass-test.net",
+                "",
+                BODY,
+            )
+            .into_bytes(),
+        },
+        Case {
+            name: "spf helo pass",
+            expect: &["SPF_HELO_PASS"],
+            raw: message(
+                "spf-none-test.net",
+                "ann@spf-none-test.net",
+                "helo-pass-test.net",
+                "",
+                BODY,
+            )
+            .into_bytes(),
+        },
+        Case {
+            name: "spf helo fail",
+            expect: &["SPF_HELO_FAIL"],
+            raw: message(
+                "spf-none-test.net",
+                "ann@spf-none-test.net",
+                "helo-fail-test.net",
+                "",
+                BODY,
+            )
+            .into_bytes(),
+        },
+        Case {
+            // Our MTA's own verdict wins over the DNS (which says pass).
+            name: "received-spf from an internal host",
+            expect: &["SPF_SOFTFAIL"],
+            raw: message(
+                "spf-pass-test.net",
+                "ann@spf-pass-test.net",
+                "mx.spf-pass-test.net",
+                "Received-SPF: softfail (mx.rcpt-test.net: domain of transitioning ann@spf-pass-test.net does not designate 23.45.67.89 as permitted sender) client-ip=23.45.67.89; envelope-from=ann@spf-pass-test.net; helo=mx.spf-pass-test.net; receiver=mx.rcpt-test.net; identity=mailfrom;\r\n",
+                BODY,
+            )
+            .into_bytes(),
+        },
+        Case {
+            name: "dmarc pass (aligned spf)",
+            expect: &["DMARC_PASS", "USER_IN_DEF_SPF_WL"],
+            raw: plain("dmarc-pass-test.net").into_bytes(),
+        },
+        Case {
+            name: "dmarc reject",
+            expect: &["DMARC_REJECT"],
+            raw: plain("dmarc-reject-test.net").into_bytes(),
+        },
+        Case {
+            name: "dmarc quarantine",
+            expect: &["DMARC_QUAR"],
+            raw: plain("dmarc-quar-test.net").into_bytes(),
+        },
+        Case {
+            name: "dmarc none",
+            expect: &["DMARC_NONE"],
+            raw: plain("dmarc-none-test.net").into_bytes(),
+        },
+        Case {
+            // No policy at the sub-domain: the organizational domain's sp=.
+            name: "dmarc subdomain policy",
+            expect: &["DMARC_REJECT"],
+            raw: message(
+                "news.dmarc-sp-test.net",
+                "ann@dmarc-sp-test.net",
+                "mx.dmarc-sp-test.net",
+                "",
+                BODY,
+            )
+            .into_bytes(),
+        },
+        Case {
+            name: "dmarc missing",
+            expect: &["DMARC_MISSING"],
+            raw: plain("spf-pass-test.net").into_bytes(),
+        },
+    ];
+    let base = |dom: &str| message(dom, &format!("ann@{dom}"), &format!("mx.{dom}"), "", BODY);
+    let d = "dkim-test.net";
+    let relaxed = sign(
+        OpensslRsa {
+            pem: keys.rsa2048.pem.clone(),
+        },
+        d,
+        "r2048",
+        Canonicalization::Relaxed,
+        false,
+        &base(d),
+    );
+    v.push(Case {
+        name: "dkim rsa-sha256 2048 relaxed",
+        expect: &["DKIM_VALID_AU", "DMARC_PASS", "USER_IN_DKIM_WELCOMELIST"],
+        raw: relaxed.clone().into_bytes(),
+    });
+    v.push(Case {
+        name: "dkim rsa-sha256 2048 simple",
+        expect: &["DKIM_VALID_AU"],
+        raw: sign(
+            OpensslRsa {
+                pem: keys.rsa2048.pem.clone(),
+            },
+            d,
+            "r2048",
+            Canonicalization::Simple,
+            false,
+            &base(d),
+        )
+        .into_bytes(),
+    });
+    v.push(Case {
+        name: "dkim tampered body",
+        expect: &["DKIM_INVALID"],
+        raw: relaxed
+            .replace("attached to the shared folder", "at https://evil.example/x")
+            .into_bytes(),
+    });
+    v.push(Case {
+        // l= covers the original body; a footer added later is allowed.
+        name: "dkim body length tag",
+        expect: &["DKIM_VALID_AU"],
+        raw: format!(
+            "{}-- \r\nSent through a mailing list footer\r\n",
+            sign(
+                OpensslRsa {
+                    pem: keys.rsa2048.pem.clone()
+                },
+                d,
+                "r2048",
+                Canonicalization::Relaxed,
+                true,
+                &base(d),
+            )
+        )
+        .into_bytes(),
+    });
+    v.push(Case {
+        // dkim_minimum_key_bits 1536 (local.cf): valid, but not an author
+        // signature.
+        name: "dkim rsa 1024 below dkim_minimum_key_bits",
+        expect: &["DKIM_VALID"],
+        raw: sign(
+            OpensslRsa {
+                pem: keys.rsa1024.pem.clone(),
+            },
+            d,
+            "r1024",
+            Canonicalization::Relaxed,
+            false,
+            &base(d),
+        )
+        .into_bytes(),
+    });
+    v.push(Case {
+        name: "dkim ed25519-sha256",
+        expect: &["DKIM_SIGNED"],
+        raw: sign(
+            Ed25519Key::from_pkcs8_der(&keys.ed_pkcs8).expect("ed25519 key"),
+            d,
+            "ed",
+            Canonicalization::Relaxed,
+            false,
+            &base(d),
+        )
+        .into_bytes(),
+    });
+    v.push(Case {
+        name: "dkim third-party signature",
+        expect: &["DKIM_VALID"],
+        raw: sign(
+            OpensslRsa {
+                pem: keys.other2048.pem.clone(),
+            },
+            "other-test.net",
+            "o2048",
+            Canonicalization::Relaxed,
+            false,
+            &base(d),
+        )
+        .into_bytes(),
+    });
+    v
+}
+
+// ------------------------------------------------------------- daemons
+
+/// SpamAssassin's spamd with network tests on (no -L).
+struct SaSpamd {
+    child: std::process::Child,
+    port: u16,
+    log: std::path::PathBuf,
+}
+
+impl SaSpamd {
+    fn start(site: &Path, rules: &str, dir: &Path) -> SaSpamd {
+        let bin = require("/usr/sbin/spamd", "spamd");
+        let port = e2e::free_port();
+        let log = dir.join("sa-spamd.log");
+        let child = Command::new(bin)
+            .args([
+                "-i",
+                "127.0.0.1",
+                "-p",
+                &port.to_string(),
+                "-A",
+                "127.0.0.1",
+                "-m",
+                "1",
+            ])
+            .args(["-x", "-C", rules])
+            .arg(format!("--siteconfigpath={}", site.display()))
+            .arg(format!("--pidfile={}", dir.join("sa.pid").display()))
+            .arg(format!("--syslog={}", log.display()))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start SpamAssassin's spamd");
+        let sa = SaSpamd { child, port, log };
+        let start = Instant::now();
+        while !ping(sa.port) {
+            assert!(
+                start.elapsed() < Duration::from_secs(90),
+                "SpamAssassin's spamd did not start; log:\n{}",
+                std::fs::read_to_string(&sa.log).unwrap_or_default()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        sa
+    }
+}
+
+impl Drop for SaSpamd {
+    fn drop(&mut self) {
+        // SAFETY: kill(2) on our own child's PID.
+        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_secs(15) {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The X-Spam-Status tests= list of a HEADERS reply.
+fn status_tests(port: u16, msg: &[u8]) -> (String, Vec<String>) {
+    let mut req =
+        format!("HEADERS SPAMC/1.5\r\nContent-length: {}\r\n\r\n", msg.len()).into_bytes();
+    req.extend_from_slice(msg);
+    let reply = String::from_utf8_lossy(&raw_request(port, &req)).into_owned();
+    let unfolded = reply
+        .replace("\r\n", "\n")
+        .replace("\n\t", " ")
+        .replace("\n ", " ");
+    let status = unfolded
+        .lines()
+        .find(|l| l.starts_with("X-Spam-Status:"))
+        .unwrap_or("")
+        .to_string();
+    // tests=A,B, C autolearn=... (folding leaves ", " between names).
+    let tests = status
+        .split("tests=")
+        .nth(1)
+        .and_then(|t| t.split(" autolearn=").next())
+        .unwrap_or("")
+        .trim();
+    let names = tests
+        .split(',')
+        .map(str::trim)
+        .filter(|t| !t.is_empty() && *t != "none")
+        .map(str::to_string)
+        .collect();
+    (status, names)
+}
+
+fn is_auth_rule(r: &str) -> bool {
+    [
+        "ENV_AND_HDR_SPF_MATCH",
+        "SPF_",
+        "T_SPF_",
+        "DKIM_",
+        "DMARC_",
+        "USER_IN_SPF",
+        "USER_IN_DKIM",
+        "USER_IN_DEF_SPF",
+        "USER_IN_DEF_DKIM",
+    ]
+    .iter()
+    .any(|p| r.starts_with(p))
+}
+
+// ---------------------------------------------------------------- tests
+
+/// Runs [`in_namespace`] in a private network and mount namespace.
+#[test]
+fn auth_parity_with_spamassassin() {
+    if std::env::var_os(INNER_ENV).is_some() {
+        return;
+    }
+    require("/usr/bin/unshare", "util-linux");
+    require("/usr/sbin/ip", "iproute2");
+    require("/usr/bin/openssl", "openssl");
+    // Build before entering the namespace.
+    let _ = our_bin("spamd");
+    let dir = TempDir::new("authns");
+    let resolv = dir.path().join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.1\noptions timeout:2 attempts:1\n",
+    )
+    .expect("resolv.conf");
+    let exe = std::env::current_exe().expect("test executable");
+    let mut child = Command::new("unshare")
+        .args(["-n", "-m", "sh", "-c"])
+        .arg("ip link set lo up && mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"")
+        .arg(&resolv)
+        .arg(&exe)
+        .args(["--exact", "in_namespace", "--nocapture", "--test-threads=1"])
+        .env(INNER_ENV, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run unshare");
+    // Bounded: the inner test gives up long before this.
+    let start = Instant::now();
+    loop {
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        if start.elapsed() > Duration::from_secs(600) {
+            let _ = child.kill();
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let out = child.wait_with_output().expect("namespace run output");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    println!("{stdout}");
+    eprintln!("{stderr}");
+    assert!(
+        out.status.success(),
+        "the parity run in the namespace failed"
+    );
+    assert!(
+        stdout.contains("1 passed"),
+        "the namespace run did not run the parity test"
+    );
+}
+
+/// The parity run itself; does nothing unless started by
+/// [`auth_parity_with_spamassassin`] inside the namespace.
+#[test]
+fn in_namespace() {
+    if std::env::var_os(INNER_ENV).is_none() {
+        return;
+    }
+    let dir = TempDir::new("auth");
+    let keys = Keys {
+        rsa2048: OpensslRsa::generate(dir.path(), "rsa2048", 2048),
+        rsa1024: OpensslRsa::generate(dir.path(), "rsa1024", 1024),
+        other2048: OpensslRsa::generate(dir.path(), "other2048", 2048),
+        ed_pkcs8: Ed25519Key::generate_pkcs8().expect("ed25519 key"),
+    };
+    let knot = Knot::start_on(53, &zones(&keys));
+
+    // One site configuration for both: SpamAssassin's .pre files (they
+    // load the SPF, DKIM and DMARC plugins) and our local.cf.
+    let site = dir.path().join("site");
+    std::fs::create_dir_all(&site).expect("site dir");
+    for e in std::fs::read_dir("/etc/spamassassin")
+        .expect("/etc/spamassassin")
+        .flatten()
+    {
+        let p = e.path();
+        if p.extension().is_some_and(|x| x == "pre") {
+            std::fs::copy(&p, site.join(e.file_name())).expect("copy .pre");
+        }
+    }
+    std::fs::write(
+        site.join("local.cf"),
+        format!(
+            "dns_available yes\ndns_server 127.0.0.1:{}\ntrusted_networks 10.99.0.0/16\n\
+             internal_networks 10.99.0.0/16\ndkim_minimum_key_bits 1536\nuse_bayes 0\n\
+             skip_rbl_checks 1\nskip_uribl_checks 1\n\
+             welcomelist_from_spf *@spf-pass-test.net\n\
+             def_welcomelist_from_spf *@dmarc-pass-test.net\n\
+             welcomelist_from_dkim *@dkim-test.net\n",
+            knot.port
+        ),
+    )
+    .expect("local.cf");
+    let rules = "/usr/share/spamassassin";
+    // Ours first: SpamAssassin's start-up takes both cores for a while.
+    let site_s = site.display().to_string();
+    let ours = Daemon::ours(&["-C", rules, "--siteconfigpath", &site_s]);
+    let sa = SaSpamd::start(&site, rules, dir.path());
+
+    let mut failures = Vec::new();
+    for c in cases(&keys) {
+        let (sa_status, sa_all) = status_tests(sa.port, &c.raw);
+        let (our_status, our_all) = status_tests(ours.port, &c.raw);
+        let sa_auth: Vec<&String> = sa_all.iter().filter(|r| is_auth_rule(r)).collect();
+        let our_auth: Vec<&String> = our_all.iter().filter(|r| is_auth_rule(r)).collect();
+        println!(
+            "{:<45} SA: {:?}\n{:<45} us: {:?}",
+            c.name, sa_auth, "", our_auth
+        );
+        if sa_auth != our_auth {
+            failures.push(format!(
+                "{}: SpamAssassin {sa_auth:?}, ours {our_auth:?}\n  SA:  {sa_status}\n  us:  {our_status}",
+                c.name
+            ));
+        }
+        for want in c.expect {
+            if !sa_all.iter().any(|r| r == want) {
+                failures.push(format!(
+                    "{}: SpamAssassin did not hit {want} (the case is not what it claims): {sa_status}",
+                    c.name
+                ));
+            }
+        }
+    }
+    drop(knot);
+    assert!(
+        failures.is_empty(),
+        "{} disagreement(s):\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
