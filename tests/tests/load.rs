@@ -211,3 +211,41 @@ fn kill_9_under_load_loses_nothing() {
         }
     }
 }
+
+/// A message too big to scan within `--timeout-child`: answered, either
+/// with the rules cut short (`TIME_LIMIT_EXCEEDED`, at 90% of the limit)
+/// or with `79 Timeout` when even parsing takes longer; the daemon keeps
+/// answering, and its memory goes back down.
+#[test]
+fn scan_budget_answers_and_survives() {
+    use std::io::{Read, Write};
+    let d = Daemon::ours(&["-L", "-m", "1", "--timeout-child", "2"]);
+    let base = load::corpus_messages(1).pop().expect("a corpus message");
+    let big = load::huge_message(&base, 30);
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", d.port)).expect("connect");
+    s.set_read_timeout(Some(Duration::from_secs(120)))
+        .expect("timeout");
+    let mut req =
+        format!("SYMBOLS SPAMC/1.5\r\nContent-length: {}\r\n\r\n", big.len()).into_bytes();
+    req.extend_from_slice(&big);
+    let _ = s.write_all(&req);
+    let mut reply = Vec::new();
+    let _ = s.read_to_end(&mut reply);
+    let text = String::from_utf8_lossy(&reply);
+    let first = text.lines().next().unwrap_or("");
+    eprintln!("{first} / {}", text.lines().last().unwrap_or(""));
+    assert!(
+        (first.ends_with(" 0 EX_OK") && text.contains("TIME_LIMIT_EXCEEDED"))
+            || first.contains(" 79 Timeout: (2 second timeout while trying to SYMBOLS)"),
+        "{text}"
+    );
+    // Still answering, and a normal message is scanned in full.
+    assert!(e2e::ping(d.port), "no PONG after the huge message");
+    let r = run(
+        &our_bin("spamc"),
+        &["-d", "127.0.0.1", "-p", &d.port.to_string(), "-c"],
+        &base,
+        Duration::from_secs(60),
+    );
+    assert!(r.code == 0 || r.code == 1, "spamc -c exit {}", r.code);
+}
