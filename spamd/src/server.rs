@@ -39,7 +39,7 @@ pub struct Shared {
 /// enough to keep the scanners fed and every queued client answered
 /// promptly, small enough that buffered requests stay bounded.
 pub fn connection_limit(max_children: usize) -> usize {
-    (max_children * 64).clamp(128, 1024)
+    (max_children * 128).clamp(256, 1024)
 }
 
 /// Bound on one write of an answer (a reader that takes longer is cut
@@ -325,10 +325,34 @@ async fn handle<S: AsyncRead + AsyncWrite + Unpin>(stream: S, peer: Peer, shared
             return;
         }
     };
-    let work = request_body(&mut conn, &request, &peer, shared, start);
+    // `--timeout-child` runs from the request line to the answer, but
+    // not while the request waits for a free scanner: that wait is
+    // SpamAssassin's listen backlog, where no child's clock runs yet. When
+    // a scan slot is taken the clock restarts (`clock` holds the deadline
+    // in milliseconds after `start`).
+    let clock = std::sync::atomic::AtomicU64::new(
+        shared
+            .timeout_child
+            .map_or(u64::MAX, |t| t.as_millis() as u64),
+    );
+    let work = request_body(&mut conn, &request, &peer, shared, start, &clock);
     match shared.timeout_child {
         Some(limit) => {
-            if tokio::time::timeout(limit, work).await.is_err() {
+            let timer = async {
+                loop {
+                    let ms = clock.load(std::sync::atomic::Ordering::Relaxed);
+                    let due = start + Duration::from_millis(ms);
+                    if Instant::now() >= due {
+                        return;
+                    }
+                    tokio::time::sleep_until(due.into()).await;
+                }
+            };
+            let timed_out = tokio::select! {
+                _ = work => false,
+                _ = timer => true,
+            };
+            if timed_out {
                 let e = ProtocolError::timeout(format!(
                     "({} second timeout while trying to {})",
                     limit.as_secs(),
@@ -425,11 +449,25 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
     peer: &Peer,
     shared: &Shared,
     start: Instant,
+    clock: &std::sync::atomic::AtomicU64,
 ) {
     let headers = if request.has_headers() {
-        match read_headers(conn).await {
-            Ok(h) => h,
-            Err(e) => {
+        // The header block shares the request line's deadline
+        // (`--timeout-tcp`, "connection timeout for client headers"), so
+        // a client trickling headers a byte a second is cut off there,
+        // not only at `--timeout-child`.
+        let left = shared.timeout_tcp.saturating_sub(start.elapsed());
+        match tokio::time::timeout(left, read_headers(conn)).await {
+            Ok(Ok(h)) => h,
+            Ok(Err(e)) => {
+                send_error(conn.get_mut(), &e).await;
+                return;
+            }
+            Err(_) => {
+                let e = ProtocolError::timeout(format!(
+                    "({} second socket timeout reading input from client)",
+                    shared.timeout_tcp.as_secs()
+                ));
                 send_error(conn.get_mut(), &e).await;
                 return;
             }
@@ -508,6 +546,11 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
     let Ok(_permit) = shared.scan_slots.acquire().await else {
         return;
     };
+    let scan_start = Instant::now();
+    if let Some(t) = shared.timeout_child {
+        let due = (scan_start + t).duration_since(start);
+        clock.store(due.as_millis() as u64, std::sync::atomic::Ordering::Relaxed);
+    }
     let engine = shared.engine();
     let command = request.command;
     let (hostname, addr) = (peer.hostname.clone(), peer.addr.clone());
@@ -515,7 +558,7 @@ async fn request_body<S: AsyncRead + AsyncWrite + Unpin>(
     let req_user = headers.user.clone();
     // Rules stop at 90% of the child timeout (TIME_LIMIT_EXCEEDED), so a
     // pathological message still gets its answer before the hard timeout.
-    let deadline = shared.timeout_child.map(|t| start + t.mul_f64(0.9));
+    let deadline = shared.timeout_child.map(|t| scan_start + t.mul_f64(0.9));
     METRICS.scanning(true);
     let outcome = shared
         .scan_pool

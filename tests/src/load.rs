@@ -104,6 +104,8 @@ pub struct Report {
     pub p99: f64,
     pub fds_start: usize,
     pub fds_end: usize,
+    pub sockets_start: usize,
+    pub sockets_end: usize,
     pub rss_start_kb: u64,
     pub rss_10s_kb: u64,
     pub rss_end_kb: u64,
@@ -224,6 +226,22 @@ static COUNTER: AtomicU64 = AtomicU64::new(0);
 pub fn fds(pid: i32) -> usize {
     std::fs::read_dir(format!("/proc/{pid}/fd"))
         .map(|d| d.count())
+        .unwrap_or(0)
+}
+
+/// Open sockets of `pid` (listeners, connections): what a leaked
+/// connection would add to. The other descriptors (log, Bayes SQLite
+/// handles a scan thread opens on first use) are bounded by the threads.
+pub fn sockets(pid: i32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|l| l.to_string_lossy().starts_with("socket:"))
+                })
+                .count()
+        })
         .unwrap_or(0)
 }
 
@@ -389,6 +407,7 @@ pub fn run(o: &Opts) -> Result<Report, String> {
     }
     let mut rep = Report {
         fds_start: fds(pid),
+        sockets_start: sockets(pid),
         rss_start_kb: rss_kb(pid),
         ..Default::default()
     };
@@ -570,12 +589,13 @@ pub fn run(o: &Opts) -> Result<Report, String> {
     let t = Instant::now();
     loop {
         rep.fds_end = fds(pid);
-        if rep.fds_end <= rep.fds_start || t.elapsed() > Duration::from_secs(20) {
+        rep.sockets_end = sockets(pid);
+        if rep.sockets_end <= rep.sockets_start || t.elapsed() > Duration::from_secs(20) {
             break;
         }
         std::thread::sleep(Duration::from_millis(200));
     }
-    if rep.fds_end > rep.fds_start {
+    if rep.fds_end > rep.fds_start || rep.sockets_end > rep.sockets_start {
         let list: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
             .map(|d| {
                 d.filter_map(|e| e.ok())
@@ -604,7 +624,7 @@ pub fn run(o: &Opts) -> Result<Report, String> {
     rep.rss_end_kb = rss_kb(pid);
     rep.daemon_alive = d.alive() && crate::ping(port);
     say(format!(
-        "done: {} requests ({:.1}/s), {} failed; latency p50 {:.3}s p90 {:.3}s p99 {:.3}s; fds {} -> {}; RSS start {:.1} MB, at 10 s {:.1} MB, end {:.1} MB; daemon {}",
+        "done: {} requests ({:.1}/s), {} failed; latency p50 {:.3}s p90 {:.3}s p99 {:.3}s; fds {} -> {} (sockets {} -> {}); RSS start {:.1} MB, at 10 s {:.1} MB, end {:.1} MB; daemon {}",
         rep.requests,
         rep.throughput,
         rep.failures,
@@ -613,6 +633,8 @@ pub fn run(o: &Opts) -> Result<Report, String> {
         rep.p99,
         rep.fds_start,
         rep.fds_end,
+        rep.sockets_start,
+        rep.sockets_end,
         rep.rss_start_kb as f64 / 1024.0,
         rep.rss_10s_kb as f64 / 1024.0,
         rep.rss_end_kb as f64 / 1024.0,
@@ -881,9 +903,11 @@ pub fn main(args: &[String], spamd: &Path, rules: &Path) -> std::process::ExitCo
             let bad_faults = r.offences.iter().filter(|x| !x.ok).count();
             let rss_ok = r.rss_10s_kb == 0 || (r.rss_end_kb as f64) <= r.rss_10s_kb as f64 * 1.10;
             println!(
-                "verdict: failures {} | faults mishandled {bad_faults} | fds back {} | RSS end/10s {:.2} {}",
+                "verdict: failures {} | faults mishandled {bad_faults} | sockets back {} (all fds {} -> {}) | RSS end/10s {:.2} {}",
                 r.failures,
-                r.fds_end <= r.fds_start,
+                r.sockets_end <= r.sockets_start,
+                r.fds_start,
+                r.fds_end,
                 if r.rss_10s_kb > 0 {
                     r.rss_end_kb as f64 / r.rss_10s_kb as f64
                 } else {
@@ -895,7 +919,11 @@ pub fn main(args: &[String], spamd: &Path, rules: &Path) -> std::process::ExitCo
                     "(MORE than 10%)"
                 }
             );
-            if r.failures == 0 && bad_faults == 0 && r.daemon_alive && r.fds_end <= r.fds_start {
+            if r.failures == 0
+                && bad_faults == 0
+                && r.daemon_alive
+                && r.sockets_end <= r.sockets_start
+            {
                 std::process::ExitCode::SUCCESS
             } else {
                 std::process::ExitCode::FAILURE
