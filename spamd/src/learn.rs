@@ -367,33 +367,48 @@ fn is_mbox(path: &Path) -> bool {
 /// skipped), files are mbox when asked or when they start with "From ".
 fn sources(targets: &[String], mbox: bool) -> Vec<Source> {
     let mut out = Vec::new();
-    let mut stack: Vec<PathBuf> = Vec::new();
     for t in targets {
         if t == "-" {
             out.push(Source::Stdin);
             continue;
         }
-        stack.push(PathBuf::from(t));
-        while let Some(p) = stack.pop() {
-            if p.is_dir() {
-                let mut entries: Vec<PathBuf> = std::fs::read_dir(&p)
-                    .map(|rd| rd.flatten().map(|e| e.path()).collect())
-                    .unwrap_or_default();
-                entries.retain(|e| {
-                    e.file_name()
-                        .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
-                });
-                entries.sort();
-                entries.reverse();
-                stack.extend(entries);
-            } else if mbox || is_mbox(&p) {
-                out.push(Source::Mbox(p));
-            } else {
-                out.push(Source::File(p));
-            }
-        }
+        add_source(PathBuf::from(t), mbox, &mut out);
     }
     out
+}
+
+fn add_source(p: PathBuf, mbox: bool, out: &mut Vec<Source>) {
+    if !p.is_dir() {
+        if mbox || is_mbox(&p) {
+            out.push(Source::Mbox(p));
+        } else {
+            out.push(Source::File(p));
+        }
+        return;
+    }
+    // As sa-learn walks a directory: entries in the order the file system
+    // lists them (not sorted: which of two copies of a message is learned,
+    // and which is skipped as already seen, depends on it), names starting
+    // with '.' or ',' skipped, files first, then each subdirectory.
+    let entries: Vec<PathBuf> = std::fs::read_dir(&p)
+        .map(|rd| {
+            rd.flatten()
+                .filter(|e| {
+                    let n = e.file_name();
+                    let n = n.to_string_lossy();
+                    !n.starts_with('.') && !n.starts_with(',')
+                })
+                .map(|e| e.path())
+                .collect()
+        })
+        .unwrap_or_default();
+    let (dirs, files): (Vec<PathBuf>, Vec<PathBuf>) = entries.into_iter().partition(|e| e.is_dir());
+    for f in files {
+        add_source(f, mbox, out);
+    }
+    for d in dirs {
+        add_source(d, mbox, out);
+    }
 }
 
 /// Split an mbox into messages at "From " lines (">From " stays quoted).
@@ -651,6 +666,43 @@ fn dump(store: &dyn Store, bayes: &Bayes, what: &str, regexp: Option<&str>) -> R
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn directories_in_listing_order_files_first() {
+        // sa-learn takes a folder's messages as the file system lists
+        // them (which of two copies of a message is learned depends on it),
+        // skips names starting with '.' or ',', and enters subfolders last.
+        let dir = std::env::temp_dir().join(format!("learn-order-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(dir.join("0sub")).unwrap();
+        for n in ["m3", "m1", "m2", ".hidden", ",deleted", "0sub/inner"] {
+            std::fs::write(dir.join(n), b"Subject: x\n\nbody\n").unwrap();
+        }
+        let listed: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| {
+                p.is_file()
+                    && !p
+                        .file_name()
+                        .unwrap()
+                        .to_string_lossy()
+                        .starts_with(['.', ','])
+            })
+            .collect();
+        let got: Vec<PathBuf> = sources(&[dir.display().to_string()], false)
+            .into_iter()
+            .map(|s| match s {
+                Source::File(p) => p,
+                _ => PathBuf::new(),
+            })
+            .collect();
+        let mut want = listed;
+        want.push(dir.join("0sub/inner"));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(got, want);
+    }
 
     #[test]
     fn mbox_split() {

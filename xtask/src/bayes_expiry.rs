@@ -163,10 +163,16 @@ impl Sides<'_> {
         let mut differ = 0;
         for name in COUNTERS {
             let (a, b) = (sa.get(name).copied(), ours.get(name).copied());
-            // The token count, and a delta estimated from it, may differ by
-            // `tolerance_ppm` (the tokenizers' remaining differences).
+            // The token count, and the delta estimated and the reduction
+            // counted from it, may differ by `tolerance_ppm` (the
+            // tokenizers' remaining differences).
             let tolerated = match (a, b) {
-                (Some(x), Some(y)) if name == "ntokens" || name == "last expire atime delta" => {
+                (Some(x), Some(y))
+                    if matches!(
+                        name,
+                        "ntokens" | "last expire atime delta" | "last expire reduction count"
+                    ) =>
+                {
                     (x - y).unsigned_abs() as f64
                         <= x.unsigned_abs() as f64 * self.tolerance_ppm / 1e6
                 }
