@@ -54,7 +54,15 @@ pub fn scan_with_bayes(
 ) -> (Verdict, BayesNotes) {
     let mut notes = BayesNotes::default();
     let Some(b) = bayes else {
-        return (verdict(rules, msg, None), notes);
+        let mut v = verdict(rules, msg, None);
+        // SpamAssassin skips the discriminator (status `disabled`, no
+        // `autolearn_force`) when use_bayes or bayes_auto_learn is off.
+        let conf = &rules.config;
+        if !conf.bool_setting("use_bayes", true) || !conf.bool_setting("bayes_auto_learn", true) {
+            v.autolearn = "disabled".into();
+            v.autolearn_force = None;
+        }
+        return (v, notes);
     };
     let mut usable = false;
     let mut prob = None;
@@ -147,6 +155,25 @@ mod tests {
         assert!(v.is_spam);
         assert_eq!(v.test_names(), ["GT", "NORCVD"]);
         assert_eq!(format_score(v.score, v.required, v.is_spam), "1000.0");
+    }
+
+    #[test]
+    fn autolearn_disabled_without_use_bayes_or_auto_learn() {
+        let msg = Message::parse(b"Subject: t\n\nhello\n");
+        for (text, status, force) in [
+            ("", "no", Some(false)),
+            ("use_bayes 0\n", "disabled", None),
+            ("bayes_auto_learn 0\n", "disabled", None),
+        ] {
+            let conf = Config::from_text("t.cf", &format!("{text}body B /hello/\n"));
+            let (rules, _) = CompiledRules::compile(conf, CompileOptions::default());
+            let (v, _) = scan_with_bayes(&rules, None, &msg, None);
+            assert_eq!(
+                (v.autolearn.as_str(), v.autolearn_force),
+                (status, force),
+                "{text}"
+            );
+        }
     }
 
     #[test]
