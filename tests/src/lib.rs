@@ -307,13 +307,20 @@ pub struct Run {
 
 /// Run `bin args` with `input` on stdin, killing it after `limit`.
 pub fn run(bin: &Path, args: &[&str], input: &[u8], limit: Duration) -> Run {
-    let mut child = Command::new(bin)
-        .args(args)
+    let mut cmd = Command::new(bin);
+    cmd.args(args);
+    run_command(cmd, input, limit)
+}
+
+/// Run a prepared command with `input` on stdin, killing it after `limit`.
+pub fn run_command(mut cmd: Command, input: &[u8], limit: Duration) -> Run {
+    let what = format!("{cmd:?}");
+    let mut child = cmd
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
-        .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()));
+        .unwrap_or_else(|e| panic!("running {what}: {e}"));
     let mut stdin = child.stdin.take().expect("stdin");
     let input = input.to_vec();
     let writer = std::thread::spawn(move || {
@@ -339,7 +346,7 @@ pub fn run(bin: &Path, args: &[&str], input: &[u8], limit: Duration) -> Run {
         if start.elapsed() > limit {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("{} {args:?} did not finish within {limit:?}", bin.display());
+            panic!("{what} did not finish within {limit:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
     };

@@ -127,49 +127,8 @@ impl Home {
     }
 }
 
-fn run_cmd(mut cmd: Command, input: &[u8]) -> Run {
-    use std::io::{Read, Write};
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let input = input.to_vec();
-    let w = std::thread::spawn(move || {
-        let _ = stdin.write_all(&input);
-    });
-    let mut out = child.stdout.take().expect("stdout");
-    let mut err = child.stderr.take().expect("stderr");
-    let r = std::thread::spawn(move || {
-        let mut b = Vec::new();
-        let _ = out.read_to_end(&mut b);
-        b
-    });
-    let e = std::thread::spawn(move || {
-        let mut b = String::new();
-        let _ = err.read_to_string(&mut b);
-        b
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Ok(Some(st)) = child.try_wait() {
-            break st;
-        }
-        if start.elapsed() > T {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("pipeline did not finish within {T:?}");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    };
-    let _ = w.join();
-    Run {
-        code: status.code().unwrap_or(-1),
-        stdout: r.join().unwrap_or_default(),
-        stderr: e.join().unwrap_or_default(),
-    }
+fn run_cmd(cmd: Command, input: &[u8]) -> Run {
+    e2e::run_command(cmd, input, T)
 }
 
 fn maildir_files(dir: &Path) -> Vec<Vec<u8>> {
