@@ -212,10 +212,11 @@ fn kill_9_under_load_loses_nothing() {
     }
 }
 
-/// A message too big to scan within `--timeout-child`: answered, either
-/// with the rules cut short (`TIME_LIMIT_EXCEEDED`, at 90% of the limit)
-/// or with `79 Timeout` when even parsing takes longer; the daemon keeps
-/// answering, and its memory goes back down.
+/// A message too big to scan within `--timeout-child` on most machines:
+/// answered, either with the rules cut short (`TIME_LIMIT_EXCEEDED`, at
+/// 90% of the limit), with `79 Timeout` when even parsing takes longer, or
+/// in full on a machine fast enough; the daemon keeps answering, and its
+/// memory goes back down.
 #[test]
 fn scan_budget_answers_and_survives() {
     use std::io::{Read, Write};
@@ -234,11 +235,13 @@ fn scan_budget_answers_and_survives() {
     let text = String::from_utf8_lossy(&reply);
     let first = text.lines().next().unwrap_or("");
     eprintln!("{first} / {}", text.lines().last().unwrap_or(""));
-    assert!(
-        (first.ends_with(" 0 EX_OK") && text.contains("TIME_LIMIT_EXCEEDED"))
-            || first.contains(" 79 Timeout: (2 second timeout while trying to SYMBOLS)"),
-        "{text}"
-    );
+    // Which of the three it is depends on the machine's speed (a fast
+    // one scans 30 MB within the budget); each must be a whole answer.
+    let cut = first.ends_with(" 0 EX_OK") && text.contains("TIME_LIMIT_EXCEEDED");
+    let timed_out = first.contains(" 79 Timeout: (2 second timeout while trying to SYMBOLS)");
+    let full = first.ends_with(" 0 EX_OK") && text.lines().any(|l| l.starts_with("Spam: "));
+    eprintln!("huge message: cut short {cut}, timed out {timed_out}, scanned in full {full}");
+    assert!(cut || timed_out || full, "{text}");
     // Still answering, and a normal message is scanned in full.
     assert!(e2e::ping(d.port), "no PONG after the huge message");
     let r = run(
