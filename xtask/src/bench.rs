@@ -470,7 +470,7 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>) -> Result<(), String> {
     if only.is_none_or(|o| o == "ours") {
         // Where our daemon's time goes, stage by stage, on the same sample.
         let (rules, _) = crate::profile::load_rules();
-        let (prof, cpu) = crate::profile::run(&rules, &msgs, 1);
+        let (prof, cpu) = crate::profile::run(&rules, &msgs, 1, false);
         println!("\nours, in process, per stage (thread CPU):");
         crate::profile::print(&prof, cpu, msgs.len());
     }

@@ -60,9 +60,17 @@ pub fn load_rules() -> (CompiledRules, Duration) {
 
 /// Scan `msgs` `rounds` times on this thread; returns the profile and the
 /// thread CPU time it took.
-pub fn run(rules: &CompiledRules, msgs: &[Vec<u8>], rounds: usize) -> (Profile, Duration) {
+pub fn run(
+    rules: &CompiledRules,
+    msgs: &[Vec<u8>],
+    rounds: usize,
+    per_rule: bool,
+) -> (Profile, Duration) {
     let opts = rules.config.message_options();
     let mut prof = Profile::with_clock(thread_cpu);
+    if per_rule {
+        prof = prof.with_rule_times();
+    }
     let cpu0 = thread_cpu();
     for _ in 0..rounds {
         for raw in msgs {
@@ -85,6 +93,27 @@ pub fn run(rules: &CompiledRules, msgs: &[Vec<u8>], rounds: usize) -> (Profile, 
         }
     }
     (prof, thread_cpu().saturating_sub(cpu0))
+}
+
+/// The `top` rules by time, in microseconds per message.
+fn print_rules(rules: &CompiledRules, prof: &Profile, scans: usize, top: usize) {
+    let mut times: Vec<(usize, Duration)> = prof.rule_times().iter().copied().enumerate().collect();
+    times.sort_by(|a, b| b.1.cmp(&a.1));
+    let all: Duration = times.iter().map(|t| t.1).sum();
+    println!(
+        "\nslowest rules (thread CPU us/msg, clock reads included; all rules {:.3} ms/msg):",
+        all.as_secs_f64() * 1000.0 / scans.max(1) as f64
+    );
+    for (i, d) in times.into_iter().take(top) {
+        let (name, stage, engine) = rules.rule_label(i).unwrap_or(("?", Stage::Meta, ""));
+        println!(
+            "  {:>9.1}  {:<28} {:<6} {}",
+            d.as_secs_f64() * 1e6 / scans.max(1) as f64,
+            stage.label(),
+            engine,
+            name
+        );
+    }
 }
 
 /// The profile as a table, in ms per message.
@@ -110,12 +139,15 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut rounds = 1usize;
     let mut corpus = None;
     let mut modes = vec![false, true];
+    let mut top = 0usize;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--messages" => n = it.next().and_then(|v| v.parse().ok()).unwrap_or(n),
             "--rounds" => rounds = it.next().and_then(|v| v.parse().ok()).unwrap_or(1),
             "--corpus" => corpus = it.next().map(PathBuf::from),
+            // Also list the N rules that took the most time.
+            "--rules" => top = it.next().and_then(|v| v.parse().ok()).unwrap_or(30),
             // Only one mode (e.g. under callgrind): `on` or `off`.
             "--prefilter" => modes = vec![it.next().map(String::as_str) == Some("on")],
             other => {
@@ -131,7 +163,7 @@ pub fn main(args: &[String]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match profile(n, rounds, &corpus, &modes) {
+    match profile(n, rounds, &corpus, &modes, top) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("profile: {e}");
@@ -140,7 +172,13 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn profile(n: usize, rounds: usize, corpus: &Path, modes: &[bool]) -> Result<(), String> {
+fn profile(
+    n: usize,
+    rounds: usize,
+    corpus: &Path,
+    modes: &[bool],
+    top: usize,
+) -> Result<(), String> {
     let msgs = crate::bench::sample(corpus, n)?;
     let (rules, load) = load_rules();
     println!(
@@ -156,8 +194,11 @@ fn profile(n: usize, rounds: usize, corpus: &Path, modes: &[bool]) -> Result<(),
         });
         rules.set_prefilter(on);
         println!("\nprefilter {}", if on { "on" } else { "off" });
-        let (prof, cpu) = run(&rules, &msgs, rounds);
+        let (prof, cpu) = run(&rules, &msgs, rounds, top > 0);
         print(&prof, cpu, msgs.len() * rounds);
+        if top > 0 {
+            print_rules(&rules, &prof, msgs.len() * rounds, top);
+        }
     }
     println!("\nrules the prefilter can skip (class: judged/total):");
     for (class, judged, total) in rules.prefilter_stats() {

@@ -127,6 +127,14 @@ fn check_freemail_header(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
 /// Free mail addresses written in the body (mailto: links included), or
 /// None when the body has too many addresses to judge.
 fn body_freemails(ctx: &EvalCtx<'_>) -> Option<Vec<String>> {
+    ctx.msg
+        .memo()
+        .body_freemails
+        .get_or_init(|| find_body_freemails(ctx))
+        .clone()
+}
+
+fn find_body_freemails(ctx: &EvalCtx<'_>) -> Option<Vec<String>> {
     let fm = &ctx.conf.derived.freemail;
     let email_re = fm.email_re.as_ref()?;
     let lines = ctx.msg.body_lines();

@@ -168,6 +168,10 @@ fn received_header_times(msg: &Message) -> Vec<i64> {
 /// Date header time minus the closest Received time (0 when either is
 /// missing).
 fn date_diff(msg: &Message) -> i64 {
+    *msg.memo().date_diff.get_or_init(|| compute_date_diff(msg))
+}
+
+fn compute_date_diff(msg: &Message) -> i64 {
     let Some(date) = date_header_time(msg) else {
         return 0;
     };
@@ -410,6 +414,11 @@ fn check_for_to_in_subject(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
                 Some(at) => &full_to[..at],
                 None => full_to.as_str(),
             };
+            // Every alternative contains the local part: most subjects
+            // do not, and then no regex needs compiling.
+            if !crate::rules::prefilter::contains_ci(&subject, to.as_bytes()) {
+                return 0;
+            }
             let q = regex::escape(to);
             format!(
                 r"(?i-u)^(?:(?:re|fw):\s*(?:\w+\s+)?{q}{END}|(?-i:{q})\s*[,:;!?-](?:{END}|\s)|{q}{END}|,\s*{q}[,:;!?-]{END})"
@@ -528,6 +537,14 @@ fn check_ratware_envelope_from(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
     let d = &ctx.conf.derived;
     let dom = registry::trim_domain(d, dom);
     if !registry::is_domain_valid(d, &dom) {
+        return 0;
+    }
+    // Both parts must occur before a regex is worth compiling.
+    let mut user_at = user.as_bytes().to_vec();
+    user_at.push(b'@');
+    if !crate::rules::prefilter::contains_ci(from.as_bytes(), dom.as_bytes())
+        || !crate::rules::prefilter::contains_ci(from.as_bytes(), &user_at)
+    {
         return 0;
     }
     let pattern = format!(r"(?i-u)\b{}.{}@", regex::escape(&dom), regex::escape(user));

@@ -360,16 +360,12 @@ fn registrable(conf: &crate::config::Config, host: &str) -> String {
     let host = host.trim_matches('.');
     let labels: Vec<&str> = host.split('.').collect();
     let n = labels.len();
-    let listed = |key: &str, dom: &str| {
-        conf.lists.get(key).is_some_and(|v| {
-            v.iter()
-                .any(|l| l.split_whitespace().any(|d| d.eq_ignore_ascii_case(dom)))
-        })
-    };
-    // How many labels the registrable part has.
-    let keep = if n >= 3 && listed("util_rb_3tld", &labels[n - 3..].join(".")) {
+    // The registry suffix sets, lowercased once at config load (scanning
+    // the raw `util_rb_*` lines here cost ~0.1 ms per message).
+    let d = &conf.derived;
+    let keep = if n >= 3 && d.three_level.contains(&labels[n - 3..].join(".")) {
         4
-    } else if n >= 2 && listed("util_rb_2tld", &labels[n - 2..].join(".")) {
+    } else if n >= 2 && d.two_level.contains(&labels[n - 2..].join(".")) {
         3
     } else {
         2

@@ -81,6 +81,18 @@ pub struct Message {
     /// read when the checks were launched in the background.
     auth: OnceLock<Option<auth::AuthFacts>>,
     auth_pending: auth::Pending,
+    /// Values several eval rules derive from the message, computed once.
+    memo: Memo,
+}
+
+/// Values that several eval rules of one scan derive from the message
+/// (each eval would otherwise recompute them on every call).
+#[derive(Debug, Default)]
+pub struct Memo {
+    /// Date header time minus the closest Received time.
+    pub date_diff: OnceLock<i64>,
+    /// Free mail addresses named in the body (None: over the limits).
+    pub body_freemails: OnceLock<Option<Vec<String>>>,
 }
 
 impl std::fmt::Debug for body::BodyViews {
@@ -100,6 +112,11 @@ impl Message {
 
     /// `parse` with configuration-dependent options (trust path,
     /// envelope sender header).
+    /// Per-message values shared by eval rules.
+    pub fn memo(&self) -> &Memo {
+        &self.memo
+    }
+
     pub fn parse_with(raw: &[u8], opts: &MessageOptions) -> Message {
         let parsed = {
             let _scope = charset::detect_scope(opts.charset_detect);
@@ -123,6 +140,7 @@ impl Message {
             bayes_text: OnceLock::new(),
             auth: OnceLock::new(),
             auth_pending: auth::Pending::default(),
+            memo: Memo::default(),
         }
     }
 

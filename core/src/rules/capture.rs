@@ -97,11 +97,34 @@ fn quotemeta(v: &[u8]) -> String {
     s
 }
 
+/// Whether every match of `p` contains each `%{NAME}` placeholder's text:
+/// each is replaced by a marker word and the marker must be among the
+/// literals the prefilter finds required.
+fn values_required(p: &PerlPattern, names: &[String]) -> bool {
+    let marker = |i: usize| format!("zqxtemplate{i}zqx");
+    let mut body = p.body.clone();
+    for (i, n) in names.iter().enumerate() {
+        body = body.replace(&format!("%{{{n}}}"), &marker(i));
+    }
+    let probe = PerlPattern {
+        body,
+        mods: p.mods.clone(),
+    };
+    let Ok(m) = Matcher::compile(&probe) else {
+        return false;
+    };
+    let f = m.required_literals(&probe);
+    (0..names.len()).all(|i| super::prefilter::requires(&f, marker(i).as_bytes()))
+}
+
 /// A pattern with `%{NAME}` placeholders.
 #[derive(Debug)]
 pub struct Template {
     pattern: PerlPattern,
     names: Vec<String>,
+    /// Every match contains one of each tag's values, so a text holding
+    /// none of them cannot match and nothing needs compiling.
+    values_required: bool,
     /// Compiled instances by final pattern text (bounded).
     cache: Mutex<HashMap<String, Matcher>>,
 }
@@ -114,10 +137,26 @@ impl Template {
             pattern.body = tags.expand(&pattern.body);
         }
         let names = template_names(&pattern.body);
+        let values_required = !names.is_empty() && values_required(&pattern, &names);
         (!names.is_empty()).then(|| Template {
             pattern,
             names,
+            values_required,
             cache: Mutex::new(HashMap::new()),
+        })
+    }
+
+    /// Whether this message's captures can let the rule match a text for
+    /// which `occurs(value)` says whether a value occurs in it (ASCII case
+    /// ignored). True whenever that cannot be judged.
+    pub fn possible(&self, tags: &Tags, occurs: &dyn Fn(&[u8]) -> Option<bool>) -> bool {
+        if !self.values_required {
+            return true;
+        }
+        self.names.iter().all(|n| {
+            tags.0
+                .get(n)
+                .is_some_and(|vals| vals.iter().any(|v| occurs(v) != Some(false)))
         })
     }
 
@@ -163,5 +202,37 @@ mod tests {
         assert!(produced_names("/(?<lower>x)/").is_empty());
         assert_eq!(escape_templates("x%{A_B}y"), "x%\\{A_B\\}y");
         assert_eq!(quotemeta(b"a.b@c"), "a\\.b\\@c");
+    }
+
+    #[test]
+    fn required_values() {
+        let req = |text: &str| {
+            let p = parse_delimited(text).expect("pattern");
+            values_required(&p, &template_names(&p.body))
+        };
+        assert!(req(
+            r"m|^https?://storage\.example\.com/.{4,128}\#%{GB_TO_ADDR}|i"
+        ));
+        assert!(req(r"/%{A_B}x%{C}/"));
+        assert!(!req(r"/foo|%{A_B}/"));
+        assert!(!req(r"/(?:%{A_B})?bar/"));
+        assert!(!req(r"/(?:%{A_B}|x)yz/"));
+    }
+
+    #[test]
+    fn possible_only_with_a_value_in_the_text() {
+        let t = Template::new(
+            "R",
+            r"/^https?:\/\/.{1,20}\#%{TO}/i",
+            &ReplaceTags::default(),
+        )
+        .expect("template");
+        let mut tags = Tags::default();
+        assert!(!t.possible(&tags, &|_| Some(true)), "tag not captured");
+        tags.add("TO".into(), b"bob@example.com".to_vec());
+        tags.add("TO".into(), b"eve@example.com".to_vec());
+        assert!(!t.possible(&tags, &|_| Some(false)));
+        assert!(t.possible(&tags, &|v| Some(v == b"eve@example.com")));
+        assert!(t.possible(&tags, &|_| None), "undecided runs the rule");
     }
 }

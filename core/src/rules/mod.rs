@@ -529,6 +529,22 @@ impl CompiledRules {
     }
 
     /// Number of rules defined.
+    /// Rule `i`'s name, the stage its test runs in and the regex engine
+    /// that runs it, if any (for profiles).
+    pub fn rule_label(&self, i: usize) -> Option<(&str, Stage, &'static str)> {
+        self.rules.get(i).map(|r| {
+            let engine = match &r.test {
+                Test::Header { matcher: m, .. }
+                | Test::Body(m)
+                | Test::Rawbody(m)
+                | Test::Full(m)
+                | Test::Uri(m) => m.engine(),
+                _ => "",
+            };
+            (r.name.as_str(), stage_of(&r.test, r.area), engine)
+        })
+    }
+
     pub fn len(&self) -> usize {
         self.rules.len()
     }
@@ -667,7 +683,15 @@ impl CompiledRules {
                     current = Some((stage, now));
                 }
             }
-            self.run_rule(i, &views, &ctx, &mut counts, &mut captured);
+            match prof.as_deref_mut() {
+                Some(p) if p.times_rules() => {
+                    let t = p.now();
+                    self.run_rule(i, &views, &ctx, &mut counts, &mut captured);
+                    let d = p.now().saturating_sub(t);
+                    p.add_rule(i, d);
+                }
+                _ => self.run_rule(i, &views, &ctx, &mut counts, &mut captured),
+            }
         }
         self.harvest_dns(&mut net, &mut counts);
         if let (Some(p), Some((s, t))) = (prof, current) {
@@ -728,7 +752,13 @@ impl CompiledRules {
     ) {
         let r = &self.rules[i];
         if let Some(t) = &r.template {
-            // Not run at all when a tag it needs was not captured.
+            // Not run at all when a tag it needs was not captured, nor when
+            // the text holds none of a tag's values (most messages: the
+            // pattern is then never compiled).
+            if !t.possible(captured, &|v| views.contains_ci(&r.test, v)) {
+                counts[i] = 0;
+                return;
+            }
             counts[i] = t
                 .resolve(captured)
                 .and_then(|m| r.test.with_matcher(m))
@@ -1092,6 +1122,25 @@ impl Views<'_> {
         self.headers[slot]
             .get_or_init(|| self.msg.get(&self.requests[slot]))
             .as_deref()
+    }
+
+    /// Whether `needle` occurs (ASCII case ignored) in the text `test`
+    /// matches against, on one line for line-wise classes; None when that
+    /// cannot decide the test (negated or unset headers, evals).
+    fn contains_ci(&self, test: &Test, needle: &[u8]) -> Option<bool> {
+        let has = |l: &[u8]| prefilter::contains_ci(l, needle);
+        match test {
+            Test::Uri(_) => Some(self.uris.iter().any(|u| has(u.as_bytes()))),
+            Test::Body(_) => Some(self.msg.body_lines_bytes().iter().any(|l| has(l))),
+            Test::Rawbody(_) => Some(self.msg.rawbody_chunks().iter().any(|l| has(l))),
+            Test::Full(_) => Some(has(self.msg.pristine())),
+            Test::Header {
+                negate: false,
+                slot,
+                ..
+            } => self.header(*slot).map(has),
+            _ => None,
+        }
     }
 
     fn header_seen(&self, pf: &Prefilter, slot: usize) -> &prefilter::Seen {

@@ -247,6 +247,26 @@ fn info(h: &Hir) -> Info {
     }
 }
 
+/// Whether `needle` occurs in `hay`, ASCII case ignored (the empty needle
+/// occurs everywhere).
+pub fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
+/// Whether every match of a pattern with formula `f` contains a literal
+/// that contains `part` (so `part` itself occurs in every match).
+pub fn requires(f: &Formula, part: &[u8]) -> bool {
+    match f {
+        Formula::Any => false,
+        Formula::Lit(l) => contains_ci(l, part),
+        Formula::And(v) => v.iter().any(|f| requires(f, part)),
+        Formula::Or(v) => v.iter().all(|f| requires(f, part)),
+    }
+}
+
 /// A formula over interned literal ids.
 #[derive(Debug, Clone)]
 pub enum Cond {

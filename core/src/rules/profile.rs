@@ -82,6 +82,9 @@ impl Stage {
 pub struct Profile {
     times: [Duration; Stage::ALL.len()],
     clock: fn() -> Duration,
+    /// Time per rule index (the profile's clock), when asked for
+    /// (`xtask profile --rules`).
+    per_rule: Option<Vec<Duration>>,
 }
 
 /// Monotonic time since the first call.
@@ -102,7 +105,35 @@ impl Profile {
         Profile {
             times: [Duration::ZERO; Stage::ALL.len()],
             clock,
+            per_rule: None,
         }
+    }
+
+    /// Also time every rule on its own (two clock reads per rule, so stage
+    /// times grow by that overhead).
+    pub fn with_rule_times(mut self) -> Profile {
+        self.per_rule = Some(Vec::new());
+        self
+    }
+
+    /// Whether per-rule times are collected.
+    pub fn times_rules(&self) -> bool {
+        self.per_rule.is_some()
+    }
+
+    /// Add `d` to rule `i`'s time.
+    pub fn add_rule(&mut self, i: usize, d: Duration) {
+        if let Some(v) = &mut self.per_rule {
+            if v.len() <= i {
+                v.resize(i + 1, Duration::ZERO);
+            }
+            v[i] += d;
+        }
+    }
+
+    /// Time per rule index (empty unless `with_rule_times`).
+    pub fn rule_times(&self) -> &[Duration] {
+        self.per_rule.as_deref().unwrap_or_default()
     }
 
     /// The current reading of this profile's clock.
