@@ -98,7 +98,7 @@ pub fn run(
 /// The `top` rules by time, in microseconds per message.
 fn print_rules(rules: &CompiledRules, prof: &Profile, scans: usize, top: usize) {
     let mut times: Vec<(usize, Duration)> = prof.rule_times().iter().copied().enumerate().collect();
-    times.sort_by(|a, b| b.1.cmp(&a.1));
+    times.sort_by_key(|t| std::cmp::Reverse(t.1));
     let all: Duration = times.iter().map(|t| t.1).sum();
     println!(
         "\nslowest rules (thread CPU us/msg, clock reads included; all rules {:.3} ms/msg):",
