@@ -119,16 +119,14 @@ fn nxdomain_resolver() -> Result<u16, String> {
             if n < 12 {
                 continue;
             }
-            // Header and the question (name labels, type, class) only.
-            let mut end = 12;
-            while end < n && buf[end] != 0 {
-                end += 1 + buf[end] as usize;
-            }
-            let end = (end + 5).min(n);
-            let mut reply = buf[..end].to_vec();
-            reply[2] = 0x80 | (buf[2] & 0x01); // QR, keep RD
+            // The query itself turned into an authoritative NXDOMAIN
+            // answer, its EDNS OPT record kept. rspamd's resolver retried
+            // the earlier reply (question only, no OPT, no AA) until its
+            // 8 s task timeout: the slow rspamd column of earlier runs.
+            let mut reply = buf[..n].to_vec();
+            reply[2] = 0x84 | (buf[2] & 0x01); // QR, AA, keep RD
             reply[3] = 0x83; // RA, NXDOMAIN
-            reply[6..12].fill(0); // no answer, authority or additional records
+            reply[6..10].fill(0); // no answer or authority records
             let _ = sock.send_to(&reply, from);
         }
     });

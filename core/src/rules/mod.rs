@@ -133,7 +133,8 @@ pub struct CompiledRules {
 /// Per rule class, the literal automaton; per rule, its condition.
 #[derive(Debug)]
 struct Prefilter {
-    header: prefilter::ClassFilter,
+    /// Indexed by header request slot.
+    header: Vec<prefilter::ClassFilter>,
     body: prefilter::ClassFilter,
     rawbody: prefilter::ClassFilter,
     uri: prefilter::ClassFilter,
@@ -143,29 +144,41 @@ struct Prefilter {
 }
 
 impl Prefilter {
-    fn build(rules: &[Rule], formulas: &HashMap<&str, prefilter::Formula>) -> Prefilter {
-        let mut b: [prefilter::ClassBuilder; 5] = Default::default();
+    fn build(
+        rules: &[Rule],
+        formulas: &HashMap<&str, prefilter::Formula>,
+        header_slots: usize,
+    ) -> Prefilter {
+        let mut b: [prefilter::ClassBuilder; 4] = Default::default();
+        // One automaton per header request: a header's value is searched
+        // only for the literals of the rules that read that header.
+        let mut hb: Vec<prefilter::ClassBuilder> = (0..header_slots)
+            .map(|_| prefilter::ClassBuilder::default())
+            .collect();
         let conds = rules
             .iter()
             .map(|r| {
-                let class = match r.test {
-                    Test::Header { .. } => 0,
-                    Test::Body(_) => 1,
-                    Test::Rawbody(_) => 2,
-                    Test::Uri(_) => 3,
-                    Test::Full(_) => 4,
+                let builder = match r.test {
+                    Test::Header { slot, .. } => match hb.get_mut(slot) {
+                        Some(b) => b,
+                        None => return prefilter::Cond::Any,
+                    },
+                    Test::Body(_) => &mut b[0],
+                    Test::Rawbody(_) => &mut b[1],
+                    Test::Uri(_) => &mut b[2],
+                    Test::Full(_) => &mut b[3],
                     _ => return prefilter::Cond::Any,
                 };
                 // Capture templates are compiled per message: not judged.
                 match formulas.get(r.name.as_str()) {
-                    Some(f) if r.template.is_none() => b[class].add(f),
+                    Some(f) if r.template.is_none() => builder.add(f),
                     _ => prefilter::Cond::Any,
                 }
             })
             .collect();
-        let [header, body, rawbody, uri, full] = b.map(prefilter::ClassBuilder::build);
+        let [body, rawbody, uri, full] = b.map(prefilter::ClassBuilder::build);
         Prefilter {
-            header,
+            header: hb.into_iter().map(prefilter::ClassBuilder::build).collect(),
             body,
             rawbody,
             uri,
@@ -439,7 +452,7 @@ impl CompiledRules {
                 }),
             }
         }
-        let prefilter = std::sync::Arc::new(Prefilter::build(&rules, &formulas));
+        let prefilter = std::sync::Arc::new(Prefilter::build(&rules, &formulas, header_requests.len()));
         (
             CompiledRules {
                 network_rules,
@@ -528,7 +541,6 @@ impl CompiledRules {
         out
     }
 
-    /// Number of rules defined.
     /// Rule `i`'s name, the stage its test runs in and the regex engine
     /// that runs it, if any (for profiles).
     pub fn rule_label(&self, i: usize) -> Option<(&str, Stage, &'static str)> {
@@ -545,6 +557,7 @@ impl CompiledRules {
         })
     }
 
+    /// Number of rules defined.
     pub fn len(&self) -> usize {
         self.rules.len()
     }
@@ -1144,9 +1157,9 @@ impl Views<'_> {
     }
 
     fn header_seen(&self, pf: &Prefilter, slot: usize) -> &prefilter::Seen {
-        self.header_seen[slot].get_or_init(|| {
-            pf.header
-                .scan(std::iter::once(self.header(slot).unwrap_or_default()))
+        self.header_seen[slot].get_or_init(|| match pf.header.get(slot) {
+            Some(f) => f.scan(std::iter::once(self.header(slot).unwrap_or_default())),
+            None => prefilter::Seen::pass(),
         })
     }
 

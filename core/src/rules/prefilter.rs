@@ -359,10 +359,7 @@ impl ClassFilter {
     /// Scan each line once with the class automaton.
     pub fn scan<'a>(&self, lines: impl IntoIterator<Item = &'a [u8]>) -> Seen {
         let Some(ac) = &self.ac else {
-            return Seen {
-                all_pass: true,
-                ..Seen::default()
-            };
+            return Seen::pass();
         };
         let words = self.literals.div_ceil(64);
         let mut present = vec![0u64; words];
@@ -393,6 +390,14 @@ impl ClassFilter {
 }
 
 impl Seen {
+    /// Every formula satisfied (no automaton to judge by).
+    pub fn pass() -> Seen {
+        Seen {
+            all_pass: true,
+            ..Seen::default()
+        }
+    }
+
     /// Can a rule with `cond` match anywhere in this text?
     pub fn any_line(&self, cond: &Cond) -> bool {
         self.all_pass
