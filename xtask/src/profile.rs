@@ -106,8 +106,14 @@ fn print_rules(rules: &CompiledRules, prof: &Profile, scans: usize, top: usize) 
     );
     for (i, d) in times.into_iter().take(top) {
         let (name, stage, engine) = rules.rule_label(i).unwrap_or(("?", Stage::Meta, ""));
+        // `*`: no required literal, so the rule runs on every message.
+        let always = if engine.is_empty() || rules.prefilter_judges(i) {
+            ' '
+        } else {
+            '*'
+        };
         println!(
-            "  {:>9.1}  {:<28} {:<6} {}",
+            "  {:>9.1}  {:<28} {:<6}{always} {}",
             d.as_secs_f64() * 1e6 / scans.max(1) as f64,
             stage.label(),
             engine,

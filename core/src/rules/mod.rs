@@ -541,6 +541,12 @@ impl CompiledRules {
         out
     }
 
+    /// Whether the literal prefilter can skip rule `i` (it has required
+    /// literals); false for rules that always run.
+    pub fn prefilter_judges(&self, i: usize) -> bool {
+        self.prefilter.conds.get(i).is_some_and(|c| !c.is_any())
+    }
+
     /// Rule `i`'s name, the stage its test runs in and the regex engine
     /// that runs it, if any (for profiles).
     pub fn rule_label(&self, i: usize) -> Option<(&str, Stage, &'static str)> {
