@@ -31,12 +31,15 @@ fn b64(c: u8) -> Option<u32> {
 pub(crate) struct Decoded {
     pub text: String,
     pub shifted: Vec<char>,
+    /// How many base64 runs there were.
+    pub runs: usize,
 }
 
 /// Decode `data` as UTF-7; None when it is not well-formed UTF-7.
 pub(crate) fn decode_strict(data: &[u8]) -> Option<Decoded> {
     let mut text = String::with_capacity(data.len());
     let mut shifted = Vec::new();
+    let mut runs = 0usize;
     let mut i = 0;
     while i < data.len() {
         let c = data[i];
@@ -80,12 +83,17 @@ pub(crate) fn decode_strict(data: &[u8]) -> Option<Decoded> {
         if shifted.len() == before {
             return None;
         }
+        runs += 1;
         // The `-` that ends a run is absorbed.
         if data.get(i) == Some(&b'-') {
             i += 1;
         }
     }
-    Some(Decoded { text, shifted })
+    Some(Decoded {
+        text,
+        shifted,
+        runs,
+    })
 }
 
 /// Which writing system a character from a base64 run belongs to; None
@@ -103,11 +111,12 @@ fn script(c: char) -> Option<u8> {
         0x590..=0x5ff => 4,
         0x600..=0x6ff => 5,
         0xe00..=0xe7f => 6,
-        // Japanese and Chinese: kana, ideographs, half-width kana.
-        0x3040..=0x30ff | 0x31f0..=0x31ff | 0x3400..=0x4dbf | 0x4e00..=0x9fff => 7,
-        0xf900..=0xfaff | 0xff61..=0xff9f => 7,
-        // Korean: Hangul (and ideographs above).
-        0x1100..=0x11ff | 0x3130..=0x318f | 0xac00..=0xd7a3 => 8,
+        // Japanese and Chinese: kana, ideographs, half-width kana. (Rare
+        // blocks such as CJK extension A are left out: random base64 lands
+        // in them as often as in the common ones.)
+        0x3040..=0x30ff | 0x4e00..=0x9fff | 0xff61..=0xff9f => 7,
+        // Korean: Hangul syllables (and ideographs above).
+        0xac00..=0xd7a3 => 8,
         0x1f300..=0x1faff => 0,
         _ => return None,
     })
@@ -123,8 +132,10 @@ const MIN_CHARS: usize = 3;
 /// least [`MIN_CHARS`] characters from base64 runs, none of them ASCII
 /// letters or digits (an encoder writes those directly), none outside
 /// the scripts above, and all letters of one script (Japanese and Chinese
-/// count as one; Korean may mix with ideographs). Random base64 that
-/// happens to be well-formed decodes to scattered blocks and fails here.
+/// count as one; Korean may mix with ideographs); Japanese or Chinese with
+/// at least one kana or CJK punctuation mark, Korean in at least two runs.
+/// Random base64 that happens to be well-formed (a PGP signature line, an
+/// Outlook Thread-Index) decodes to scattered ideographs and fails here.
 pub(crate) fn detect(data: &[u8]) -> Option<String> {
     if !data.contains(&b'+') {
         return None;
@@ -135,7 +146,13 @@ pub(crate) fn detect(data: &[u8]) -> Option<String> {
     }
     let mut letters: Option<u8> = None;
     let mut non_punct = 0usize;
+    // Kana or CJK and full-width punctuation: Japanese and Chinese text
+    // always has some, random base64 almost never (0.4% of code points).
+    let mut kana_or_punct = 0usize;
     for &c in &d.shifted {
+        if matches!(u32::from(c), 0x3000..=0x30ff | 0xff01..=0xff60) {
+            kana_or_punct += 1;
+        }
         if c.is_ascii_alphanumeric() || c.is_control() {
             return None;
         }
@@ -153,7 +170,13 @@ pub(crate) fn detect(data: &[u8]) -> Option<String> {
             Some(_) => return None,
         }
     }
-    (non_punct >= MIN_CHARS).then_some(d.text)
+    let plausible = match letters {
+        Some(7) => kana_or_punct > 0,
+        // Korean separates words with spaces, so its text has several runs.
+        Some(8) => d.runs >= 2,
+        _ => true,
+    };
+    (non_punct >= MIN_CHARS && plausible).then_some(d.text)
 }
 
 #[cfg(test)]
@@ -215,7 +238,12 @@ mod tests {
             detect(enc.as_bytes()).as_deref(),
             Some(format!("Dear user, {ja} 1+1=2").as_str())
         );
-        assert_eq!(detect(b"Hi +ZeVnLIqe-").as_deref(), Some("Hi 日本語"));
+        assert_eq!(
+            detect(b"Hi +ZeVnLIqeMGcwWQ-").as_deref(),
+            Some("Hi 日本語です")
+        );
+        // Three kanji alone could be chance: no kana, no punctuation.
+        assert!(detect(b"Hi +ZeVnLIqe-").is_none());
         // RFC 2152's example: a run ended by a non-base64 character.
         assert_eq!(
             decode_strict(b"Hi Mom -+Jjo--!").map(|d| d.text).as_deref(),
@@ -259,6 +287,15 @@ mod tests {
             "Message-ID: <CAKv+Gu9xYzAbCdEf@mail.gmail.com>",
             "plain text without any plus",
             "+ZeVnLIqe- and then C++",
+            // Base64 lines and header values found in the public corpus
+            // that are well-formed UTF-7 by chance.
+            "iD8DBQE9ZV2CK9b4h5R0IUIRAnWSAJwLZJvK8S4LQRv57W3WIbG9U2P+ywCdExEL",
+            "tCJKb2huIE1jQ29ybWFjIDxqbWNjQGhhY2t3YXRjaC5jb20+tBJqbWNjQGhhY2t3",
+            "4WxStwUoFvwYKxVlV7+UNjVjLUo",
+            "AcJD5GmIQVEF4DKyQy+RFg1ZDaBggQ==",
+            "+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4+Pj4",
+            "PHAgYWxpZ249ImNlbnRlciI+Jm5ic3A7Jm5ic3A7Jm5ic3A7Jm5ic3A7Jm5ic3A7Jm5ic3A7",
+            "PGJyPg0KPHA+VG8gYmUgZXhjbHVkZWQgZnJvbSBmdXJ0aGVyIG5vdGljZXMg",
         ] {
             assert!(detect(s.as_bytes()).is_none(), "{s}");
         }
