@@ -324,6 +324,105 @@ fn assemble(subject: &[u8], ctype: Option<&str>, body: &[u8]) -> Vec<u8> {
     m
 }
 
+/// UTF-7 (RFC 2152) as mail programs write it: ASCII direct, every run of
+/// other characters shifted into modified base64, `+` as `+-`.
+fn utf7(text: &str) -> Vec<u8> {
+    const A: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = Vec::new();
+    let chars: Vec<char> = text.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '+' {
+            out.extend_from_slice(b"+-");
+            i += 1;
+        } else if chars[i].is_ascii() {
+            out.push(chars[i] as u8);
+            i += 1;
+        } else {
+            let mut units = Vec::new();
+            while i < chars.len() && !chars[i].is_ascii() {
+                let mut b = [0u16; 2];
+                units.extend_from_slice(chars[i].encode_utf16(&mut b));
+                i += 1;
+            }
+            out.push(b'+');
+            let (mut acc, mut n) = (0u32, 0u32);
+            for u in units {
+                acc = (acc << 16) | u32::from(u);
+                n += 16;
+                while n >= 6 {
+                    n -= 6;
+                    out.push(A[((acc >> n) & 63) as usize]);
+                }
+                acc &= (1 << n) - 1;
+            }
+            if n > 0 {
+                out.push(A[((acc << (6 - n)) & 63) as usize]);
+            }
+            out.push(b'-');
+        }
+    }
+    out
+}
+
+#[test]
+fn utf7_labelled_unlabelled_and_mislabelled() {
+    let rules = engine(true);
+    let cases: Vec<Case> = vec![
+        (
+            "UTF-7 labelled, Subject word in UTF-7",
+            format!("=?utf-7?B?{}?=", base64(&utf7(SUBJECT))).into_bytes(),
+            Some("text/plain; charset=utf-7"),
+            utf7(BODY),
+        ),
+        (
+            "UTF-7 without charset, raw UTF-7 Subject",
+            utf7(SUBJECT),
+            Some("text/plain"),
+            utf7(BODY),
+        ),
+        (
+            "UTF-7 labelled US-ASCII, Subject word labelled US-ASCII",
+            format!(
+                "=?us-ascii?Q?{}?=",
+                String::from_utf8_lossy(&utf7(SUBJECT))
+                    .replace('=', "=3D")
+                    .replace(' ', "_")
+            )
+            .into_bytes(),
+            Some("text/plain; charset=us-ascii"),
+            utf7(BODY),
+        ),
+        (
+            "no MIME headers, UTF-7 body and Subject",
+            utf7(SUBJECT),
+            None,
+            utf7(BODY),
+        ),
+    ];
+    for (what, subject, ctype, body) in cases {
+        let v = scan_raw(&rules, &assemble(&subject, ctype, &body));
+        let got = ja_hits(&v);
+        let mut want = body_rules();
+        want.extend(subject_rules().map(String::from));
+        assert!(want.is_subset(&got), "{what}: want {want:?}, got {got:?}");
+    }
+    // ASCII mail full of plus signs is left alone: no Japanese rule, and
+    // the text reads as written.
+    let raw = assemble(
+        b"C++ and a+b-c: +foo",
+        Some("text/plain; charset=us-ascii"),
+        b"C++ and a+b-c, call +1-800-555-0199, q=hello+world+foo, user+tag@example.com\n",
+    );
+    let v = scan_raw(&rules, &raw);
+    assert!(ja_hits(&v).is_empty(), "{:?}", ja_hits(&v));
+    let msg = Message::parse_with(&raw, &rules.config.message_options());
+    assert_eq!(
+        msg.header("Subject").as_deref().map(str::trim),
+        Some("C++ and a+b-c: +foo")
+    );
+}
+
 /// What a case is, its Subject field, its Content-Type and its body.
 type Case = (&'static str, Vec<u8>, Option<&'static str>, Vec<u8>);
 

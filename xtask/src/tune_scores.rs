@@ -1,6 +1,7 @@
 //! Fit the embedded rules' scores on the training split.
 //!
-//! `cargo run --release -p xtask -- tune-scores [--out FILE] [--fp-target F]`
+//! `cargo run --release -p xtask -- tune-scores [--out FILE] [--fp-target F]
+//! [--learn-thresholds]`
 //!
 //! What it does, every step deterministic (same input, same file):
 //! 1. Scan the training split (see `embedded_eval`; held-back messages are
@@ -17,6 +18,11 @@
 //!    order with those scores, a new empty Bayes database and auto-learn,
 //!    as a fresh install would see it; each message's Bayes probability
 //!    becomes a band feature (the BAYES_* rules) and the fit is repeated.
+//!    Before that, the auto-learn thresholds our score scale would call
+//!    for are measured on the training split and printed
+//!    (`learn_thresholds`); `--learn-thresholds` replays with them and
+//!    writes them. Off by default: on the full corpus replay they made
+//!    Bayes raise false positives (rules/README.md).
 //! 4. `score NAME set0 set0 set2 set2` lines go to `rules/90_scores.cf`
 //!    (sets 1 and 3 equal 0 and 2: the embedded rules have no network
 //!    tests). Rules that never hit in training get 0 (off).
@@ -28,6 +34,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use spamcore::config::Config;
+use spamcore::scan::autolearn::{self, Points};
 
 use crate::embedded_eval::{self, Engine, Item};
 
@@ -196,6 +203,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut out = corpus::workspace_root().join("rules/90_scores.cf");
     let mut fp_target = 0.002;
     let mut steps = 3000usize;
+    let mut learn_thr = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut val = || it.next().cloned().unwrap_or_default();
@@ -203,13 +211,14 @@ pub fn main(args: &[String]) -> ExitCode {
             "--out" => out = PathBuf::from(val()),
             "--fp-target" => fp_target = val().parse().unwrap_or(fp_target),
             "--steps" => steps = val().parse().unwrap_or(steps),
+            "--learn-thresholds" => learn_thr = true,
             other => {
                 eprintln!("tune-scores: unknown option {other}");
                 return ExitCode::from(2);
             }
         }
     }
-    match tune(&out, fp_target, steps) {
+    match tune(&out, fp_target, steps, learn_thr) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("tune-scores: {e}");
@@ -231,7 +240,12 @@ fn base_config() -> Config {
     Config::load(&sources)
 }
 
-fn tune(out: &std::path::Path, fp_target: f64, steps: usize) -> Result<(), String> {
+fn tune(
+    out: &std::path::Path,
+    fp_target: f64,
+    steps: usize,
+    learn_thr: bool,
+) -> Result<(), String> {
     let public = crate::public_corpus(None)?;
     let all = embedded_eval::items(&public)?;
     let train: Vec<&Item> = all.iter().filter(|i| !i.held_back).collect();
@@ -280,6 +294,25 @@ fn tune(out: &std::path::Path, fp_target: f64, steps: usize) -> Result<(), Strin
     for (n, _, _) in BAYES_BANDS {
         sim.scores.insert((*n).to_string(), [0.0; 4]);
     }
+    // Auto-learn thresholds on this scale (see `learn_thresholds`): always
+    // measured and printed; used and written only with --learn-thresholds.
+    let points = learn_points(&sim, &train)?;
+    let (t_spam, t_ham) = learn_thresholds(&points, &train);
+    if learn_thr {
+        sim.settings.insert(
+            "bayes_auto_learn_threshold_spam".into(),
+            format!("{t_spam:.1}"),
+        );
+        sim.settings.insert(
+            "bayes_auto_learn_threshold_nonspam".into(),
+            format!("{t_ham:.1}"),
+        );
+    } else {
+        println!(
+            "auto-learn thresholds not changed (SpamAssassin's, from 10_default_prefs.cf); \
+             --learn-thresholds writes the ones above"
+        );
+    }
     let engine = Engine::new(sim, true)?;
     let bayes_rows = hits(&engine, &train);
     drop(engine);
@@ -316,6 +349,15 @@ fn tune(out: &std::path::Path, fp_target: f64, steps: usize) -> Result<(), Strin
          # training split of tests/corpus. Generated: do not edit; re-run the tool.\n\
          # score NAME set0 set1 set2 set3 (1 = 0 and 3 = 2: no network tests)\n",
     );
+    if learn_thr {
+        text.push_str(&format!(
+            "# Auto-learn thresholds on this score scale: spam from the lowest\n\
+         # threshold (5.0 up, steps of 0.5) no training ham reaches; ham below\n\
+         # {t_ham:.1} (a message nothing fired on), as SpamAssassin.\n\
+         bayes_auto_learn_threshold_spam {t_spam:.1}\n\
+         bayes_auto_learn_threshold_nonspam {t_ham:.1}\n"
+        ));
+    }
     for (i, n) in names2.iter().enumerate() {
         let s0 = names.iter().position(|m| m == n).map_or(0.0, |j| set0[j]);
         let s2 = set2[i];
@@ -329,6 +371,91 @@ fn tune(out: &std::path::Path, fp_target: f64, steps: usize) -> Result<(), Strin
         embedded_eval::fnv1a(text.as_bytes())
     );
     Ok(())
+}
+
+/// What auto-learning sees of each message: its non-Bayes points and
+/// whether it was judged spam.
+fn learn_points(config: &Config, items: &[&Item]) -> Result<Vec<(Points, bool)>, String> {
+    let engine = Engine::new(config.clone(), false)?;
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let chunk = items.len().div_ceil(threads).max(1);
+    let engine = &engine;
+    let out = std::thread::scope(|s| {
+        let handles: Vec<_> = items
+            .chunks(chunk)
+            .map(|part| {
+                s.spawn(move || {
+                    embedded_eval::run(engine, part)
+                        .into_iter()
+                        .map(|v| match v {
+                            Some(v) => (autolearn::points(&engine.rules, &v), v.is_spam),
+                            None => (Points::default(), false),
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap_or_default())
+            .collect()
+    });
+    Ok(out)
+}
+
+/// SpamAssassin's thresholds (12.0 spam, 0.1 ham) belong to its score
+/// scale; ours is smaller, and at 12.0 few spam messages would ever be
+/// learned. On the training split only:
+/// - spam: the lowest threshold, from `required_score` 5.0 up in steps of
+///   0.5 (SpamAssassin's 12.0 at most), that no training ham reaches, even
+///   leaving aside auto-learning's other safeguard (at least 3 header and
+///   3 body points), so a margin stays above the worst false positive;
+/// - ham: SpamAssassin's 0.1 kept. It does not depend on the scale: a
+///   message scores 0 on both scales when nothing fired.
+fn learn_thresholds(points: &[(Points, bool)], items: &[&Item]) -> (f64, f64) {
+    let t_ham = 0.1;
+    let learnable =
+        |p: &Points, judged: bool, t: f64| judged && p.total >= t && p.head >= 3.0 && p.body >= 3.0;
+    println!("auto-learn as spam on the training split (set 0 points):");
+    println!("  threshold  spam learned  ham learned  ham at or above");
+    let mut chosen = None;
+    for k in 0..=14 {
+        let t = 5.0 + 0.5 * f64::from(k);
+        let (mut spam, mut ham, mut ham_above) = (0usize, 0usize, 0usize);
+        for ((p, judged), item) in points.iter().zip(items) {
+            if !item.spam && p.total >= t {
+                ham_above += 1;
+            }
+            if learnable(p, *judged, t) {
+                if item.spam {
+                    spam += 1;
+                } else {
+                    ham += 1;
+                }
+            }
+        }
+        println!("  {t:>9.1}  {spam:>12}  {ham:>11}  {ham_above:>15}");
+        if chosen.is_none() && ham == 0 && ham_above == 0 {
+            chosen = Some(t);
+        }
+    }
+    let (mut spam, mut ham) = (0usize, 0usize);
+    for ((p, judged), item) in points.iter().zip(items) {
+        if !*judged && p.total < t_ham {
+            if item.spam {
+                spam += 1;
+            } else {
+                ham += 1;
+            }
+        }
+    }
+    let t_spam = chosen.unwrap_or(12.0);
+    println!(
+        "chosen: spam {t_spam:.1}; ham {t_ham:.1} (would learn {ham} training ham and {spam} training spam as ham)"
+    );
+    (t_spam, t_ham)
 }
 
 fn report(what: &str, ex: &[Example], scores: &[f64]) {

@@ -446,6 +446,11 @@ pub(crate) fn has_raw_jis(data: &[u8]) -> bool {
     detecting() && data.contains(&0x1b) && has_jis_escape(data)
 }
 
+/// 7-bit header text that is raw UTF-7 (detection on only).
+pub(crate) fn has_raw_utf7(data: &[u8]) -> bool {
+    detecting() && data.contains(&b'+') && super::utf7::detect(data).is_some()
+}
+
 /// Whether this thread is parsing with detection on.
 pub(crate) fn detecting_now() -> bool {
     detecting()
@@ -543,6 +548,11 @@ fn detect_decode(data: &[u8], declared: &str, insist: bool) -> Option<String> {
         }
         if matches!(label.as_str(), "utf-7" | "utf7" | "unicode-1-1-utf-7") {
             return decode_with(Decoder::Utf7, data, false);
+        }
+        // UTF-7 with no label or another ASCII-compatible one: only when
+        // the whole text is well-formed UTF-7 of one script (see `utf7`).
+        if !is_utf16_label(&label) {
+            return super::utf7::detect(data);
         }
         return None;
     }
@@ -951,6 +961,20 @@ mod detect_tests {
         let _s = detect_scope(true);
         assert_eq!(normalize(b"Hi +ZeVnLIqe-", "utf-7", false), "Hi 日本語");
         assert_eq!(normalize(b"Hi +ZeVnLIqe-", "utf-7", true), "Hi 日本語");
+        // Unlabelled or mislabelled UTF-7 is detected.
+        // Python's encoder: "お客様のアカウントを停止しました".
+        let ja = b"+MEpbomnYMG4wojCrMKYw8zDIMJJQXGtiMFcwfjBXMF8-";
+        for label in ["", "us-ascii", "iso-8859-1", "utf-8", "iso-2022-jp"] {
+            assert_eq!(
+                normalize(ja, label, false),
+                "お客様のアカウントを停止しました",
+                "as {label:?}"
+            );
+        }
+        // ASCII with plus signs stays as it is.
+        for label in ["", "us-ascii", "utf-8"] {
+            assert_eq!(normalize(b"C++ and a+b-c", label, false), "C++ and a+b-c");
+        }
     }
 
     #[test]

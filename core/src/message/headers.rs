@@ -140,7 +140,12 @@ pub(crate) fn decode_field(value: &[u8], key: &str) -> String {
             i += 1;
         }
     }
-    let text = if body.iter().any(|&b| b >= 0x80) || super::charset::has_raw_jis(&body) {
+    let text = if body.iter().any(|&b| b >= 0x80)
+        || super::charset::has_raw_jis(&body)
+        || (!keeps_encoded_words(key)
+            && !ENCODED_WORD.is_match(&body)
+            && super::charset::has_raw_utf7(&body))
+    {
         normalize(&body, "UTF-8", false)
     } else {
         String::from_utf8_lossy(&body).into_owned()

@@ -32,6 +32,7 @@ mod options;
 pub mod received;
 mod tlds;
 mod uri;
+mod utf7;
 
 #[cfg(test)]
 mod tests;
