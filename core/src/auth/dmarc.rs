@@ -16,12 +16,37 @@ use crate::message::auth::{AuthFacts, SpfOutcome, is_known_tld};
 const NO_POLICY: &str = "no policy available";
 
 /// The tags of a DMARC record that the decision reads.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Policy {
     p: Option<String>,
     sp: Option<String>,
     adkim: Option<String>,
     aspf: Option<String>,
+    /// `pct`, as Perl reads the number (Mail::DMARC does not check it).
+    pct: Option<f64>,
+}
+
+/// Perl's numeric value of a string: its leading decimal number, else 0.
+fn perl_number(v: &str) -> f64 {
+    let v = v.trim_start();
+    let mut end = 0;
+    let mut seen_dot = false;
+    for (i, c) in v.char_indices() {
+        match c {
+            '0'..='9' => end = i + 1,
+            '.' if !seen_dot => seen_dot = true,
+            '+' | '-' if i == 0 => {}
+            _ => break,
+        }
+    }
+    v[..end].parse().unwrap_or(0.0)
+}
+
+/// A number in 0..100, fresh for each message, as Perl's `int(rand(100))`.
+fn percent_roll() -> f64 {
+    use std::hash::BuildHasher;
+    let h = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+    (h % 100) as f64
 }
 
 fn parse_policy(rec: &str) -> Policy {
@@ -36,6 +61,7 @@ fn parse_policy(rec: &str) -> Policy {
             "sp" => p.sp = Some(v),
             "adkim" => p.adkim = Some(v),
             "aspf" => p.aspf = Some(v),
+            "pct" => p.pct = Some(perl_number(&v)),
             _ => {}
         }
     }
@@ -185,6 +211,18 @@ pub async fn check(
         (Some(sp), true) => sp.clone(),
         _ => p,
     };
+    // 7.1 (Mail::DMARC): with pct, the policy applies to that share of the
+    // failing messages; the others get the next milder one.
+    let effective = match pol.pct {
+        Some(pct) if effective != "none" && percent_roll() >= pct => {
+            if effective == "reject" {
+                "quarantine".to_string()
+            } else {
+                "none".to_string()
+            }
+        }
+        _ => effective,
+    };
     Some(("fail".into(), effective))
 }
 
@@ -199,6 +237,10 @@ mod tests {
         assert_eq!(p.sp.as_deref(), Some("none"));
         assert_eq!(p.adkim.as_deref(), Some("s"));
         assert!(valid_p("quarantine") && !valid_p("bogus"));
+        assert_eq!(parse_policy("v=DMARC1; p=reject; pct=0").pct, Some(0.0));
+        assert_eq!(perl_number("50%"), 50.0);
+        assert_eq!(perl_number("x"), 0.0);
+        assert!((0.0..100.0).contains(&percent_roll()));
         assert!(aligned("mail.example.com", "example.com", false));
         assert!(!aligned("mail.example.com", "example.com", true));
     }
