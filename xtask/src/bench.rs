@@ -1,7 +1,14 @@
 //! Side-by-side benchmark: SpamAssassin's spamd and ours, same rules, same
 //! messages, same client, in one run.
 //!
-//! `cargo run --release -p xtask -- bench [--messages N] [--corpus DIR] [--rounds R]`
+//! `cargo run --release -p xtask -- bench [--messages N] [--corpus DIR] [--only NAME] [--no-network]`
+//!
+//! Rows: SpamAssassin, ours and rspamd offline (`-L`); then SpamAssassin
+//! and ours with network tests on (`+net`) against a local knotd serving
+//! the zones `xtask parity --network` writes for the sample (blocklists,
+//! SPF, DMARC), answering without delay. The `+net` rows run in a private
+//! network and mount namespace (the program starts itself again under
+//! `unshare -n -m`, see parity_net.rs); `--no-network` leaves them out.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -60,11 +67,21 @@ fn ping(port: u16) -> bool {
 }
 
 pub fn start(name: &'static str, bin: &Path, extra: &[&str]) -> Result<Daemon, String> {
+    start_with(name, bin, true, extra)
+}
+
+/// As [`start`]; `local` false leaves the network tests on (no `-L`).
+pub fn start_with(
+    name: &'static str,
+    bin: &Path,
+    local: bool,
+    extra: &[&str],
+) -> Result<Daemon, String> {
     let port = free_port();
     let t0 = Instant::now();
     let child = Command::new(bin)
+        .args(local.then_some("-L"))
         .args([
-            "-L",
             "-i",
             "127.0.0.1",
             "-p",
@@ -251,9 +268,13 @@ fn tree_cpu_ticks(pid: u32) -> u64 {
     process_tree(pid).into_iter().map(ticks).sum()
 }
 
-/// Build our spamd in release mode; returns its path.
+/// Build our spamd in release mode; returns its path. In the private
+/// namespace of the network rows it was built before entering.
 pub(crate) fn build_release_spamd() -> Result<PathBuf, String> {
     let root = corpus::workspace_root();
+    if e2e::dns::in_namespace() {
+        return Ok(root.join("target/release/spamd"));
+    }
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "-q", "-p", "spamd"])
         .current_dir(&root)
@@ -379,9 +400,13 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut corpus = None;
     let mut bayes = false;
     let mut only: Option<String> = None;
+    let mut network = true;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            // Without the rows with network tests on (they need
+            // `unshare -n -m`, so root or user namespaces).
+            "--no-network" => network = false,
             "--messages" => n = it.next().and_then(|v| v.parse().ok()).unwrap_or(n),
             "--corpus" => corpus = it.next().map(PathBuf::from),
             "--bayes" => bayes = true,
@@ -393,11 +418,28 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         }
     }
+    let network = network && !bayes;
+    if network && !e2e::dns::in_namespace() {
+        // Build (and unpack the corpus) here, where cargo may reach the
+        // network; the rows with network tests on need the namespace
+        // (SpamAssassin's DMARC library reads /etc/resolv.conf).
+        if let Err(e) = build_release_spamd().and_then(|_| crate::public_corpus(corpus.clone())) {
+            eprintln!("bench: {e}");
+            return ExitCode::from(1);
+        }
+        return match crate::parity_net::rerun_in_namespace(&["bench"], args) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("bench: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     let run = |c: PathBuf| {
         if bayes {
             crate::bench_bayes::bench(n, &c)
         } else {
-            bench(n, &c, only.as_deref())
+            bench(n, &c, only.as_deref(), network)
         }
     };
     match crate::public_corpus(corpus).and_then(run) {
@@ -409,7 +451,7 @@ pub fn main(args: &[String]) -> ExitCode {
     }
 }
 
-fn bench(n: usize, corpus: &Path, only: Option<&str>) -> Result<(), String> {
+fn bench(n: usize, corpus: &Path, only: Option<&str>, network: bool) -> Result<(), String> {
     let msgs = Arc::new(sample(corpus, n)?);
     let bytes: usize = msgs.iter().map(Vec::len).sum();
     let ours_bin = build_release_spamd()?;
@@ -426,19 +468,56 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>) -> Result<(), String> {
     println!(
         "SpamAssassin and ours: -L -m 2, rules from /usr/share/spamassassin + /etc/spamassassin, use_bayes 0; rspamd: its own rules, 2 normal workers, offline; every request is SYMBOLS\n"
     );
+    // The network rows: knotd on 127.0.0.1:53 in our private namespace,
+    // serving the blocklist, SPF and DMARC zones of `xtask parity
+    // --network` for this sample, answering at once.
+    let net = if network {
+        let site = std::env::temp_dir().join(format!("spamrs-bench-net-{}", std::process::id()));
+        crate::parity_net::write_site(&site, 53)?;
+        let parsed = crate::parity_net::parse_for_site(&site, msgs.iter().map(Vec::as_slice));
+        let zones = crate::parity_net::zones_for(&parsed);
+        let records: usize = zones.iter().map(|z| z.records.len()).sum();
+        println!(
+            "+net: network tests on (no -L), SPF/DKIM/DMARC included, Razor2/Pyzor/DCC out; knotd on 127.0.0.1:53 (no delay) serving {} zones with {records} records\n",
+            zones.len()
+        );
+        Some((e2e::dns::Knot::start_on(53, &zones), site))
+    } else {
+        None
+    };
     let mut results = Vec::new();
     let rspamd = Path::new("/usr/bin/rspamd").exists();
     if !rspamd {
         println!("rspamd: not installed (apt-get install -y rspamd); its column is skipped\n");
     }
     let extra = ["--cf=use_bayes 0", "--syslog=null"];
-    for name in ["SpamAssassin", "ours", "rspamd"] {
-        if only.is_some_and(|o| o != name) || (name == "rspamd" && !rspamd) {
+    let net_extra: Vec<String> = match &net {
+        Some((_, site)) => vec![
+            "--syslog=null".into(),
+            format!("--siteconfigpath={}", site.display()),
+        ],
+        None => Vec::new(),
+    };
+    let net_extra: Vec<&str> = net_extra.iter().map(String::as_str).collect();
+    for name in [
+        "SpamAssassin",
+        "ours",
+        "rspamd",
+        "SpamAssassin+net",
+        "ours+net",
+    ] {
+        let system = name.trim_end_matches("+net");
+        if only.is_some_and(|o| o != system)
+            || (name == "rspamd" && !rspamd)
+            || (name.ends_with("+net") && net.is_none())
+        {
             continue;
         }
         let d = match name {
             "SpamAssassin" => start(name, &sa_bin, &extra)?,
             "ours" => start(name, &ours_bin, &extra)?,
+            "SpamAssassin+net" => start_with(name, &sa_bin, false, &net_extra)?,
+            "ours+net" => start_with(name, &ours_bin, false, &net_extra)?,
             _ => start_rspamd(&corpus::workspace_root())?,
         };
         let idle = tree_rss_kib(d.child.id());
@@ -474,15 +553,22 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>) -> Result<(), String> {
         println!("\nours, in process, per stage (thread CPU):");
         crate::profile::print(&prof, cpu, msgs.len());
     }
+    if let Some((mut knot, site)) = net {
+        knot.stop();
+        let _ = std::fs::remove_dir_all(site);
+    }
     let find = |n: &str| results.iter().find(|r| r.0 == n);
-    let Some(ours) = find("ours") else {
-        return Ok(());
-    };
     println!();
-    for other in ["SpamAssassin", "rspamd"] {
-        let Some(o) = find(other) else { continue };
+    for (us, other) in [
+        ("ours", "SpamAssassin"),
+        ("ours", "rspamd"),
+        ("ours+net", "SpamAssassin+net"),
+    ] {
+        let (Some(ours), Some(o)) = (find(us), find(other)) else {
+            continue;
+        };
         println!(
-            "ratio ours/{other}: throughput c=1 {:.2}x, c=2 {:.2}x; CPU per message {:.2}; p99 c=2 {:.2}; start-up {:.2}; RSS after load {:.2}",
+            "ratio {us}/{other}: throughput c=1 {:.2}x, c=2 {:.2}x; CPU per message {:.2}; p99 c=2 {:.2}; start-up {:.2}; RSS after load {:.2}",
             ours.2.rate / o.2.rate,
             ours.3.rate / o.3.rate,
             ours.5 / o.5.max(1e-9),
