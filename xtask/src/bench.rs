@@ -7,8 +7,9 @@
 //! and ours with network tests on (`+net`) against a local knotd serving
 //! the zones `xtask parity --network` writes for the sample (blocklists,
 //! SPF, DMARC), answering without delay. The `+net` rows run in a private
-//! network and mount namespace (the program starts itself again under
-//! `unshare -n -m`, see parity_net.rs); `--no-network` leaves them out.
+//! network and mount namespace (after the others, the program starts
+//! itself again under `unshare -n -m`, see parity_net.rs); `--no-network`
+//! leaves them out.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -269,7 +270,7 @@ fn tree_cpu_ticks(pid: u32) -> u64 {
 }
 
 /// Build our spamd in release mode; returns its path. In the private
-/// namespace of the network rows it was built before entering.
+/// namespace of the `+net` rows it was built before entering.
 pub(crate) fn build_release_spamd() -> Result<PathBuf, String> {
     let root = corpus::workspace_root();
     if e2e::dns::in_namespace() {
@@ -419,14 +420,24 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     }
     let network = network && !bayes;
-    if network && !e2e::dns::in_namespace() {
-        // Build (and unpack the corpus) here, where cargo may reach the
-        // network; the rows with network tests on need the namespace
-        // (SpamAssassin's DMARC library reads /etc/resolv.conf).
-        if let Err(e) = build_release_spamd().and_then(|_| crate::public_corpus(corpus.clone())) {
-            eprintln!("bench: {e}");
-            return ExitCode::from(1);
+    // The `+net` rows run in the private namespace (SpamAssassin's DMARC
+    // library reads /etc/resolv.conf): this program, started again there
+    // after the offline rows, runs only them. rspamd and the offline rows
+    // stay outside (rspamd stalls on its outside maps in the namespace).
+    let net_rows = e2e::dns::in_namespace();
+    let run = |c: PathBuf| {
+        if bayes {
+            crate::bench_bayes::bench(n, &c)
+        } else {
+            bench(n, &c, only.as_deref(), net_rows)
         }
+    };
+    if let Err(e) = crate::public_corpus(corpus).and_then(run) {
+        eprintln!("bench: {e}");
+        return ExitCode::from(1);
+    }
+    if network && !net_rows {
+        println!();
         return match crate::parity_net::rerun_in_namespace(&["bench"], args) {
             Ok(c) => c,
             Err(e) => {
@@ -435,39 +446,35 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         };
     }
-    let run = |c: PathBuf| {
-        if bayes {
-            crate::bench_bayes::bench(n, &c)
-        } else {
-            bench(n, &c, only.as_deref(), network)
-        }
-    };
-    match crate::public_corpus(corpus).and_then(run) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            ExitCode::from(1)
-        }
-    }
+    ExitCode::SUCCESS
 }
 
+/// The offline rows (`-L`, and rspamd), or with `network` only the `+net`
+/// rows.
 fn bench(n: usize, corpus: &Path, only: Option<&str>, network: bool) -> Result<(), String> {
     let msgs = Arc::new(sample(corpus, n)?);
     let bytes: usize = msgs.iter().map(Vec::len).sum();
     let ours_bin = build_release_spamd()?;
+    if network {
+        println!("-- rows with network tests on, in a private network namespace --");
+    }
     let sa_bin = PathBuf::from("/usr/sbin/spamd");
     if !sa_bin.exists() {
         return Err("/usr/sbin/spamd is missing: apt-get install -y spamd spamassassin".into());
     }
-    println!(
-        "sample: {} messages, {} KiB, from {}",
-        msgs.len(),
-        bytes / 1024,
-        corpus.display()
-    );
-    println!(
-        "SpamAssassin and ours: -L -m 2, rules from /usr/share/spamassassin + /etc/spamassassin, use_bayes 0; rspamd: its own rules, 2 normal workers, offline; every request is SYMBOLS\n"
-    );
+    if !network {
+        println!(
+            "sample: {} messages, {} KiB, from {}",
+            msgs.len(),
+            bytes / 1024,
+            corpus.display()
+        );
+    }
+    if !network {
+        println!(
+            "SpamAssassin and ours: -L -m 2, rules from /usr/share/spamassassin + /etc/spamassassin, use_bayes 0; rspamd: its own rules, 2 normal workers, offline; every request is SYMBOLS\n"
+        );
+    }
     // The network rows: knotd on 127.0.0.1:53 in our private namespace,
     // serving the blocklist, SPF and DMARC zones of `xtask parity
     // --network` for this sample, answering at once.
@@ -478,7 +485,7 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>, network: bool) -> Result<(
         let zones = crate::parity_net::zones_for(&parsed);
         let records: usize = zones.iter().map(|z| z.records.len()).sum();
         println!(
-            "+net: network tests on (no -L), SPF/DKIM/DMARC included, Razor2/Pyzor/DCC out; knotd on 127.0.0.1:53 (no delay) serving {} zones with {records} records\n",
+            "+net: SpamAssassin and ours, network tests on (no -L), -m 2, rules from /usr/share/spamassassin, Debian's .pre files without Razor2/Pyzor/DCC, use_bayes 0; knotd on 127.0.0.1:53 (no delay) serving parity --network's {} zones with {records} records for the sample\n",
             zones.len()
         );
         Some((e2e::dns::Knot::start_on(53, &zones), site))
@@ -487,7 +494,7 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>, network: bool) -> Result<(
     };
     let mut results = Vec::new();
     let rspamd = Path::new("/usr/bin/rspamd").exists();
-    if !rspamd {
+    if !rspamd && !network {
         println!("rspamd: not installed (apt-get install -y rspamd); its column is skipped\n");
     }
     let extra = ["--cf=use_bayes 0", "--syslog=null"];
@@ -509,7 +516,7 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>, network: bool) -> Result<(
         let system = name.trim_end_matches("+net");
         if only.is_some_and(|o| o != system)
             || (name == "rspamd" && !rspamd)
-            || (name.ends_with("+net") && net.is_none())
+            || name.ends_with("+net") != network
         {
             continue;
         }
@@ -531,7 +538,7 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>, network: bool) -> Result<(
             / (2 * msgs.len()) as f64;
         let rss = tree_rss_kib(d.child.id());
         println!(
-            "{:<13} start {:>6} ms | c=1 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | c=2 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | CPU {cpu_ms:>6.2} ms/msg | RSS idle {:>4} MiB, after load {:>4} MiB",
+            "{:<16} start {:>6} ms | c=1 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | c=2 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | CPU {cpu_ms:>6.2} ms/msg | RSS idle {:>4} MiB, after load {:>4} MiB",
             d.name,
             d.startup.as_millis(),
             c1.rate,
@@ -546,7 +553,7 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>, network: bool) -> Result<(
         results.push((d.name, d.startup, c1, c2, rss, cpu_ms));
         drop(d);
     }
-    if only.is_none_or(|o| o == "ours") {
+    if !network && only.is_none_or(|o| o == "ours") {
         // Where our daemon's time goes, stage by stage, on the same sample.
         let (rules, _) = crate::profile::load_rules();
         let (prof, cpu) = crate::profile::run(&rules, &msgs, 1);

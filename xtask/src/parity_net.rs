@@ -228,7 +228,7 @@ pub fn build_auth_zones(msgs: &[Message]) -> Vec<Zone> {
         let org = registrable(d);
         let h = hash(d, "dmarc") % 100;
         // A subdomain's policy sometimes only at the registrable domain.
-        let at = if org != *d && hash(d, "dmarc-org") % 2 == 0 {
+        let at = if org != *d && hash(d, "dmarc-org").is_multiple_of(2) {
             org
         } else {
             d.clone()
