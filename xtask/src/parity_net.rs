@@ -32,7 +32,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
+use std::process::ExitCode;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -542,62 +542,6 @@ fn symbols(port: u16, msg: &[u8]) -> SaResult {
 /// SpamAssassin's score and rules for one message.
 type SaResult = Result<(f64, BTreeSet<String>), String>;
 
-struct Sa(Child);
-
-impl Drop for Sa {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on the PID of our own child.
-        unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-        let t = Instant::now();
-        while t.elapsed() < Duration::from_secs(15) {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn start_sa(site: &Path, port: u16, fresh: bool) -> Result<Sa, String> {
-    let child = Command::new("/usr/sbin/spamd")
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &port.to_string(),
-            "-A",
-            "127.0.0.1",
-            "-m",
-            "2",
-        ])
-        .args(["-C", "/usr/share/spamassassin"])
-        .arg(format!("--siteconfigpath={}", site.display()))
-        .arg("--syslog=null")
-        // A fresh child per message answers exactly like `spamassassin -t`
-        // (a child carries some state between messages) but is slow.
-        .arg(if fresh {
-            "--max-conn-per-child=1"
-        } else {
-            "--max-conn-per-child=200"
-        })
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .map_err(|e| format!("starting /usr/sbin/spamd: {e}"))?;
-    let sa = Sa(child);
-    let t = Instant::now();
-    while t.elapsed() < Duration::from_secs(180) {
-        if symbols(port, b"Subject: ready?\n\nhello\n").is_ok() {
-            return Ok(sa);
-        }
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    Err("SpamAssassin's spamd did not answer within 180 s".into())
-}
-
 /// Run this program again with `pre` and `args` in a private network and
 /// mount namespace ([`e2e::dns::namespace_command`]): knotd answers there
 /// on 127.0.0.1 port 53, which SpamAssassin's DMARC plugin needs (its
@@ -615,13 +559,6 @@ pub fn rerun_in_namespace(pre: &[&str], args: &[String]) -> Result<ExitCode, Str
         Some(c) => ExitCode::from(u8::try_from(c).unwrap_or(1)),
         None => ExitCode::from(1),
     })
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .unwrap_or(22999)
 }
 
 pub fn main(args: &[String]) -> ExitCode {
@@ -772,8 +709,26 @@ fn run(args: &[String]) -> Result<ExitCode, String> {
     });
     let ours_secs = t_ours.elapsed().as_secs_f64();
 
-    let port = free_port();
-    let sa = start_sa(&site, port, sa_fresh)?;
+    // A fresh child per message answers exactly like `spamassassin -t` (a
+    // child carries some state between messages) but is slow.
+    let site_arg = format!("--siteconfigpath={}", site.display());
+    let sa = crate::bench::start_with(
+        "SpamAssassin",
+        Path::new("/usr/sbin/spamd"),
+        false,
+        &[
+            "-C",
+            "/usr/share/spamassassin",
+            &site_arg,
+            "--syslog=null",
+            if sa_fresh {
+                "--max-conn-per-child=1"
+            } else {
+                "--max-conn-per-child=200"
+            },
+        ],
+    )?;
+    let port = sa.port;
     let t_sa = Instant::now();
     let next = Arc::new(AtomicUsize::new(0));
     let results: Arc<Mutex<BTreeMap<usize, SaResult>>> = Arc::default();
