@@ -219,6 +219,8 @@ pub fn build_auth_zones(msgs: &[Message]) -> Vec<Zone> {
             _ => {}
         }
     }
+    // `_dmarc` owner -> (published for that very domain, policy).
+    let mut dmarc: BTreeMap<String, (bool, &str)> = BTreeMap::new();
     for d in &from_domains {
         // Mail::DMARC applies no policy to an author domain that is not in
         // the DNS (no MX, NS, A or AAAA): most of them are.
@@ -245,11 +247,20 @@ pub fn build_auth_zones(msgs: &[Message]) -> Vec<Zone> {
             62..64 => "p=quarantine; pct=0",
             _ => continue,
         };
-        add(
-            &format!("_dmarc.{at}"),
-            "TXT",
-            txt(&format!("v=DMARC1; {policy}")),
-        );
+        // One policy per name: a sub-domain's choice to publish at its
+        // registrable domain does not add a second record there.
+        let own = at == *d;
+        dmarc
+            .entry(format!("_dmarc.{at}"))
+            .and_modify(|e: &mut (bool, &str)| {
+                if own && !e.0 {
+                    *e = (true, policy);
+                }
+            })
+            .or_insert((own, policy));
+    }
+    for (owner, (_, policy)) in &dmarc {
+        add(owner, "TXT", txt(&format!("v=DMARC1; {policy}")));
     }
     let mut zones: BTreeMap<String, Zone> = BTreeMap::new();
     for (owner, rtype, data) in records {

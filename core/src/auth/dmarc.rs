@@ -8,8 +8,7 @@
 use hickory_resolver::proto::rr::{RData, RecordType};
 use mail_auth::MessageAuthenticator;
 
-use super::Input;
-use super::org_domain;
+use super::{AuthOptions, Input};
 use crate::message::auth::{AuthFacts, SpfOutcome, is_known_tld};
 
 /// No usable policy: what SpamAssassin calls the policy then.
@@ -105,8 +104,8 @@ async fn records(auth: &MessageAuthenticator, zone: &str) -> Vec<String> {
         .collect()
 }
 
-fn aligned(a: &str, b: &str, strict: bool) -> bool {
-    a == b || (!strict && org_domain(a) == org_domain(b))
+fn aligned(opts: &AuthOptions, a: &str, b: &str, strict: bool) -> bool {
+    a == b || (!strict && opts.org_domain(a) == opts.org_domain(b))
 }
 
 /// SpamAssassin's SPF result words as it hands them to Mail::DMARC.
@@ -124,6 +123,7 @@ fn spf_word(o: Option<SpfOutcome>) -> &'static str {
 /// not evaluated (no external relay, no author address).
 pub async fn check(
     auth: &MessageAuthenticator,
+    opts: &AuthOptions,
     input: &Input,
     facts: &AuthFacts,
 ) -> Option<(String, String)> {
@@ -145,7 +145,7 @@ pub async fn check(
     let helo_dom = relay.helo.to_lowercase();
 
     // 9.6: the author domain (or its organizational domain) must exist.
-    let org = org_domain(&from_dom);
+    let org = opts.org_domain(&from_dom);
     let mut todo = vec![from_dom.clone()];
     if org != from_dom {
         todo.push(org.clone());
@@ -194,7 +194,7 @@ pub async fn check(
         .dkim_signatures
         .iter()
         .filter(|s| s.valid)
-        .any(|s| aligned(&s.domain.to_lowercase(), &from_dom, dkim_strict));
+        .any(|s| aligned(opts, &s.domain.to_lowercase(), &from_dom, dkim_strict));
     let spf_strict = pol.aspf.as_deref() == Some("s");
     let spf_dom = if spf_word(facts.spf) == "pass" {
         Some(mfrom_dom.as_str())
@@ -203,7 +203,7 @@ pub async fn check(
     } else {
         None
     };
-    let spf_ok = spf_dom.is_some_and(|d| !d.is_empty() && aligned(d, &from_dom, spf_strict));
+    let spf_ok = spf_dom.is_some_and(|d| !d.is_empty() && aligned(opts, d, &from_dom, spf_strict));
     if dkim_ok || spf_ok {
         return Some(("pass".into(), p));
     }
@@ -241,7 +241,16 @@ mod tests {
         assert_eq!(perl_number("50%"), 50.0);
         assert_eq!(perl_number("x"), 0.0);
         assert!((0.0..100.0).contains(&percent_roll()));
-        assert!(aligned("mail.example.com", "example.com", false));
-        assert!(!aligned("mail.example.com", "example.com", true));
+        let mut conf = crate::config::Config::default();
+        let opts = AuthOptions::from_config(&conf);
+        assert!(aligned(&opts, "mail.example.com", "example.com", false));
+        assert!(!aligned(&opts, "mail.example.com", "example.com", true));
+        // With registry boundaries (as 20_aux_tlds.cf gives), a name under
+        // a listed two-label suffix is its own organizational domain.
+        conf.derived.two_level.insert("mine.nu".into());
+        let opts = AuthOptions::from_config(&conf);
+        assert_eq!(opts.org_domain("torb.mine.nu"), "torb.mine.nu");
+        assert_eq!(opts.org_domain("a.b.example.com"), "example.com");
+        assert!(!aligned(&opts, "torb.mine.nu", "other.mine.nu", false));
     }
 }
