@@ -66,8 +66,11 @@ cargo test --workspace --no-fail-fast
 cargo run --release -q -p xtask -- parity --show 0 --prefilter-check \
   --require-identical 97 --require-score 97 --require-verdict 99.5
 
-# Issue 8: network tests on. knotd serves blocklist zones generated from
-# the messages; SpamAssassin's spamd (no -L) and our engine both query it.
+# Issue 8: network tests on. knotd serves blocklist, SPF and DMARC zones
+# generated from the messages; SpamAssassin's spamd (no -L, SPF/DKIM/DMARC
+# plugins loaded) and our engine both query it, inside a private network
+# and mount namespace (unshare -n -m: knotd on 127.0.0.1:53, resolv.conf
+# bind-mounted, as SpamAssassin's DMARC library reads resolv.conf).
 # 300 messages here (SpamAssassin's side takes a few minutes); `--all` runs
 # the whole corpus, `--sa-fresh` one SpamAssassin child per message.
 cargo run --release -q -p xtask -- parity --network --limit 300 --show 5 \

@@ -8,6 +8,9 @@
 //! - [`DelayProxy`]: forwards each UDP/TCP query to an upstream server and
 //!   sends the answer back after a fixed delay; counts the queries.
 //! - [`SilentServer`]: binds UDP and TCP on a port and never answers.
+//! - [`namespace_command`]: runs a program in a private network and mount
+//!   namespace whose /etc/resolv.conf names 127.0.0.1, where a [`Knot`] on
+//!   port 53 answers for libraries that read resolv.conf (Mail::DMARC).
 //!
 //! ```no_run
 //! use e2e::dns::{Knot, Zone};
@@ -323,7 +326,8 @@ fn kdig_answers(port: u16, zone: &str) -> bool {
         .arg("@127.0.0.1")
         .args(["-p", &port.to_string()])
         .args(["+timeout=1", "+retry=0", "+norecurse"])
-        .args([zone, "SOA"])
+        // -q/-t: a bare `ch` or `in` would be read as a class.
+        .args(["-q", zone, "-t", "SOA"])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output();
@@ -340,13 +344,46 @@ fn kdig_answers(port: u16, zone: &str) -> bool {
     }
 }
 
+/// Set in the environment of a program started by [`namespace_command`].
+pub const IN_NAMESPACE_ENV: &str = "SPAMRS_IN_PRIVATE_NETNS";
+
+/// Whether this process was started by [`namespace_command`].
+pub fn in_namespace() -> bool {
+    std::env::var_os(IN_NAMESPACE_ENV).is_some()
+}
+
+/// A command running `program` in a private network and mount namespace
+/// (`unshare -n -m`, so root or user namespaces are needed): loopback up and
+/// a resolv.conf naming 127.0.0.1 (written into `dir`) bind-mounted over
+/// /etc/resolv.conf. Nothing in it reaches the network; a [`Knot`] started
+/// inside on port 53 answers every resolver, SpamAssassin's DMARC library
+/// (which reads /etc/resolv.conf) included. Add the program's arguments
+/// with `.args`; [`in_namespace`] is true in the program.
+pub fn namespace_command(dir: &std::path::Path, program: &std::path::Path) -> Command {
+    require("/usr/bin/unshare", "util-linux");
+    require("/usr/sbin/ip", "iproute2");
+    let resolv = dir.join("resolv.conf");
+    std::fs::write(
+        &resolv,
+        "nameserver 127.0.0.1\noptions timeout:2 attempts:1\n",
+    )
+    .expect("write resolv.conf");
+    let mut c = Command::new("/usr/bin/unshare");
+    c.args(["-n", "-m", "sh", "-c"])
+        .arg("ip link set lo up && mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"")
+        .arg(&resolv)
+        .arg(program)
+        .env(IN_NAMESPACE_ENV, "1");
+    c
+}
+
 /// Ask `kdig` for `name type` at `127.0.0.1:port`; the `+short` answer lines.
 pub fn kdig_short(port: u16, name: &str, rtype: &str) -> Vec<String> {
     let out = Command::new("/usr/bin/kdig")
         .arg("@127.0.0.1")
         .args(["-p", &port.to_string()])
         .args(["+timeout=2", "+retry=0", "+short"])
-        .args([name, rtype])
+        .args(["-q", name, "-t", rtype])
         .stdin(Stdio::null())
         .stderr(Stdio::null())
         .output()

@@ -181,14 +181,24 @@ impl Daemon {
 
     /// SpamAssassin's spamd as `spamassassin()`, with `extra` args.
     pub fn spamassassin_with(extra: &[&str]) -> Daemon {
+        Daemon::start_spamassassin(true, extra)
+    }
+
+    /// SpamAssassin's spamd with network tests on (no `-L`), with `extra`
+    /// args (`-C`, `--siteconfigpath=` ...).
+    pub fn spamassassin_network(extra: &[&str]) -> Daemon {
+        Daemon::start_spamassassin(false, extra)
+    }
+
+    fn start_spamassassin(local: bool, extra: &[&str]) -> Daemon {
         let bin = require("/usr/sbin/spamd", "spamd");
         let dir = TempDir::new("saspamd");
         let port = free_port();
         let log = dir.path().join("spamd.log");
         let pid = dir.path().join("spamd.pid");
         let child = Command::new(bin)
+            .args(local.then_some("-L"))
             .args([
-                "-L",
                 "-i",
                 "127.0.0.1",
                 "-p",
@@ -213,7 +223,9 @@ impl Daemon {
             log,
             _dir: dir,
         };
-        d.wait_ready(Duration::from_secs(60));
+        // The whole rule set with the network plugins loads slowly on a
+        // busy machine.
+        d.wait_ready(Duration::from_secs(if local { 60 } else { 120 }));
         d
     }
 

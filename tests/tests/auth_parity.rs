@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use e2e::dns::{Knot, Zone};
-use e2e::{Daemon, TempDir, our_bin, ping, raw_request, require};
+use e2e::{Daemon, TempDir, our_bin, raw_request, require};
 use mail_auth::common::crypto::{Algorithm, Ed25519Key, Sha256, SigningKey};
 use mail_auth::common::headers::{HeaderWriter, Writable};
 use mail_auth::dkim::{Canonicalization, DkimSigner};
@@ -28,7 +28,6 @@ use mail_auth::dkim::{Canonicalization, DkimSigner};
 /// The relay every test message comes from (external: trusted_networks
 /// is 10.99.0.0/16).
 const RELAY_IP: &str = "23.45.67.89";
-const INNER_ENV: &str = "AUTH_PARITY_IN_NAMESPACE";
 
 // ---------------------------------------------------------------- keys
 
@@ -218,6 +217,8 @@ fn zones(keys: &Keys) -> Vec<Zone> {
         spf("dmarc-quar-test.net", "v=spf1 -all").txt("_dmarc", "v=DMARC1; p=quarantine"),
         spf("dmarc-none-test.net", "v=spf1 -all").txt("_dmarc", "v=DMARC1; p=none"),
         spf("dmarc-sp-test.net", "v=spf1 -all").txt("_dmarc", "v=DMARC1; p=none; sp=reject"),
+        // pct=0: the policy is never applied, the next milder one is.
+        spf("dmarc-pct-test.net", "v=spf1 -all").txt("_dmarc", "v=DMARC1; p=reject; pct=0"),
         spf("rcpt-test.net", "v=spf1 -all"),
     ]
 }
@@ -339,6 +340,11 @@ fn cases(keys: &Keys) -> Vec<Case> {
             .into_bytes(),
         },
         Case {
+            name: "dmarc reject at pct=0",
+            expect: &["DMARC_QUAR"],
+            raw: plain("dmarc-pct-test.net").into_bytes(),
+        },
+        Case {
             name: "dmarc missing",
             expect: &["DMARC_MISSING"],
             raw: plain("spf-pass-test.net").into_bytes(),
@@ -452,68 +458,6 @@ fn cases(keys: &Keys) -> Vec<Case> {
 
 // ------------------------------------------------------------- daemons
 
-/// SpamAssassin's spamd with network tests on (no -L).
-struct SaSpamd {
-    child: std::process::Child,
-    port: u16,
-    log: std::path::PathBuf,
-}
-
-impl SaSpamd {
-    fn start(site: &Path, rules: &str, dir: &Path) -> SaSpamd {
-        let bin = require("/usr/sbin/spamd", "spamd");
-        let port = e2e::free_port();
-        let log = dir.join("sa-spamd.log");
-        let child = Command::new(bin)
-            .args([
-                "-i",
-                "127.0.0.1",
-                "-p",
-                &port.to_string(),
-                "-A",
-                "127.0.0.1",
-                "-m",
-                "1",
-            ])
-            .args(["-x", "-C", rules])
-            .arg(format!("--siteconfigpath={}", site.display()))
-            .arg(format!("--pidfile={}", dir.join("sa.pid").display()))
-            .arg(format!("--syslog={}", log.display()))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start SpamAssassin's spamd");
-        let sa = SaSpamd { child, port, log };
-        let start = Instant::now();
-        while !ping(sa.port) {
-            assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "SpamAssassin's spamd did not start; log:\n{}",
-                std::fs::read_to_string(&sa.log).unwrap_or_default()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-        sa
-    }
-}
-
-impl Drop for SaSpamd {
-    fn drop(&mut self) {
-        // SAFETY: kill(2) on our own child's PID.
-        unsafe { libc::kill(self.child.id() as i32, libc::SIGTERM) };
-        let start = Instant::now();
-        while start.elapsed() < Duration::from_secs(15) {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 /// The X-Spam-Status tests= list of a HEADERS reply.
 fn status_tests(port: u16, msg: &[u8]) -> (String, Vec<String>) {
     let mut req =
@@ -566,29 +510,16 @@ fn is_auth_rule(r: &str) -> bool {
 /// Runs [`in_namespace`] in a private network and mount namespace.
 #[test]
 fn auth_parity_with_spamassassin() {
-    if std::env::var_os(INNER_ENV).is_some() {
+    if e2e::dns::in_namespace() {
         return;
     }
-    require("/usr/bin/unshare", "util-linux");
-    require("/usr/sbin/ip", "iproute2");
     require("/usr/bin/openssl", "openssl");
     // Build before entering the namespace.
     let _ = our_bin("spamd");
     let dir = TempDir::new("authns");
-    let resolv = dir.path().join("resolv.conf");
-    std::fs::write(
-        &resolv,
-        "nameserver 127.0.0.1\noptions timeout:2 attempts:1\n",
-    )
-    .expect("resolv.conf");
     let exe = std::env::current_exe().expect("test executable");
-    let mut child = Command::new("unshare")
-        .args(["-n", "-m", "sh", "-c"])
-        .arg("ip link set lo up && mount --bind \"$0\" /etc/resolv.conf && exec \"$@\"")
-        .arg(&resolv)
-        .arg(&exe)
+    let mut child = e2e::dns::namespace_command(dir.path(), &exe)
         .args(["--exact", "in_namespace", "--nocapture", "--test-threads=1"])
-        .env(INNER_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -625,7 +556,7 @@ fn auth_parity_with_spamassassin() {
 /// [`auth_parity_with_spamassassin`] inside the namespace.
 #[test]
 fn in_namespace() {
-    if std::env::var_os(INNER_ENV).is_none() {
+    if !e2e::dns::in_namespace() {
         return;
     }
     let dir = TempDir::new("auth");
@@ -667,7 +598,14 @@ fn in_namespace() {
     // Ours first: SpamAssassin's start-up takes both cores for a while.
     let site_s = site.display().to_string();
     let ours = Daemon::ours(&["-C", rules, "--siteconfigpath", &site_s]);
-    let sa = SaSpamd::start(&site, rules, dir.path());
+    let sa = Daemon::spamassassin_network(&[
+        "-x",
+        "-m",
+        "1",
+        "-C",
+        rules,
+        &format!("--siteconfigpath={site_s}"),
+    ]);
 
     let mut failures = Vec::new();
     for c in cases(&keys) {

@@ -342,50 +342,14 @@ fn report_matches_spamassassin_with_network_tests() {
         ),
     );
     let msg = message(&["bad-domain.com".into()]);
-    let sa_port = e2e::free_port();
-    let mut sa = std::process::Command::new(e2e::require("/usr/sbin/spamd", "spamd"))
-        .args([
-            "-i",
-            "127.0.0.1",
-            "-p",
-            &sa_port.to_string(),
-            "-A",
-            "127.0.0.1",
-            "-m",
-            "1",
-        ])
-        .args(["-C", STOCK, "--syslog=null"])
-        .arg(format!("--siteconfigpath={site}"))
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("start SpamAssassin's spamd");
-    struct Reap<'a>(&'a mut std::process::Child);
-    impl Drop for Reap<'_> {
-        fn drop(&mut self) {
-            // SAFETY: kill(2) on our own child's PID.
-            unsafe { libc::kill(self.0.id() as i32, libc::SIGTERM) };
-            let t = Instant::now();
-            while t.elapsed() < Duration::from_secs(15) {
-                if let Ok(Some(_)) = self.0.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _reap = Reap(&mut sa);
-    let t = Instant::now();
-    while !e2e::ping(sa_port) {
-        assert!(
-            t.elapsed() < Duration::from_secs(120),
-            "SpamAssassin's spamd did not start"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let sa = Daemon::spamassassin_network(&[
+        "-m",
+        "1",
+        "-C",
+        STOCK,
+        &format!("--siteconfigpath={site}"),
+    ]);
+    let sa_port = sa.port;
     let d = ours(&site, &[]);
     let theirs = report(sa_port, &msg);
     let mine = report(d.port, &msg);
@@ -415,4 +379,72 @@ fn report_matches_spamassassin_with_network_tests() {
         split(&theirs),
         "ours:\n{mine}\nSpamAssassin's:\n{theirs}"
     );
+}
+
+/// `check_rbl_ns_from` reads what SpamAssassin's DNSEval reads: the
+/// primary server (SOA `mname`) in the authority section of the NS answer
+/// for the envelope domain. A name without NS records brings the SOA of
+/// its zone, whose primary server is then asked of the blocklist; a zone
+/// apex answers its NS records in the answer section and brings nothing.
+/// SpamAssassin's spamd and ours agree on both.
+#[test]
+fn ns_from_reads_the_authority_section_as_spamassassin() {
+    let _one = serial();
+    let knot = Knot::start(&[
+        // SOA and NS: ns.sender-test.net (added by the harness).
+        Zone::new("sender-test.net").a("mail", "45.67.89.12"),
+        Zone::new("nsbl-test.org").a("ns.sender-test.net", "127.0.0.2"),
+    ]);
+    let dir = TempDir::new("nsfrom");
+    let rules = dir.path().join("rules");
+    std::fs::create_dir_all(&rules).unwrap();
+    std::fs::write(
+        rules.join("50_nsfrom.cf"),
+        "header T_NS_FROM eval:check_rbl_ns_from('nsfrom', 'nsbl-test.org.')\n\
+         tflags T_NS_FROM net\nscore T_NS_FROM 0 1 0 1\n",
+    )
+    .unwrap();
+    let site = site_without_auth(
+        &dir,
+        &format!(
+            "dns_available yes\ndns_server 127.0.0.1:{}\nuse_bayes 0\n",
+            knot.port
+        ),
+    );
+    let rules = rules.display().to_string();
+    let args = ["-C", rules.as_str(), "--siteconfigpath", site.as_str()];
+    let sa = Daemon::spamassassin_network(&[
+        "-m",
+        "1",
+        "-C",
+        &rules,
+        &format!("--siteconfigpath={site}"),
+    ]);
+    let d = Daemon::ours(&args);
+    let msg = |env: &str| {
+        format!(
+            "Return-Path: <offers@{env}>\n\
+             From: Sender <offers@{env}>\n\
+             To: you@example.net\n\
+             Subject: ns test\n\
+             Message-ID: <ns-1@{env}>\n\
+             Date: Mon, 23 Nov 2026 10:00:00 +0000\n\n\
+             Hello.\n"
+        )
+        .into_bytes()
+    };
+    for (env, hit) in [
+        ("sub.sender-test.net", true),
+        ("mail.sender-test.net", true),
+        ("sender-test.net", false),
+    ] {
+        let (theirs, _) = symbols(sa.port, &msg(env));
+        let (mine, _) = symbols(d.port, &msg(env));
+        assert_eq!(
+            has(&theirs, "T_NS_FROM"),
+            hit,
+            "SpamAssassin for {env}: {theirs:?}"
+        );
+        assert_eq!(has(&mine, "T_NS_FROM"), hit, "ours for {env}: {mine:?}");
+    }
 }

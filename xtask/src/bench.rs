@@ -1,7 +1,15 @@
 //! Side-by-side benchmark: SpamAssassin's spamd and ours, same rules, same
 //! messages, same client, in one run.
 //!
-//! `cargo run --release -p xtask -- bench [--messages N] [--corpus DIR] [--rounds R]`
+//! `cargo run --release -p xtask -- bench [--messages N] [--corpus DIR] [--only NAME] [--no-network]`
+//!
+//! Rows: SpamAssassin, ours and rspamd offline (`-L`); then SpamAssassin
+//! and ours with network tests on (`+net`) against a local knotd serving
+//! the zones `xtask parity --network` writes for the sample (blocklists,
+//! SPF, DMARC), answering without delay. The `+net` rows run in a private
+//! network and mount namespace (after the others, the program starts
+//! itself again under `unshare -n -m`, see parity_net.rs); `--no-network`
+//! leaves them out.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -60,11 +68,21 @@ fn ping(port: u16) -> bool {
 }
 
 pub fn start(name: &'static str, bin: &Path, extra: &[&str]) -> Result<Daemon, String> {
+    start_with(name, bin, true, extra)
+}
+
+/// As [`start`]; `local` false leaves the network tests on (no `-L`).
+pub fn start_with(
+    name: &'static str,
+    bin: &Path,
+    local: bool,
+    extra: &[&str],
+) -> Result<Daemon, String> {
     let port = free_port();
     let t0 = Instant::now();
     let child = Command::new(bin)
+        .args(local.then_some("-L"))
         .args([
-            "-L",
             "-i",
             "127.0.0.1",
             "-p",
@@ -249,9 +267,13 @@ fn tree_cpu_ticks(pid: u32) -> u64 {
     process_tree(pid).into_iter().map(ticks).sum()
 }
 
-/// Build our spamd in release mode; returns its path.
+/// Build our spamd in release mode; returns its path. In the private
+/// namespace of the `+net` rows it was built before entering.
 pub(crate) fn build_release_spamd() -> Result<PathBuf, String> {
     let root = corpus::workspace_root();
+    if e2e::dns::in_namespace() {
+        return Ok(root.join("target/release/spamd"));
+    }
     let status = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["build", "--release", "-q", "-p", "spamd"])
         .current_dir(&root)
@@ -377,9 +399,13 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut corpus = None;
     let mut bayes = false;
     let mut only: Option<String> = None;
+    let mut network = true;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
+            // Without the rows with network tests on (they need
+            // `unshare -n -m`, so root or user namespaces).
+            "--no-network" => network = false,
             "--messages" => n = it.next().and_then(|v| v.parse().ok()).unwrap_or(n),
             "--corpus" => corpus = it.next().map(PathBuf::from),
             "--bayes" => bayes = true,
@@ -391,52 +417,112 @@ pub fn main(args: &[String]) -> ExitCode {
             }
         }
     }
+    let network = network && !bayes;
+    // The `+net` rows run in the private namespace (SpamAssassin's DMARC
+    // library reads /etc/resolv.conf): this program, started again there
+    // after the offline rows, runs only them. rspamd and the offline rows
+    // stay outside (rspamd stalls on its outside maps in the namespace).
+    let net_rows = e2e::dns::in_namespace();
     let run = |c: PathBuf| {
         if bayes {
             crate::bench_bayes::bench(n, &c)
         } else {
-            bench(n, &c, only.as_deref())
+            bench(n, &c, only.as_deref(), net_rows)
         }
     };
-    match crate::public_corpus(corpus).and_then(run) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("bench: {e}");
-            ExitCode::from(1)
-        }
+    if let Err(e) = crate::public_corpus(corpus).and_then(run) {
+        eprintln!("bench: {e}");
+        return ExitCode::from(1);
     }
+    if network && !net_rows {
+        println!();
+        return match crate::parity_net::rerun_in_namespace(&["bench"], args) {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("bench: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    ExitCode::SUCCESS
 }
 
-fn bench(n: usize, corpus: &Path, only: Option<&str>) -> Result<(), String> {
+/// The offline rows (`-L`, and rspamd), or with `network` only the `+net`
+/// rows.
+fn bench(n: usize, corpus: &Path, only: Option<&str>, network: bool) -> Result<(), String> {
     let msgs = Arc::new(sample(corpus, n)?);
     let bytes: usize = msgs.iter().map(Vec::len).sum();
     let ours_bin = build_release_spamd()?;
+    if network {
+        println!("-- rows with network tests on, in a private network namespace --");
+    }
     let sa_bin = PathBuf::from("/usr/sbin/spamd");
     if !sa_bin.exists() {
         return Err("/usr/sbin/spamd is missing: apt-get install -y spamd spamassassin".into());
     }
-    println!(
-        "sample: {} messages, {} KiB, from {}",
-        msgs.len(),
-        bytes / 1024,
-        corpus.display()
-    );
-    println!(
-        "SpamAssassin and ours: -L -m 2, rules from /usr/share/spamassassin + /etc/spamassassin, use_bayes 0; rspamd: its own rules, 2 normal workers, offline; every request is SYMBOLS\n"
-    );
+    if !network {
+        println!(
+            "sample: {} messages, {} KiB, from {}",
+            msgs.len(),
+            bytes / 1024,
+            corpus.display()
+        );
+    }
+    if !network {
+        println!(
+            "SpamAssassin and ours: -L -m 2, rules from /usr/share/spamassassin + /etc/spamassassin, use_bayes 0; rspamd: its own rules, 2 normal workers, offline; every request is SYMBOLS\n"
+        );
+    }
+    // The network rows: knotd on 127.0.0.1:53 in our private namespace,
+    // serving the blocklist, SPF and DMARC zones of `xtask parity
+    // --network` for this sample, answering at once.
+    let net = if network {
+        let site = std::env::temp_dir().join(format!("spamrs-bench-net-{}", std::process::id()));
+        crate::parity_net::write_site(&site, 53)?;
+        let parsed = crate::parity_net::parse_for_site(&site, msgs.iter().map(Vec::as_slice));
+        let zones = crate::parity_net::zones_for(&parsed);
+        let records: usize = zones.iter().map(|z| z.records.len()).sum();
+        println!(
+            "+net: SpamAssassin and ours, network tests on (no -L), -m 2, rules from /usr/share/spamassassin, Debian's .pre files without Razor2/Pyzor/DCC, use_bayes 0; knotd on 127.0.0.1:53 (no delay) serving parity --network's {} zones with {records} records for the sample\n",
+            zones.len()
+        );
+        Some((e2e::dns::Knot::start_on(53, &zones), site))
+    } else {
+        None
+    };
     let mut results = Vec::new();
     let rspamd = Path::new("/usr/bin/rspamd").exists();
-    if !rspamd {
+    if !rspamd && !network {
         println!("rspamd: not installed (apt-get install -y rspamd); its column is skipped\n");
     }
     let extra = ["--cf=use_bayes 0", "--syslog=null"];
-    for name in ["SpamAssassin", "ours", "rspamd"] {
-        if only.is_some_and(|o| o != name) || (name == "rspamd" && !rspamd) {
+    let net_extra: Vec<String> = match &net {
+        Some((_, site)) => vec![
+            "--syslog=null".into(),
+            format!("--siteconfigpath={}", site.display()),
+        ],
+        None => Vec::new(),
+    };
+    let net_extra: Vec<&str> = net_extra.iter().map(String::as_str).collect();
+    for name in [
+        "SpamAssassin",
+        "ours",
+        "rspamd",
+        "SpamAssassin+net",
+        "ours+net",
+    ] {
+        let system = name.trim_end_matches("+net");
+        if only.is_some_and(|o| o != system)
+            || (name == "rspamd" && !rspamd)
+            || name.ends_with("+net") != network
+        {
             continue;
         }
         let d = match name {
             "SpamAssassin" => start(name, &sa_bin, &extra)?,
             "ours" => start(name, &ours_bin, &extra)?,
+            "SpamAssassin+net" => start_with(name, &sa_bin, false, &net_extra)?,
+            "ours+net" => start_with(name, &ours_bin, false, &net_extra)?,
             _ => start_rspamd(&corpus::workspace_root())?,
         };
         let idle = tree_rss_kib(d.child.id());
@@ -450,7 +536,7 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>) -> Result<(), String> {
             / (2 * msgs.len()) as f64;
         let rss = tree_rss_kib(d.child.id());
         println!(
-            "{:<13} start {:>6} ms | c=1 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | c=2 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | CPU {cpu_ms:>6.2} ms/msg | RSS idle {:>4} MiB, after load {:>4} MiB",
+            "{:<16} start {:>6} ms | c=1 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | c=2 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | CPU {cpu_ms:>6.2} ms/msg | RSS idle {:>4} MiB, after load {:>4} MiB",
             d.name,
             d.startup.as_millis(),
             c1.rate,
@@ -465,22 +551,29 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>) -> Result<(), String> {
         results.push((d.name, d.startup, c1, c2, rss, cpu_ms));
         drop(d);
     }
-    if only.is_none_or(|o| o == "ours") {
+    if !network && only.is_none_or(|o| o == "ours") {
         // Where our daemon's time goes, stage by stage, on the same sample.
         let (rules, _) = crate::profile::load_rules();
         let (prof, cpu) = crate::profile::run(&rules, &msgs, 1, false);
         println!("\nours, in process, per stage (thread CPU):");
         crate::profile::print(&prof, cpu, msgs.len());
     }
+    if let Some((mut knot, site)) = net {
+        knot.stop();
+        let _ = std::fs::remove_dir_all(site);
+    }
     let find = |n: &str| results.iter().find(|r| r.0 == n);
-    let Some(ours) = find("ours") else {
-        return Ok(());
-    };
     println!();
-    for other in ["SpamAssassin", "rspamd"] {
-        let Some(o) = find(other) else { continue };
+    for (us, other) in [
+        ("ours", "SpamAssassin"),
+        ("ours", "rspamd"),
+        ("ours+net", "SpamAssassin+net"),
+    ] {
+        let (Some(ours), Some(o)) = (find(us), find(other)) else {
+            continue;
+        };
         println!(
-            "ratio ours/{other}: throughput c=1 {:.2}x, c=2 {:.2}x; CPU per message {:.2}; p99 c=2 {:.2}; start-up {:.2}; RSS after load {:.2}",
+            "ratio {us}/{other}: throughput c=1 {:.2}x, c=2 {:.2}x; CPU per message {:.2}; p99 c=2 {:.2}; start-up {:.2}; RSS after load {:.2}",
             ours.2.rate / o.2.rate,
             ours.3.rate / o.3.rate,
             ours.5 / o.5.max(1e-9),

@@ -8,20 +8,44 @@
 use hickory_resolver::proto::rr::{RData, RecordType};
 use mail_auth::MessageAuthenticator;
 
-use super::Input;
-use super::org_domain;
+use super::{AuthOptions, Input};
 use crate::message::auth::{AuthFacts, SpfOutcome, is_known_tld};
 
 /// No usable policy: what SpamAssassin calls the policy then.
 const NO_POLICY: &str = "no policy available";
 
 /// The tags of a DMARC record that the decision reads.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 struct Policy {
     p: Option<String>,
     sp: Option<String>,
     adkim: Option<String>,
     aspf: Option<String>,
+    /// `pct`, as Perl reads the number (Mail::DMARC does not check it).
+    pct: Option<f64>,
+}
+
+/// Perl's numeric value of a string: its leading decimal number, else 0.
+fn perl_number(v: &str) -> f64 {
+    let v = v.trim_start();
+    let mut end = 0;
+    let mut seen_dot = false;
+    for (i, c) in v.char_indices() {
+        match c {
+            '0'..='9' => end = i + 1,
+            '.' if !seen_dot => seen_dot = true,
+            '+' | '-' if i == 0 => {}
+            _ => break,
+        }
+    }
+    v[..end].parse().unwrap_or(0.0)
+}
+
+/// A number in 0..100, fresh for each message, as Perl's `int(rand(100))`.
+fn percent_roll() -> f64 {
+    use std::hash::BuildHasher;
+    let h = std::collections::hash_map::RandomState::new().hash_one(std::time::SystemTime::now());
+    (h % 100) as f64
 }
 
 fn parse_policy(rec: &str) -> Policy {
@@ -36,6 +60,7 @@ fn parse_policy(rec: &str) -> Policy {
             "sp" => p.sp = Some(v),
             "adkim" => p.adkim = Some(v),
             "aspf" => p.aspf = Some(v),
+            "pct" => p.pct = Some(perl_number(&v)),
             _ => {}
         }
     }
@@ -79,8 +104,8 @@ async fn records(auth: &MessageAuthenticator, zone: &str) -> Vec<String> {
         .collect()
 }
 
-fn aligned(a: &str, b: &str, strict: bool) -> bool {
-    a == b || (!strict && org_domain(a) == org_domain(b))
+fn aligned(opts: &AuthOptions, a: &str, b: &str, strict: bool) -> bool {
+    a == b || (!strict && opts.org_domain(a) == opts.org_domain(b))
 }
 
 /// SpamAssassin's SPF result words as it hands them to Mail::DMARC.
@@ -98,6 +123,7 @@ fn spf_word(o: Option<SpfOutcome>) -> &'static str {
 /// not evaluated (no external relay, no author address).
 pub async fn check(
     auth: &MessageAuthenticator,
+    opts: &AuthOptions,
     input: &Input,
     facts: &AuthFacts,
 ) -> Option<(String, String)> {
@@ -119,7 +145,7 @@ pub async fn check(
     let helo_dom = relay.helo.to_lowercase();
 
     // 9.6: the author domain (or its organizational domain) must exist.
-    let org = org_domain(&from_dom);
+    let org = opts.org_domain(&from_dom);
     let mut todo = vec![from_dom.clone()];
     if org != from_dom {
         todo.push(org.clone());
@@ -168,7 +194,7 @@ pub async fn check(
         .dkim_signatures
         .iter()
         .filter(|s| s.valid)
-        .any(|s| aligned(&s.domain.to_lowercase(), &from_dom, dkim_strict));
+        .any(|s| aligned(opts, &s.domain.to_lowercase(), &from_dom, dkim_strict));
     let spf_strict = pol.aspf.as_deref() == Some("s");
     let spf_dom = if spf_word(facts.spf) == "pass" {
         Some(mfrom_dom.as_str())
@@ -177,13 +203,25 @@ pub async fn check(
     } else {
         None
     };
-    let spf_ok = spf_dom.is_some_and(|d| !d.is_empty() && aligned(d, &from_dom, spf_strict));
+    let spf_ok = spf_dom.is_some_and(|d| !d.is_empty() && aligned(opts, d, &from_dom, spf_strict));
     if dkim_ok || spf_ok {
         return Some(("pass".into(), p));
     }
     let effective = match (&pol.sp, is_subdomain) {
         (Some(sp), true) => sp.clone(),
         _ => p,
+    };
+    // 7.1 (Mail::DMARC): with pct, the policy applies to that share of the
+    // failing messages; the others get the next milder one.
+    let effective = match pol.pct {
+        Some(pct) if effective != "none" && percent_roll() >= pct => {
+            if effective == "reject" {
+                "quarantine".to_string()
+            } else {
+                "none".to_string()
+            }
+        }
+        _ => effective,
     };
     Some(("fail".into(), effective))
 }
@@ -199,7 +237,20 @@ mod tests {
         assert_eq!(p.sp.as_deref(), Some("none"));
         assert_eq!(p.adkim.as_deref(), Some("s"));
         assert!(valid_p("quarantine") && !valid_p("bogus"));
-        assert!(aligned("mail.example.com", "example.com", false));
-        assert!(!aligned("mail.example.com", "example.com", true));
+        assert_eq!(parse_policy("v=DMARC1; p=reject; pct=0").pct, Some(0.0));
+        assert_eq!(perl_number("50%"), 50.0);
+        assert_eq!(perl_number("x"), 0.0);
+        assert!((0.0..100.0).contains(&percent_roll()));
+        let mut conf = crate::config::Config::default();
+        let opts = AuthOptions::from_config(&conf);
+        assert!(aligned(&opts, "mail.example.com", "example.com", false));
+        assert!(!aligned(&opts, "mail.example.com", "example.com", true));
+        // With registry boundaries (as 20_aux_tlds.cf gives), a name under
+        // a listed two-label suffix is its own organizational domain.
+        conf.derived.two_level.insert("mine.nu".into());
+        let opts = AuthOptions::from_config(&conf);
+        assert_eq!(opts.org_domain("torb.mine.nu"), "torb.mine.nu");
+        assert_eq!(opts.org_domain("a.b.example.com"), "example.com");
+        assert!(!aligned(&opts, "torb.mine.nu", "other.mine.nu", false));
     }
 }

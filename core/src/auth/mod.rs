@@ -43,6 +43,9 @@ pub struct AuthOptions {
     /// `adsp_override domain [practice]`: (lower-cased domain or
     /// `*.domain`, ADSP code).
     pub adsp_override: Vec<(String, char)>,
+    /// The registry boundaries of the rules (`util_rb_2tld`/`util_rb_3tld`,
+    /// from the public suffix list), for DMARC's organizational domain.
+    pub registry: std::sync::Arc<crate::config::Derived>,
 }
 
 /// An ADSP practice word as a code, as SpamAssassin's `adsp_override`.
@@ -100,7 +103,18 @@ impl AuthOptions {
                     Some((d, code))
                 })
                 .collect(),
+            registry: std::sync::Arc::new(conf.derived.clone()),
         }
+    }
+
+    /// The organizational domain of `d`, as Mail::DMARC finds it with the
+    /// public suffix list: the registry boundaries of the rules when they
+    /// have them, else [`org_domain`]'s short list.
+    pub fn org_domain(&self, d: &str) -> String {
+        if self.registry.two_level.is_empty() {
+            return org_domain(d);
+        }
+        crate::eval::registry::trim_domain(&self.registry, d.trim_end_matches('.'))
     }
 }
 
@@ -261,7 +275,7 @@ async fn run(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Input) -> 
     facts.dkim_author_domains = dkim.author_domains;
     facts.dkim_valid_author_domains = dkim.valid_author_domains;
     facts.dkim_adsp = dkim.adsp;
-    facts.dmarc = dmarc::check(auth, input, &facts).await;
+    facts.dmarc = dmarc::check(auth, opts, input, &facts).await;
     facts
 }
 
@@ -279,9 +293,10 @@ pub(crate) fn to_crlf(raw: &[u8]) -> Vec<u8> {
     out
 }
 
-/// The registrable ("organizational") domain, for DMARC alignment. Mail::DMARC
-/// reads the Public Suffix List; this keeps the common two-label public
-/// suffixes and otherwise takes the last two labels.
+/// The registrable ("organizational") domain, for DMARC alignment, when the
+/// rules bring no registry boundaries ([`AuthOptions::org_domain`]):
+/// Mail::DMARC reads the Public Suffix List; this keeps the common
+/// two-label public suffixes and otherwise takes the last two labels.
 pub(crate) fn org_domain(d: &str) -> String {
     const TWO_LABEL_SUFFIXES: &[&str] = &[
         "co.uk", "org.uk", "ac.uk", "gov.uk", "me.uk", "ltd.uk", "plc.uk", "com.au", "net.au",

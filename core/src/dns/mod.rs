@@ -36,6 +36,12 @@ pub enum QType {
     Txt,
     Ns,
     Mx,
+    /// An NS query whose outcome is the primary server (`mname`) of the SOA
+    /// in the authority section of a negative answer, as Host records:
+    /// what DNSEval's `check_rbl_ns_from` reads (`$pkt->authority`, then
+    /// `mname`, which only SOA records have). A positive NS answer gives
+    /// nothing.
+    NsAuthority,
 }
 
 impl QType {
@@ -54,7 +60,7 @@ impl QType {
             QType::A => RecordType::A,
             QType::Aaaa => RecordType::AAAA,
             QType::Txt => RecordType::TXT,
-            QType::Ns => RecordType::NS,
+            QType::Ns | QType::NsAuthority => RecordType::NS,
             QType::Mx => RecordType::MX,
         }
     }
@@ -595,6 +601,15 @@ impl Batch {
         rt.spawn(async move {
             let fqdn = format!("{}.", key.0);
             let out = match resolver.lookup(fqdn.as_str(), key.1.record_type()).await {
+                Ok(_) if key.1 == QType::NsAuthority => Outcome::Answer(Vec::new()),
+                Err(e) if key.1 == QType::NsAuthority && e.is_no_records_found() => {
+                    Outcome::Answer(
+                        e.into_soa()
+                            .map(|soa| Rr::Host(normalize(&soa.data.mname.to_string())))
+                            .into_iter()
+                            .collect(),
+                    )
+                }
                 Ok(l) => Outcome::Answer(
                     l.answers()
                         .iter()

@@ -15,7 +15,7 @@ mod image;
 mod locales;
 mod mime;
 mod net;
-mod registry;
+pub(crate) mod registry;
 mod relay_headers;
 mod relays;
 mod uri;

@@ -230,7 +230,8 @@ enum Purpose {
     UriA {
         rules: Vec<String>,
     },
-    /// check_rbl_ns_from: NS of the envelope domain.
+    /// check_rbl_ns_from: the SOA primary server in the authority section
+    /// of the NS answer for the envelope domain (what SpamAssassin reads).
     NsFrom {
         rule: String,
         set: String,
@@ -602,7 +603,7 @@ pub fn plan(ctx: &EvalCtx<'_>, uris: &[String], rules: &[NetRule<'_>]) -> Option
                 if let Some(d) = envelope_domain(ctx) {
                     p.add(
                         &d,
-                        QType::Ns,
+                        QType::NsAuthority,
                         Purpose::NsFrom {
                             rule: r.name.into(),
                             set,
@@ -1350,7 +1351,7 @@ pub fn harvest(mut p: Plan) -> Results {
                             QType::A => "A",
                             QType::Aaaa => "AAAA",
                             QType::Txt => "TXT",
-                            QType::Ns => "NS",
+                            QType::Ns | QType::NsAuthority => "NS",
                             QType::Mx => "MX",
                         };
                         logs.entry(rule.clone())
