@@ -334,13 +334,14 @@ fn skip_token(t: &[u8]) -> Option<Vec<u8>> {
 
 /// `U*user`, `D*domain` and `D*` for each parent domain of an address.
 fn mail_addr_tokens(addr: &[u8], out: &mut Vec<Vec<u8>>) {
-    // The last '@' splits, and both halves must be non-empty.
-    let Some(at) = addr.iter().rposition(|&b| b == b'@') else {
+    // The last '@' with something both before and after it splits
+    // ("a@b@" is user "a", domain "b@").
+    let Some(at) = (1..addr.len().saturating_sub(1))
+        .rev()
+        .find(|&i| addr[i] == b'@')
+    else {
         return;
     };
-    if at == 0 || at + 1 >= addr.len() {
-        return;
-    }
     let (user, domain) = (&addr[..at], &addr[at + 1..]);
     let mut u = b"U*".to_vec();
     u.extend_from_slice(user);
@@ -611,7 +612,12 @@ fn chew_addr_header(msg: &Message, name: &str) -> Vec<u8> {
         let text = String::from_utf8_lossy(&v);
         for mb in crate::message::address::parse(&text) {
             if let Some(p) = &mb.phrase {
-                for w in p.split_whitespace() {
+                // Perl's `\s` on the header's UTF-8 octets: ASCII blanks
+                // only (an ideographic space stays inside the word).
+                for w in p
+                    .split(|c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}'))
+                    .filter(|w| !w.is_empty())
+                {
                     let mut t = b"N*".to_vec();
                     t.extend_from_slice(w.as_bytes());
                     toks.push(t);
