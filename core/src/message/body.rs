@@ -200,6 +200,9 @@ pub(crate) struct BodyViews {
     pub text: String,
     /// URIs from HTML attributes, raw.
     pub html_uris: Vec<String>,
+    /// For each of `html_uris`: Perl holds it as characters (its part was
+    /// decoded, or it has a character above U+00FF).
+    pub html_uris_flagged: Vec<bool>,
     /// Facts about each non-empty HTML part, in order.
     pub html_stats: Vec<HtmlStats>,
 }
@@ -208,6 +211,7 @@ pub(crate) struct BodyViews {
 pub(crate) fn body_views(p: &Parsed) -> BodyViews {
     let mut text = String::new();
     let mut html_uris = Vec::new();
+    let mut html_uris_flagged = Vec::new();
     let mut html_stats = Vec::new();
     let mut flagged = false;
     for i in leaves(p) {
@@ -219,6 +223,11 @@ pub(crate) fn body_views(p: &Parsed) -> BodyViews {
             text.push_str(&r.text);
             flagged |= r.flagged;
             if let Some(h) = r.html {
+                html_uris_flagged.extend(
+                    h.uris
+                        .iter()
+                        .map(|u| r.input_flagged || u.chars().any(|c| u32::from(c) > 0xff)),
+                );
                 html_uris.extend(h.uris);
                 html_stats.push(h.stats);
             }
@@ -247,6 +256,7 @@ pub(crate) fn body_views(p: &Parsed) -> BodyViews {
         lines: split_short_lines(&all),
         text,
         html_uris,
+        html_uris_flagged,
         html_stats,
     }
 }
