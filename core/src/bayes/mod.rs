@@ -281,14 +281,24 @@ impl Bayes {
     /// Learn `msg` as spam or ham.
     pub fn learn(&self, msg: &Message, is_spam: bool) -> Result<LearnResult, StoreError> {
         let item = Self::learn_item(msg, &self.opts.tokenizer);
-        let r = self.store.learn_batch(&[(item, Some(is_spam))])?;
+        let r = self.write(&[(item, Some(is_spam))])?;
         Ok(r.first().copied().unwrap_or(LearnResult::NotLearned))
+    }
+
+    /// Learn or forget a batch: into the journal under
+    /// `bayes_learn_to_journal`, else straight into the counts.
+    pub fn write(&self, items: &[(LearnItem, Option<bool>)]) -> Result<Vec<LearnResult>, StoreError> {
+        if self.opts.learn_to_journal {
+            self.store.learn_batch_journal(items)
+        } else {
+            self.store.learn_batch(items)
+        }
     }
 
     /// Forget `msg` if it was learned.
     pub fn forget(&self, msg: &Message) -> Result<LearnResult, StoreError> {
         let item = Self::learn_item(msg, &self.opts.tokenizer);
-        let r = self.store.learn_batch(&[(item, None)])?;
+        let r = self.write(&[(item, None)])?;
         Ok(r.first().copied().unwrap_or(LearnResult::NotLearned))
     }
 }
