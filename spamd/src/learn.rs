@@ -243,6 +243,10 @@ fn run(cli: &LearnCli) -> Result<ExitCode, String> {
     let path = db_path(cli, &opts);
     let bayes = Bayes::open(opts, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     let store: &dyn Store = bayes.store.as_ref();
+    // As sa-learn's start-up (SpamAssassin's init asks whether Bayes can
+    // scan, which syncs a journal that is due): before any other action,
+    // --dump included.
+    let _ = bayes.maintain(true);
 
     if cli.clear {
         store.clear().map_err(|e| e.to_string())?;
