@@ -369,7 +369,11 @@ fn learn_to_journal_as_sa_learn() {
         let (s, o) = both(&["--dump", "magic"]);
         let (s, o) = (magic_all(&s.stdout), magic_all(&o.stdout));
         for name in ["nspam", "nham", "ntokens", "oldest atime", "newest atime"] {
-            assert_eq!(s.get(name), o.get(name), "{when}: {name}\nSA {s:?}\nours {o:?}");
+            assert_eq!(
+                s.get(name),
+                o.get(name),
+                "{when}: {name}\nSA {s:?}\nours {o:?}"
+            );
         }
         s
     };

@@ -111,8 +111,8 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     };
     let show_n: usize = val("--show").and_then(|s| s.parse().ok()).unwrap_or(20);
-    let dirs = val("--dirs")
-        .unwrap_or_else(|| "easy_ham,easy_ham_2,hard_ham,spam,spam_2".to_string());
+    let dirs =
+        val("--dirs").unwrap_or_else(|| "easy_ham,easy_ham_2,hard_ham,spam,spam_2".to_string());
     let mut msgs = Vec::new();
     for d in dirs.split(',') {
         let dir = corpus.join(d);
@@ -123,7 +123,10 @@ pub fn main(args: &[String]) -> ExitCode {
         }
     }
     let script = corpus::workspace_root().join("xtask/bayes/sa_tokens.pl");
-    let (sa, ours) = match (sa_tokens(&script, &msgs, val("--sa-cache").as_deref().map(Path::new)), our_tokens(&msgs)) {
+    let (sa, ours) = match (
+        sa_tokens(&script, &msgs, val("--sa-cache").as_deref().map(Path::new)),
+        our_tokens(&msgs),
+    ) {
         (Ok(s), Ok(o)) => (s, o),
         (Err(e), _) | (_, Err(e)) => {
             eprintln!("bayes-tokens: {e}");

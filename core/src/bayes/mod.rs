@@ -287,7 +287,10 @@ impl Bayes {
 
     /// Learn or forget a batch: into the journal under
     /// `bayes_learn_to_journal`, else straight into the counts.
-    pub fn write(&self, items: &[(LearnItem, Option<bool>)]) -> Result<Vec<LearnResult>, StoreError> {
+    pub fn write(
+        &self,
+        items: &[(LearnItem, Option<bool>)],
+    ) -> Result<Vec<LearnResult>, StoreError> {
         if self.opts.learn_to_journal {
             self.store.learn_batch_journal(items)
         } else {

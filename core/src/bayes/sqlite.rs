@@ -332,14 +332,30 @@ fn apply_journal(
     let mut bytes = 0u64;
     let mut lines = 0i64;
     let mut change = |ds: i64, dh: i64, atime: i64| -> Result<()> {
-        ins.execute(params!["n", None::<i64>, ds, dh, 0, None::<Vec<u8>>, None::<String>])
-            .map_err(db_err)?;
+        ins.execute(params![
+            "n",
+            None::<i64>,
+            ds,
+            dh,
+            0,
+            None::<Vec<u8>>,
+            None::<String>
+        ])
+        .map_err(db_err)?;
         bytes += format!("n {ds} {dh}\n").len() as u64;
         let c_len = format!("c {ds} {dh} {atime} 0123456789\n").len() as u64;
         for (i, k) in item.keys.iter().enumerate() {
             let text = item.texts.get(i).filter(|t| !t.is_empty() && ds + dh > 0);
-            ins.execute(params!["c", key_to_i64(k), ds, dh, atime, text, None::<String>])
-                .map_err(db_err)?;
+            ins.execute(params![
+                "c",
+                key_to_i64(k),
+                ds,
+                dh,
+                atime,
+                text,
+                None::<String>
+            ])
+            .map_err(db_err)?;
         }
         bytes += c_len * item.keys.len() as u64;
         lines += 1 + item.keys.len() as i64;
@@ -404,8 +420,15 @@ fn apply_journal(
 /// counts reach zero goes, atimes never move back. Returns the lines
 /// applied.
 fn apply_pending(tx: &rusqlite::Transaction<'_>) -> Result<u64> {
-    let mut rows: Vec<(String, Option<i64>, i64, i64, i64, Option<Vec<u8>>, Option<String>)> =
-        Vec::new();
+    let mut rows: Vec<(
+        String,
+        Option<i64>,
+        i64,
+        i64,
+        i64,
+        Option<Vec<u8>>,
+        Option<String>,
+    )> = Vec::new();
     {
         let mut st = tx
             .prepare("SELECT kind, key, ds, dh, atime, token, msgid FROM pending ORDER BY seq")
@@ -712,10 +735,7 @@ impl Store for SqliteStore {
         })
     }
 
-    fn learn_batch_journal(
-        &self,
-        items: &[(LearnItem, Option<bool>)],
-    ) -> Result<Vec<LearnResult>> {
+    fn learn_batch_journal(&self, items: &[(LearnItem, Option<bool>)]) -> Result<Vec<LearnResult>> {
         self.with_writer(|conn| {
             let tx = conn
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)

@@ -171,7 +171,8 @@ fn fold_title_case(s: &[u8]) -> Vec<u8> {
 /// semantics (`chars`, one byte per character up to U+00FF) the Latin-1
 /// letters too.
 fn perl_word(b: u8, chars: bool) -> bool {
-    is_word(b) || (chars && matches!(b, 0xaa | 0xb5 | 0xba | 0xc0..=0xd6 | 0xd8..=0xf6 | 0xf8..=0xff))
+    is_word(b)
+        || (chars && matches!(b, 0xaa | 0xb5 | 0xba | 0xc0..=0xd6 | 0xd8..=0xf6 | 0xf8..=0xff))
 }
 
 /// Perl's `lc`: ASCII only on octets; with character semantics the

@@ -341,7 +341,10 @@ mod tests {
         let m = parse("\"Mick\" <a@b.ie>, \"=?iso-8859-1?B?Te1jaGXhbCDTIEJyZWFz");
         assert_eq!(m.len(), 1);
         assert_eq!(m[0].address.as_deref(), Some("a@b.ie"));
-        assert_eq!(addrs("\"abc\" <x@y>, \"unterminated <z@w>"), vec!["x@y", "z@w"]);
+        assert_eq!(
+            addrs("\"abc\" <x@y>, \"unterminated <z@w>"),
+            vec!["x@y", "z@w"]
+        );
         assert!(parse("\"abc def").is_empty());
     }
 

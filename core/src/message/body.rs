@@ -333,9 +333,7 @@ pub(crate) fn visibility_lines(p: &Parsed, which: Visibility) -> Vec<Vec<u8>> {
             // chunks holds an entity above U+00FF; an empty view is a plain
             // ''), and a plain part's invisible view is always ''.
             let (mut t, f) = match (&r.html, which) {
-                (Some(h), Visibility::Visible) => {
-                    (h.visible.clone(), view_flagged(&r, &h.visible))
-                }
+                (Some(h), Visibility::Visible) => (h.visible.clone(), view_flagged(&r, &h.visible)),
                 (Some(h), Visibility::Invisible) => {
                     (h.invisible.clone(), view_flagged(&r, &h.invisible))
                 }
