@@ -409,26 +409,29 @@ fn apply_journal(
             LearnResult::Learned
         }
     };
-    drop(change);
     SqliteStore::meta_add(tx, "journal_bytes", (bytes + extra.0) as i64)?;
     SqliteStore::meta_add(tx, "journal_lines", lines + extra.1)?;
     Ok(result)
 }
+
+/// One journal line as stored: kind, key, spam and ham deltas, atime,
+/// token text (or the seen class of an `m` line), message id.
+type PendingRow = (
+    String,
+    Option<i64>,
+    i64,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    Option<String>,
+);
 
 /// Apply the journaled learning in order (SpamAssassin's sync of `c`, `n`
 /// and `m` journal lines): counts add up and stop at zero, a token whose
 /// counts reach zero goes, atimes never move back. Returns the lines
 /// applied.
 fn apply_pending(tx: &rusqlite::Transaction<'_>) -> Result<u64> {
-    let mut rows: Vec<(
-        String,
-        Option<i64>,
-        i64,
-        i64,
-        i64,
-        Option<Vec<u8>>,
-        Option<String>,
-    )> = Vec::new();
+    let mut rows: Vec<PendingRow> = Vec::new();
     {
         let mut st = tx
             .prepare("SELECT kind, key, ds, dh, atime, token, msgid FROM pending ORDER BY seq")

@@ -669,7 +669,7 @@ fn chew_addr_header(msg: &Message, name: &str) -> Vec<u8> {
                 // Perl's `\s` on the header's UTF-8 octets: ASCII blanks
                 // only (an ideographic space stays inside the word).
                 for w in p
-                    .split(|c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\u{b}' | '\u{c}'))
+                    .split([' ', '\t', '\n', '\r', '\u{b}', '\u{c}'])
                     .filter(|w| !w.is_empty())
                 {
                     let mut t = b"N*".to_vec();
