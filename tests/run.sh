@@ -86,3 +86,6 @@ cargo run --release -q -p xtask -- embedded-eval --require-fp 0.5 --require-fn 2
 cargo build --release -q -p spamd
 cargo run --release -q -p xtask -- bayes-compare --expiry \
   --recorded tests/parity/bayes-expiry-sa401.tsv --require 97 --tolerance 200
+# Every message's Bayes token set against SpamAssassin 4.0.1's own
+# tokenizer (xtask/bayes/sa_tokens.pl): all 6,046 must be equal.
+cargo run --release -q -p xtask -- bayes-tokens --show 20
