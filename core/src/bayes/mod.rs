@@ -130,7 +130,19 @@ impl Bayes {
         }
         let r = self.classify_now(msg, ns, nh);
         let _ = self.maintain(false);
-        r
+        // The touches reach the journal after the opportunistic sync and
+        // expiry, as SpamAssassin writes its journal (`cleanup`) only
+        // after them: this scan's touches do not save tokens from the
+        // expiry the scan itself starts.
+        match r {
+            Ok(Some((c, used, atime))) => {
+                // Useful tokens stay young; a busy writer just means no touch.
+                let _ = self.store.touch(&used, atime);
+                Ok(Some(c))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The classification proper, once the counts say Bayes is usable: one
@@ -140,7 +152,7 @@ impl Bayes {
         msg: &Message,
         ns: u64,
         nh: u64,
-    ) -> Result<Option<Classification>, StoreError> {
+    ) -> Result<Option<(Classification, Vec<Key>, i64)>, StoreError> {
         if self.ignored(msg) {
             return Ok(None);
         }
@@ -167,15 +179,17 @@ impl Bayes {
         let used: Vec<Key> = sig.iter().map(|(i, _)| keys[*i]).collect();
         let now = now();
         let atime = receive_date(msg).map_or(now, |t| t.min(now));
-        // Useful tokens stay young; a busy writer just means no touch.
-        let _ = self.store.touch(&used, atime);
-        Ok(Some(Classification {
-            prob,
-            nspam: ns,
-            nham: nh,
-            tokens: keys.len(),
-            learned,
-        }))
+        Ok(Some((
+            Classification {
+                prob,
+                nspam: ns,
+                nham: nh,
+                tokens: keys.len(),
+                learned,
+            },
+            used,
+            atime,
+        )))
     }
 
     /// The expiry settings, with `--force-expire` or not.
