@@ -157,7 +157,12 @@ impl Bayes {
             return Ok(None);
         }
         let toks = tokenizer::tokenize(msg, &self.opts.tokenizer);
-        let keys: Vec<Key> = toks.keys().copied().collect();
+        // In key order: equally strong tokens at the cut to the 150 most
+        // significant are then chosen the same way in every scan and every
+        // run (Perl's hash order, which decides this in SpamAssassin, is
+        // also the same for every message of a process).
+        let mut keys: Vec<Key> = toks.keys().copied().collect();
+        keys.sort_unstable();
         let counts = self.store.tokens(&keys)?;
         let mut probs = Vec::new();
         let mut learned = 0;
