@@ -237,9 +237,16 @@ fn run(cli: &LearnCli) -> Result<ExitCode, String> {
     let mut opts = BayesOptions::from_config(&conf);
     // Like sa-learn: these work on the database even with use_bayes 0.
     opts.use_bayes = true;
+    // As sa-learn: --no-sync, not bayes_learn_to_journal, decides whether
+    // learning goes to the journal (a forget always writes directly).
+    opts.learn_to_journal = cli.no_sync && !cli.forget;
     let path = db_path(cli, &opts);
     let bayes = Bayes::open(opts, &path).map_err(|e| format!("{}: {e}", path.display()))?;
     let store: &dyn Store = bayes.store.as_ref();
+    // As sa-learn's start-up (SpamAssassin's init asks whether Bayes can
+    // scan, which syncs a journal that is due): before any other action,
+    // --dump included.
+    let _ = bayes.maintain(true);
 
     if cli.clear {
         store.clear().map_err(|e| e.to_string())?;
@@ -303,9 +310,14 @@ fn run(cli: &LearnCli) -> Result<ExitCode, String> {
         println!("sa-learn: no targets given");
         return Ok(ExitCode::from(64));
     }
-    // Before learning, as sa-learn does: apply recorded touches and expire
-    // if due (with --no-sync, neither).
-    if !cli.no_sync {
+    // Before learning, as sa-learn does: apply the journal and expire if
+    // due (with --no-sync, neither; a forget needs the database current).
+    if cli.no_sync && cli.forget {
+        eprintln!(
+            "sa-learn warning: --forget requires read/write access to the database, and is incompatible with --no-sync"
+        );
+    }
+    if !cli.no_sync || cli.forget {
         bayes.sync_and_expire(false).map_err(|e| e.to_string())?;
     }
     let (learned, examined) = learn(cli, &bayes, &conf.message_options(), &targets, class)?;
@@ -552,7 +564,7 @@ fn learn(
             if batch.is_empty() || failure.is_some() {
                 return;
             }
-            match bayes.store.learn_batch(batch) {
+            match bayes.write(batch) {
                 Ok(rs) => {
                     learned += rs
                         .iter()

@@ -301,3 +301,129 @@ fn japanese_tokens_are_words_and_bigrams() {
         .unwrap_or(0);
     assert!(longest <= 8, "a token with {longest} CJK characters");
 }
+
+/// Every `--dump magic` counter by name, and the sync report's counts.
+fn magic_all(text: &[u8]) -> std::collections::BTreeMap<String, i64> {
+    String::from_utf8_lossy(text)
+        .lines()
+        .filter_map(|l| {
+            let (head, name) = l.split_once("non-token data: ")?;
+            let v = head.split_whitespace().nth(2)?.parse().ok()?;
+            Some((name.to_string(), v))
+        })
+        .collect()
+}
+
+/// "N unique entries (M total entries)" of a sync report.
+fn sync_counts(text: &[u8]) -> Option<(u64, u64)> {
+    let t = String::from_utf8_lossy(text);
+    let rest = t.split("seconds: ").nth(1)?;
+    let mut w = rest.split_whitespace();
+    let unique = w.next()?.parse().ok()?;
+    let total = w.nth(2)?.trim_start_matches('(').parse().ok()?;
+    Some((unique, total))
+}
+
+/// Links to the first `n` messages of a public corpus folder.
+fn corpus_dir(dir: &Path, folder: &str, n: usize) -> String {
+    let d = dir.join(folder);
+    std::fs::create_dir_all(&d).expect("dir");
+    let mut v: Vec<_> = std::fs::read_dir(corpus::public_or_panic().join(folder))
+        .expect("corpus folder")
+        .map(|e| e.expect("entry").path())
+        .collect();
+    v.sort();
+    for (i, f) in v.iter().take(n).enumerate() {
+        std::os::unix::fs::symlink(f, d.join(format!("{i:04}"))).expect("symlink");
+    }
+    d.display().to_string()
+}
+
+/// `bayes_learn_to_journal` and `--no-sync` against sa-learn 4.0.1 on the
+/// same messages: learning into the journal leaves the counts alone (a
+/// message journaled twice counts twice once synced, since the seen check
+/// reads the database), `--sync` reports the same entries and gives the
+/// same `--dump magic`; a journal grown past `bayes_journal_max_size` is
+/// synced by the next start-up (even a `--dump`); `bayes_learn_to_journal
+/// 1` alone does not journal sa-learn's learning (only `--no-sync` does);
+/// spamd's TELL under `bayes_learn_to_journal 1` journals, counted at the
+/// next sync.
+#[test]
+fn learn_to_journal_as_sa_learn() {
+    let sa = require("/usr/bin/sa-learn", "spamassassin");
+    let dir = TempDir::new("bayes-journal");
+    let spam = corpus_dir(dir.path(), "spam", 3);
+    let ham = corpus_dir(dir.path(), "easy_ham", 30);
+    let sa_db = dir.path().join("sa").display().to_string();
+    let our_db = dir.path().join("ours");
+    let both = |args: &[&str]| -> (Run, Run) {
+        let mut a = vec!["--dbpath", sa_db.as_str()];
+        a.extend_from_slice(args);
+        let s = run(&sa, &a, b"", LIMIT);
+        assert_eq!(s.code, 0, "sa-learn {args:?}: {}", s.stderr);
+        let o = learn(&our_db, args);
+        assert_eq!(o.code, 0, "spamd learn {args:?}: {}", o.stderr);
+        (s, o)
+    };
+    let same_magic = |when: &str| {
+        let (s, o) = both(&["--dump", "magic"]);
+        let (s, o) = (magic_all(&s.stdout), magic_all(&o.stdout));
+        for name in ["nspam", "nham", "ntokens", "oldest atime", "newest atime"] {
+            assert_eq!(
+                s.get(name),
+                o.get(name),
+                "{when}: {name}\nSA {s:?}\nours {o:?}"
+            );
+        }
+        s
+    };
+    // A small journal: nothing counted until --sync.
+    both(&["--no-sync", "--spam", &spam]);
+    both(&["--no-sync", "--spam", &spam]);
+    let before = same_magic("journaled, before --sync");
+    assert_eq!(
+        (before["nspam"], before["nham"], before["ntokens"]),
+        (0, 0, 0)
+    );
+    let (s, o) = both(&["--sync"]);
+    let counts = sync_counts(&s.stdout).expect("SpamAssassin's sync report");
+    assert_eq!(sync_counts(&o.stdout), Some(counts), "sync report");
+    let after = same_magic("after --sync");
+    assert_eq!((after["nspam"], after["nham"]), (6, 0));
+    assert!(after["last journal sync atime"] > 0);
+
+    // A journal past bayes_journal_max_size (100 KiB): the next start-up
+    // syncs it, before the dump.
+    both(&["--no-sync", "--ham", &ham]);
+    let big = same_magic("journal past its maximum size");
+    assert_eq!((big["nspam"], big["nham"]), (6, 30));
+
+    // With bayes_learn_to_journal 1 but without --no-sync, sa-learn writes
+    // straight to the database (the messages move to ham at once).
+    both(&["--cf", "bayes_learn_to_journal 1", "--ham", &spam]);
+    let moved = same_magic("bayes_learn_to_journal 1 without --no-sync");
+    assert_eq!((moved["nspam"], moved["nham"]), (3, 33));
+
+    // spamd's TELL under bayes_learn_to_journal 1: journaled until a sync.
+    std::fs::set_permissions(
+        dir.path(),
+        std::os::unix::fs::PermissionsExt::from_mode(0o1777),
+    )
+    .expect("chmod");
+    let tell_db = dir.path().join("tell").display().to_string();
+    let cf = format!("bayes_path {tell_db}\nbayes_learn_to_journal 1");
+    let d = Daemon::ours(&["--allow-tell", "--cf", &cf]);
+    let port = d.port.to_string();
+    let msg = std::fs::read(std::path::Path::new(&spam).join("0000")).expect("message");
+    let r = run(&our_bin("spamc"), &["-p", &port, "-L", "spam"], &msg, LIMIT);
+    assert_eq!(
+        String::from_utf8_lossy(&r.stdout),
+        "Message successfully un/learned\n",
+        "{}",
+        r.stderr
+    );
+    assert_eq!(magic(Path::new(&tell_db)), (0, 0, 0));
+    let r = learn(Path::new(&tell_db), &["--sync"]);
+    assert!(sync_counts(&r.stdout).is_some(), "{}", r.stderr);
+    assert_eq!(magic(Path::new(&tell_db)).0, 1);
+}

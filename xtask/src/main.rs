@@ -28,6 +28,8 @@
 //!   `bayes_expiry_max_db_size`, and compares `--dump magic` and BAYES_*
 //!   answers before and after `--force-expire`.
 //!
+//! `cargo run --release -p xtask -- bayes-tokens [--corpus DIR] [--show N]`
+//!   every message's Bayes tokens, ours against SpamAssassin's.
 //! `cargo run --release -p xtask -- bayes-cjk [--corpus DIR]`
 //!   leave-one-out on the Japanese corpus with and without bayes_cjk_tokens.
 //!
@@ -46,6 +48,7 @@
 mod bayes_cjk;
 mod bayes_compare;
 mod bayes_expiry;
+mod bayes_tokens;
 mod bench;
 mod bench_bayes;
 mod embedded_eval;
@@ -76,6 +79,7 @@ fn main() -> ExitCode {
         Some("record") => record::main(&args[1..]),
         Some("bayes-compare") => bayes_compare::main(&args[1..]),
         Some("bayes-cjk") => bayes_cjk::main(&args[1..]),
+        Some("bayes-tokens") => bayes_tokens::main(&args[1..]),
         Some("embedded-eval") => embedded_eval::main(&args[1..]),
         Some("tune-scores") => tune_scores::main(&args[1..]),
         Some("load") => {
@@ -88,7 +92,7 @@ fn main() -> ExitCode {
         }
         _ => {
             eprintln!(
-                "usage: xtask parity|bench|profile|record|bayes-compare|bayes-cjk|embedded-eval|tune-scores|load [options]"
+                "usage: xtask parity|bench|profile|record|bayes-compare|bayes-cjk|bayes-tokens|embedded-eval|tune-scores|load [options]"
             );
             ExitCode::from(2)
         }

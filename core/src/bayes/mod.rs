@@ -130,7 +130,19 @@ impl Bayes {
         }
         let r = self.classify_now(msg, ns, nh);
         let _ = self.maintain(false);
-        r
+        // The touches reach the journal after the opportunistic sync and
+        // expiry, as SpamAssassin writes its journal (`cleanup`) only
+        // after them: this scan's touches do not save tokens from the
+        // expiry the scan itself starts.
+        match r {
+            Ok(Some((c, used, atime))) => {
+                // Useful tokens stay young; a busy writer just means no touch.
+                let _ = self.store.touch(&used, atime);
+                Ok(Some(c))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => Err(e),
+        }
     }
 
     /// The classification proper, once the counts say Bayes is usable: one
@@ -140,12 +152,17 @@ impl Bayes {
         msg: &Message,
         ns: u64,
         nh: u64,
-    ) -> Result<Option<Classification>, StoreError> {
+    ) -> Result<Option<(Classification, Vec<Key>, i64)>, StoreError> {
         if self.ignored(msg) {
             return Ok(None);
         }
         let toks = tokenizer::tokenize(msg, &self.opts.tokenizer);
-        let keys: Vec<Key> = toks.keys().copied().collect();
+        // In key order: equally strong tokens at the cut to the 150 most
+        // significant are then chosen the same way in every scan and every
+        // run (Perl's hash order, which decides this in SpamAssassin, is
+        // also the same for every message of a process).
+        let mut keys: Vec<Key> = toks.keys().copied().collect();
+        keys.sort_unstable();
         let counts = self.store.tokens(&keys)?;
         let mut probs = Vec::new();
         let mut learned = 0;
@@ -167,15 +184,17 @@ impl Bayes {
         let used: Vec<Key> = sig.iter().map(|(i, _)| keys[*i]).collect();
         let now = now();
         let atime = receive_date(msg).map_or(now, |t| t.min(now));
-        // Useful tokens stay young; a busy writer just means no touch.
-        let _ = self.store.touch(&used, atime);
-        Ok(Some(Classification {
-            prob,
-            nspam: ns,
-            nham: nh,
-            tokens: keys.len(),
-            learned,
-        }))
+        Ok(Some((
+            Classification {
+                prob,
+                nspam: ns,
+                nham: nh,
+                tokens: keys.len(),
+                learned,
+            },
+            used,
+            atime,
+        )))
     }
 
     /// The expiry settings, with `--force-expire` or not.
@@ -281,14 +300,27 @@ impl Bayes {
     /// Learn `msg` as spam or ham.
     pub fn learn(&self, msg: &Message, is_spam: bool) -> Result<LearnResult, StoreError> {
         let item = Self::learn_item(msg, &self.opts.tokenizer);
-        let r = self.store.learn_batch(&[(item, Some(is_spam))])?;
+        let r = self.write(&[(item, Some(is_spam))])?;
         Ok(r.first().copied().unwrap_or(LearnResult::NotLearned))
+    }
+
+    /// Learn or forget a batch: into the journal under
+    /// `bayes_learn_to_journal`, else straight into the counts.
+    pub fn write(
+        &self,
+        items: &[(LearnItem, Option<bool>)],
+    ) -> Result<Vec<LearnResult>, StoreError> {
+        if self.opts.learn_to_journal {
+            self.store.learn_batch_journal(items)
+        } else {
+            self.store.learn_batch(items)
+        }
     }
 
     /// Forget `msg` if it was learned.
     pub fn forget(&self, msg: &Message) -> Result<LearnResult, StoreError> {
         let item = Self::learn_item(msg, &self.opts.tokenizer);
-        let r = self.store.learn_batch(&[(item, None)])?;
+        let r = self.write(&[(item, None)])?;
         Ok(r.first().copied().unwrap_or(LearnResult::NotLearned))
     }
 }

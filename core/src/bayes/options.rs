@@ -140,6 +140,10 @@ pub struct BayesOptions {
     pub seen_ttl: i64,
     /// `bayes_journal_max_size` (102400 bytes; 0: never sync by size).
     pub journal_max_size: u64,
+    /// `bayes_learn_to_journal` (0): spamd's learning (spamc -L, TELL,
+    /// auto-learn) goes to the journal, counted at the next sync.
+    /// `spamd learn` sets it from `--no-sync` instead, as sa-learn does.
+    pub learn_to_journal: bool,
     /// `bayes_store_module` (empty: ours, SQLite).
     pub store_module: String,
     /// `bayes_sql_dsn` (for the Redis store: `server=HOST:PORT;...`).
@@ -225,6 +229,7 @@ impl BayesOptions {
                 .get("bayes_seen_ttl")
                 .map_or(8 * 86400, |v| duration(v, 8 * 86400)),
             journal_max_size: num("bayes_journal_max_size", 102_400.0) as u64,
+            learn_to_journal: num("bayes_learn_to_journal", 0.0) != 0.0,
             store_module: conf
                 .settings
                 .get("bayes_store_module")

@@ -100,7 +100,11 @@ impl SqliteStore {
                  atime INTEGER NOT NULL, token BLOB);
              CREATE TABLE IF NOT EXISTS seen (msgid TEXT PRIMARY KEY, class TEXT NOT NULL)
                  WITHOUT ROWID;
-             CREATE TABLE IF NOT EXISTS journal (key INTEGER PRIMARY KEY, atime INTEGER NOT NULL);",
+             CREATE TABLE IF NOT EXISTS journal (key INTEGER PRIMARY KEY, atime INTEGER NOT NULL);
+             CREATE TABLE IF NOT EXISTS pending (
+                 seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,
+                 key INTEGER, ds INTEGER NOT NULL DEFAULT 0, dh INTEGER NOT NULL DEFAULT 0,
+                 atime INTEGER NOT NULL DEFAULT 0, token BLOB, msgid TEXT);",
         )
         .map_err(db_err)?;
         let v: Option<i64> = conn
@@ -290,6 +294,237 @@ impl SqliteStore {
         .map_err(db_err)?;
         Ok(())
     }
+}
+
+/// The seen-database entry of the first of `msgids` that has one.
+fn seen_of(tx: &rusqlite::Transaction<'_>, msgids: &[String]) -> Result<Option<(String, String)>> {
+    for id in msgids {
+        let c: Option<String> = tx
+            .query_row("SELECT class FROM seen WHERE msgid = ?1", [id], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(db_err)?;
+        if let Some(c) = c {
+            return Ok(Some((id.clone(), c)));
+        }
+    }
+    Ok(None)
+}
+
+/// Learn or forget one message into the journal (`bayes_learn_to_journal`,
+/// `sa-learn --no-sync`), as SpamAssassin's DBM store does: the seen
+/// check reads the database only (a message journaled twice before a
+/// sync counts twice), and nothing reaches the counts until `sync`. The
+/// journal's size grows by the bytes SpamAssassin's journal lines take.
+fn apply_journal(
+    tx: &rusqlite::Transaction<'_>,
+    item: &LearnItem,
+    class: Option<bool>,
+) -> Result<LearnResult> {
+    let seen = seen_of(tx, &item.msgids)?;
+    let mut ins = tx
+        .prepare(
+            "INSERT INTO pending (kind, key, ds, dh, atime, token, msgid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )
+        .map_err(db_err)?;
+    let mut bytes = 0u64;
+    let mut lines = 0i64;
+    let mut change = |ds: i64, dh: i64, atime: i64| -> Result<()> {
+        ins.execute(params![
+            "n",
+            None::<i64>,
+            ds,
+            dh,
+            0,
+            None::<Vec<u8>>,
+            None::<String>
+        ])
+        .map_err(db_err)?;
+        bytes += format!("n {ds} {dh}\n").len() as u64;
+        let c_len = format!("c {ds} {dh} {atime} 0123456789\n").len() as u64;
+        for (i, k) in item.keys.iter().enumerate() {
+            let text = item.texts.get(i).filter(|t| !t.is_empty() && ds + dh > 0);
+            ins.execute(params![
+                "c",
+                key_to_i64(k),
+                ds,
+                dh,
+                atime,
+                text,
+                None::<String>
+            ])
+            .map_err(db_err)?;
+        }
+        bytes += c_len * item.keys.len() as u64;
+        lines += 1 + item.keys.len() as i64;
+        Ok(())
+    };
+    let seen_line = |class: &str, id: &str| -> Result<(u64, i64)> {
+        tx.execute(
+            "INSERT INTO pending (kind, msgid, token) VALUES ('m', ?1, ?2)",
+            params![id, class.as_bytes()],
+        )
+        .map_err(db_err)?;
+        Ok((format!("m {class} {id}\n").len() as u64, 1))
+    };
+    let mut extra = (0u64, 0i64);
+    let result = match class {
+        None => match &seen {
+            Some((id, c)) => {
+                if c == "s" {
+                    change(-1, 0, 0)?;
+                } else {
+                    change(0, -1, 0)?;
+                }
+                extra = seen_line("f", id)?;
+                LearnResult::Forgotten
+            }
+            None => LearnResult::NotLearned,
+        },
+        Some(is_spam) => {
+            if let Some((id, c)) = &seen {
+                if (c == "s") == is_spam || item.no_relearn {
+                    return Ok(LearnResult::AlreadyLearned);
+                }
+                // Learned as the other class: forget it first, journaled too.
+                if c == "s" {
+                    change(-1, 0, 0)?;
+                } else {
+                    change(0, -1, 0)?;
+                }
+                let (b, l) = seen_line("f", id)?;
+                extra = (extra.0 + b, extra.1 + l);
+            }
+            if is_spam {
+                change(1, 0, item.atime)?;
+            } else {
+                change(0, 1, item.atime)?;
+            }
+            if let Some(id) = item.msgids.first() {
+                let (b, l) = seen_line(if is_spam { "s" } else { "h" }, id)?;
+                extra = (extra.0 + b, extra.1 + l);
+            }
+            LearnResult::Learned
+        }
+    };
+    SqliteStore::meta_add(tx, "journal_bytes", (bytes + extra.0) as i64)?;
+    SqliteStore::meta_add(tx, "journal_lines", lines + extra.1)?;
+    Ok(result)
+}
+
+/// One journal line as stored: kind, key, spam and ham deltas, atime,
+/// token text (or the seen class of an `m` line), message id.
+type PendingRow = (
+    String,
+    Option<i64>,
+    i64,
+    i64,
+    i64,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+
+/// Apply the journaled learning in order (SpamAssassin's sync of `c`, `n`
+/// and `m` journal lines): counts add up and stop at zero, a token whose
+/// counts reach zero goes, atimes never move back. Returns the lines
+/// applied.
+fn apply_pending(tx: &rusqlite::Transaction<'_>) -> Result<u64> {
+    let mut rows: Vec<PendingRow> = Vec::new();
+    {
+        let mut st = tx
+            .prepare("SELECT kind, key, ds, dh, atime, token, msgid FROM pending ORDER BY seq")
+            .map_err(db_err)?;
+        let mut q = st.query([]).map_err(db_err)?;
+        while let Some(r) = q.next().map_err(db_err)? {
+            rows.push((
+                r.get(0).map_err(db_err)?,
+                r.get(1).map_err(db_err)?,
+                r.get(2).map_err(db_err)?,
+                r.get(3).map_err(db_err)?,
+                r.get(4).map_err(db_err)?,
+                r.get(5).map_err(db_err)?,
+                r.get(6).map_err(db_err)?,
+            ));
+        }
+    }
+    if rows.is_empty() {
+        return Ok(0);
+    }
+    let mut get = tx
+        .prepare("SELECT spam, ham, atime FROM tokens WHERE key = ?1")
+        .map_err(db_err)?;
+    let mut put = tx
+        .prepare(
+            "INSERT INTO tokens (key, spam, ham, atime, token) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT(key) DO UPDATE SET spam = ?2, ham = ?3, atime = ?4,
+                 token = COALESCE(token, ?5)",
+        )
+        .map_err(db_err)?;
+    let mut del = tx
+        .prepare("DELETE FROM tokens WHERE key = ?1")
+        .map_err(db_err)?;
+    let (mut added, mut newest, mut oldest) = (0i64, None::<i64>, None::<i64>);
+    for (kind, key, ds, dh, atime, token, msgid) in &rows {
+        match kind.as_str() {
+            "c" => {
+                let Some(key) = key else { continue };
+                let old: Option<(i64, i64, i64)> = get
+                    .query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()
+                    .map_err(db_err)?;
+                let (ts, th, at) = old.unwrap_or((0, 0, 0));
+                let (ts, th) = ((ts + ds).max(0), (th + dh).max(0));
+                let at = at.max(*atime);
+                if ts == 0 && th == 0 {
+                    if old.is_some() {
+                        del.execute([key]).map_err(db_err)?;
+                        added -= 1;
+                    }
+                } else {
+                    put.execute(params![key, ts, th, at, token])
+                        .map_err(db_err)?;
+                    if old.is_none() {
+                        added += 1;
+                    }
+                    newest = Some(newest.map_or(at, |n| n.max(at)));
+                    oldest = Some(oldest.map_or(at, |o| o.min(at)));
+                }
+            }
+            "n" => {
+                SqliteStore::meta_add(tx, "nspam", *ds)?;
+                SqliteStore::meta_add(tx, "nham", *dh)?;
+            }
+            "m" => {
+                let Some(id) = msgid else { continue };
+                match token.as_deref() {
+                    Some(b"f") => {
+                        tx.execute("DELETE FROM seen WHERE msgid = ?1", [id])
+                            .map_err(db_err)?;
+                    }
+                    Some(c) => {
+                        tx.execute(
+                            "INSERT OR REPLACE INTO seen (msgid, class) VALUES (?1, ?2)",
+                            params![id, String::from_utf8_lossy(c)],
+                        )
+                        .map_err(db_err)?;
+                    }
+                    None => {}
+                }
+            }
+            _ => {}
+        }
+    }
+    SqliteStore::meta_add(tx, "ntokens", added)?;
+    if let Some(n) = newest {
+        SqliteStore::meta_extreme(tx, "newest_atime", n, true)?;
+    }
+    if let Some(o) = oldest {
+        SqliteStore::meta_extreme(tx, "oldest_atime", o, false)?;
+    }
+    tx.execute("DELETE FROM pending", []).map_err(db_err)?;
+    Ok(rows.len() as u64)
 }
 
 /// Apply one learn or forget inside an open transaction.
@@ -503,6 +738,20 @@ impl Store for SqliteStore {
         })
     }
 
+    fn learn_batch_journal(&self, items: &[(LearnItem, Option<bool>)]) -> Result<Vec<LearnResult>> {
+        self.with_writer(|conn| {
+            let tx = conn
+                .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
+                .map_err(db_err)?;
+            let mut out = Vec::with_capacity(items.len());
+            for (item, class) in items {
+                out.push(apply_journal(&tx, item, *class)?);
+            }
+            tx.commit().map_err(db_err)?;
+            Ok(out)
+        })
+    }
+
     fn magic(&self) -> Result<Magic> {
         self.with_reader(Self::read_magic)
     }
@@ -546,6 +795,7 @@ impl Store for SqliteStore {
         self.with_writer(|conn| {
             conn.execute_batch(
                 "BEGIN IMMEDIATE; DELETE FROM tokens; DELETE FROM seen; DELETE FROM journal;
+                 DELETE FROM pending;
                  DELETE FROM meta WHERE name <> 'schema_version'; COMMIT;",
             )
             .map_err(db_err)
@@ -564,7 +814,7 @@ impl Store for SqliteStore {
                 .transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)
                 .map_err(db_err)?;
             tx.execute_batch(
-                "DELETE FROM tokens; DELETE FROM seen; DELETE FROM journal;
+                "DELETE FROM tokens; DELETE FROM seen; DELETE FROM journal; DELETE FROM pending;
                  DELETE FROM meta WHERE name <> 'schema_version';",
             )
             .map_err(db_err)?;
@@ -674,7 +924,8 @@ impl Store for SqliteStore {
             let pending: i64 = tx
                 .query_row("SELECT COUNT(*) FROM journal", [], |r| r.get(0))
                 .map_err(db_err)?;
-            if pending == 0 {
+            let learned = apply_pending(&tx)?;
+            if pending == 0 && learned == 0 {
                 return Ok(None);
             }
             let lines = Self::meta_get(&tx, "journal_lines")?.max(0) as u64;
@@ -703,7 +954,7 @@ impl Store for SqliteStore {
             Self::meta_set(&tx, "journal_lines", 0)?;
             Self::meta_set(&tx, "last_journal_sync", now)?;
             tx.commit().map_err(db_err)?;
-            Ok(Some((pending.max(0) as u64, lines)))
+            Ok(Some((pending.max(0) as u64 + learned, lines)))
         })
     }
 

@@ -90,6 +90,12 @@ pub trait Store: Send + Sync {
     /// Learn (`Some(true)` spam, `Some(false)` ham) or forget (`None`) a
     /// batch of messages in one transaction; one result per item.
     fn learn_batch(&self, items: &[(LearnItem, Option<bool>)]) -> Result<Vec<LearnResult>>;
+    /// `learn_batch` into the journal (`bayes_learn_to_journal`): counted
+    /// at the next `sync`. Stores without a journal (Redis, as in
+    /// SpamAssassin) write at once.
+    fn learn_batch_journal(&self, items: &[(LearnItem, Option<bool>)]) -> Result<Vec<LearnResult>> {
+        self.learn_batch(items)
+    }
     /// Non-token data.
     fn magic(&self) -> Result<Magic>;
     /// Every token, in key order, with its text when known.
@@ -117,9 +123,9 @@ pub trait Store: Send + Sync {
     fn keeps_atimes(&self) -> bool {
         false
     }
-    /// Apply the token touches recorded by scans (SpamAssassin's journal):
-    /// how many distinct tokens and journal lines, or None when there
-    /// were none.
+    /// Apply the journal (learning journaled by `learn_batch_journal`,
+    /// then the token touches recorded by scans): SpamAssassin's "unique
+    /// entries" and "total entries", or None when it was empty.
     fn sync(&self, _now: i64) -> Result<Option<(u64, u64)>> {
         Ok(None)
     }

@@ -60,8 +60,8 @@ pub fn tokenize(msg: &Message, opts: &TokenizerOptions) -> HashMap<Key, Vec<u8>>
     all.extend(body);
 
     let mut uris = Vec::new();
-    for u in msg.uris() {
-        tokenize_line(u.as_bytes(), b"", Region::Uri, opts, &mut uris);
+    for (u, chars) in msg.bayes_uris() {
+        tokenize_line_perl(&u, b"", Region::Uri, opts, chars, &mut uris);
         if uris.len() >= MAX_URI_TOKENS {
             break;
         }
@@ -167,6 +167,52 @@ fn fold_title_case(s: &[u8]) -> Vec<u8> {
     .into_owned()
 }
 
+/// Perl's `\w` on a byte: ASCII word characters, and with character
+/// semantics (`chars`, one byte per character up to U+00FF) the Latin-1
+/// letters too.
+fn perl_word(b: u8, chars: bool) -> bool {
+    is_word(b)
+        || (chars && matches!(b, 0xaa | 0xb5 | 0xba | 0xc0..=0xd6 | 0xd8..=0xf6 | 0xf8..=0xff))
+}
+
+/// Perl's `lc`: ASCII only on octets; with character semantics the
+/// Latin-1 capitals too.
+fn perl_lc(t: &[u8], chars: bool) -> Vec<u8> {
+    t.iter()
+        .map(|&b| match b {
+            b'A'..=b'Z' => b + 32,
+            0xc0..=0xd6 | 0xd8..=0xde if chars => b + 32,
+            _ => b,
+        })
+        .collect()
+}
+
+/// `s/(\w)(SEP{3,6})(\w)/$1 $2 $3/g` for a separator byte and run
+/// lengths `min..=6`: a formatting run between two word characters
+/// becomes a token of its own.
+fn split_runs(s: &[u8], sep: u8, min: usize, chars: bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(s.len() + 8);
+    let mut i = 0;
+    while i < s.len() {
+        let b = s[i];
+        if perl_word(b, chars) {
+            let n = s[i + 1..].iter().take_while(|&&c| c == sep).count();
+            if (min..=6).contains(&n) && s.get(i + 1 + n).is_some_and(|&c| perl_word(c, chars)) {
+                out.push(b);
+                out.push(b' ');
+                out.extend_from_slice(&s[i + 1..i + 1 + n]);
+                out.push(b' ');
+                out.push(s[i + 1 + n]);
+                i += n + 2;
+                continue;
+            }
+        }
+        out.push(b);
+        i += 1;
+    }
+    out
+}
+
 /// Tokenize one line (a body paragraph, a URI, or a header's value) and
 /// append the tokens to `out`, each prefixed with `prefix`.
 pub fn tokenize_line(
@@ -176,17 +222,25 @@ pub fn tokenize_line(
     opts: &TokenizerOptions,
     out: &mut Vec<Vec<u8>>,
 ) {
-    static DOTS: OnceLock<Regex> = OnceLock::new();
-    static DASHES: OnceLock<Regex> = OnceLock::new();
+    tokenize_line_perl(line, prefix, region, opts, false, out);
+}
+
+/// `tokenize_line` for a line Perl may hold as characters (`chars`: the
+/// line is one byte per character, see `Message::bayes_uris`), where `\w`
+/// and `lc` take in the Latin-1 letters.
+pub fn tokenize_line_perl(
+    line: &[u8],
+    prefix: &[u8],
+    region: Region,
+    opts: &TokenizerOptions,
+    chars: bool,
+    out: &mut Vec<Vec<u8>>,
+) {
     let mut s = map_chars(line);
     // "word...word" and "word--word" are formatting, not one token; the
     // separator run is kept as a token of its own.
-    s = re(&DOTS, r"(?-u)(\w)(\.{3,6})(\w)")
-        .replace_all(&s, &b"$1 $2 $3"[..])
-        .into_owned();
-    s = re(&DASHES, r"(?-u)(\w)(-{2,6})(\w)")
-        .replace_all(&s, &b"$1 $2 $3"[..])
-        .into_owned();
+    s = split_runs(&s, b'.', 3, chars);
+    s = split_runs(&s, b'-', 2, chars);
     let body_like = matches!(region, Region::Body | Region::Uri);
     if body_like {
         s = fold_title_case(&s);
@@ -245,13 +299,13 @@ pub fn tokenize_line(
             }
         }
         if body_like {
-            let odd = |b: &u8| !(is_word(*b) || *b == b':' || *b == b'*');
+            let odd = |b: &u8| !(perl_word(*b, chars) || *b == b':' || *b == b'*');
             let strip = |v: &[u8]| -> Vec<u8> { v.iter().copied().filter(|b| !odd(b)).collect() };
             if token.iter().any(odd) {
                 out.push(with_prefix(&strip(&token)));
             }
             if token.iter().any(u8::is_ascii_uppercase) {
-                let lower = token.to_ascii_lowercase();
+                let lower = perl_lc(&token, chars);
                 out.push(with_prefix(&lower));
                 if token.iter().any(odd) {
                     out.push(with_prefix(&strip(&lower)));
@@ -334,13 +388,14 @@ fn skip_token(t: &[u8]) -> Option<Vec<u8>> {
 
 /// `U*user`, `D*domain` and `D*` for each parent domain of an address.
 fn mail_addr_tokens(addr: &[u8], out: &mut Vec<Vec<u8>>) {
-    // The last '@' splits, and both halves must be non-empty.
-    let Some(at) = addr.iter().rposition(|&b| b == b'@') else {
+    // The last '@' with something both before and after it splits
+    // ("a@b@" is user "a", domain "b@").
+    let Some(at) = (1..addr.len().saturating_sub(1))
+        .rev()
+        .find(|&i| addr[i] == b'@')
+    else {
         return;
     };
-    if at == 0 || at + 1 >= addr.len() {
-        return;
-    }
     let (user, domain) = (&addr[..at], &addr[at + 1..]);
     let mut u = b"U*".to_vec();
     u.extend_from_slice(user);
@@ -611,7 +666,12 @@ fn chew_addr_header(msg: &Message, name: &str) -> Vec<u8> {
         let text = String::from_utf8_lossy(&v);
         for mb in crate::message::address::parse(&text) {
             if let Some(p) = &mb.phrase {
-                for w in p.split_whitespace() {
+                // Perl's `\s` on the header's UTF-8 octets: ASCII blanks
+                // only (an ideographic space stays inside the word).
+                for w in p
+                    .split([' ', '\t', '\n', '\r', '\u{b}', '\u{c}'])
+                    .filter(|w| !w.is_empty())
+                {
                     let mut t = b"N*".to_vec();
                     t.extend_from_slice(w.as_bytes());
                     toks.push(t);

@@ -11,7 +11,18 @@ pub(crate) struct Mailbox {
 }
 
 /// Split at top-level `,`/`;`, outside quotes, angle brackets and comments.
+/// The last item is unterminated when a quoted string is still open at the
+/// end (see `unterminated_quote`).
 fn split_list(s: &str) -> Vec<&str> {
+    split_list_state(s).0
+}
+
+/// Does the list end inside a quoted string?
+fn unterminated_quote(s: &str) -> bool {
+    split_list_state(s).1
+}
+
+fn split_list_state(s: &str) -> (Vec<&str>, bool) {
     let mut out = Vec::new();
     let b = s.as_bytes();
     let (mut quote, mut angle, mut paren) = (false, false, 0i32);
@@ -49,7 +60,30 @@ fn split_list(s: &str) -> Vec<&str> {
         i += 1;
     }
     out.push(&s[start.min(s.len())..]);
-    out
+    (out, quote)
+}
+
+/// SpamAssassin's last try on the text its parser could not read: each
+/// `<local@domain>` in it, without a name.
+fn last_ditch(rest: &str, out: &mut Vec<Mailbox>) {
+    use std::sync::OnceLock;
+    static MAILRE: OnceLock<Option<regex::Regex>> = OnceLock::new();
+    let re = MAILRE.get_or_init(|| {
+        regex::Regex::new(
+            r#"<((?:"(?:[^"\\]|\\.)*"|[^@\s<>()\[\],:;]+)@(?:[^"\s<>()\[\],:;]+|\[[\d:.]+\]))>"#,
+        )
+        .ok()
+    });
+    let Some(re) = re else { return };
+    for c in re.captures_iter(rest) {
+        let a = &c[1];
+        if valid_parsed(a) {
+            out.push(Mailbox {
+                phrase: None,
+                address: Some(trim_second_at(a)),
+            });
+        }
+    }
 }
 
 /// Remove `(comments)` (not nested), returning the text and the last one.
@@ -175,7 +209,15 @@ pub(crate) fn parse(value: &str) -> Vec<Mailbox> {
         return Vec::new();
     }
     let mut out = Vec::new();
-    for item in split_list(&s) {
+    let mut items = split_list(&s);
+    // A quoted string left open stops SpamAssassin's parser at that item
+    // (the last one): it yields only the `<addresses>` found in it.
+    let unreadable = if unterminated_quote(&s) {
+        items.pop()
+    } else {
+        None
+    };
+    for item in items {
         // Leading blanks go; trailing ones stay part of a phrase, which is
         // why `"a@b" <a@b>` keeps the name "a@b " (it differs from the address).
         let item = item.trim_start();
@@ -192,6 +234,14 @@ pub(crate) fn parse(value: &str) -> Vec<Mailbox> {
             let inner = inner.trim();
             if looks_like_mail(inner) && valid_parsed(inner) {
                 mb.address = Some(inner.to_owned());
+            } else if let Some((first, _)) = inner.split_once(char::is_whitespace)
+                && looks_like_mail(first)
+                && valid_parsed(first)
+            {
+                // `<a@b.com junk>`: SpamAssassin's own parser gives up on
+                // the header, and the Email::Address::XS reading it then
+                // takes keeps the address before the junk.
+                mb.address = Some(first.to_owned());
             }
             let tail = item.get(inner_end + 1..).unwrap_or("");
             comment = strip_comments(tail).1;
@@ -228,6 +278,11 @@ pub(crate) fn parse(value: &str) -> Vec<Mailbox> {
         if mb.address.is_some() || mb.phrase.is_some() {
             out.push(mb);
         }
+    }
+    if let Some(rest) = unreadable
+        && rest.contains('@')
+    {
+        last_ditch(rest, &mut out);
     }
     out
 }
@@ -278,5 +333,28 @@ mod tests {
         assert_eq!(m[0].phrase.as_deref(), Some("'Foo Blah' "));
         let m = parse("\"a@b.c\" <a@b.c>");
         assert_eq!(m[0].phrase.as_deref(), Some("a@b.c "));
+    }
+
+    #[test]
+    fn unterminated_quote_ends_the_list() {
+        // Checked with SpamAssassin 4.0.1's parse_header_addresses.
+        let m = parse("\"Mick\" <a@b.ie>, \"=?iso-8859-1?B?Te1jaGXhbCDTIEJyZWFz");
+        assert_eq!(m.len(), 1);
+        assert_eq!(m[0].address.as_deref(), Some("a@b.ie"));
+        assert_eq!(
+            addrs("\"abc\" <x@y>, \"unterminated <z@w>"),
+            vec!["x@y", "z@w"]
+        );
+        assert!(parse("\"abc def").is_empty());
+    }
+
+    #[test]
+    fn junk_after_the_address_in_angles() {
+        // SpamAssassin 4.0.1 (through Email::Address::XS) reads these so.
+        assert_eq!(addrs("<a@[1.2.3.4] [x]>"), vec!["a@[1.2.3.4]"]);
+        let m = parse("Name <a@b.com junk>");
+        assert_eq!(m[0].address.as_deref(), Some("a@b.com"));
+        assert_eq!(m[0].phrase.as_deref(), Some("Name "));
+        assert!(addrs("<a b@c.com>").is_empty());
     }
 }

@@ -37,6 +37,8 @@ pub(crate) struct RenderedPart {
     pub text: String,
     /// Perl would hold this text as characters (UTF-8 flag on).
     pub flagged: bool,
+    /// The text given to the HTML parser was characters (decoded).
+    pub input_flagged: bool,
     pub html: Option<html::Rendered>,
 }
 
@@ -54,17 +56,20 @@ pub(crate) fn render_part(node: &Node) -> Option<RenderedPart> {
     if is_html && !raw.is_empty() {
         let mut r = html::render(&text);
         // Entities above U+00FF force Perl to upgrade the string.
+        let input_flagged = flagged;
         let flagged = flagged || r.text.chars().any(|c| u32::from(c) > 0xff);
         r.stats.finish(&r.text, flagged);
         Some(RenderedPart {
             text: r.text.clone(),
             flagged,
+            input_flagged,
             html: Some(r),
         })
     } else {
         Some(RenderedPart {
             text,
             flagged,
+            input_flagged: flagged,
             html: None,
         })
     }
@@ -195,6 +200,9 @@ pub(crate) struct BodyViews {
     pub text: String,
     /// URIs from HTML attributes, raw.
     pub html_uris: Vec<String>,
+    /// For each of `html_uris`: Perl holds it as characters (its part was
+    /// decoded, or it has a character above U+00FF).
+    pub html_uris_flagged: Vec<bool>,
     /// Facts about each non-empty HTML part, in order.
     pub html_stats: Vec<HtmlStats>,
 }
@@ -203,6 +211,7 @@ pub(crate) struct BodyViews {
 pub(crate) fn body_views(p: &Parsed) -> BodyViews {
     let mut text = String::new();
     let mut html_uris = Vec::new();
+    let mut html_uris_flagged = Vec::new();
     let mut html_stats = Vec::new();
     let mut flagged = false;
     for i in leaves(p) {
@@ -214,6 +223,11 @@ pub(crate) fn body_views(p: &Parsed) -> BodyViews {
             text.push_str(&r.text);
             flagged |= r.flagged;
             if let Some(h) = r.html {
+                html_uris_flagged.extend(
+                    h.uris
+                        .iter()
+                        .map(|u| r.input_flagged || u.chars().any(|c| u32::from(c) > 0xff)),
+                );
                 html_uris.extend(h.uris);
                 html_stats.push(h.stats);
             }
@@ -242,6 +256,7 @@ pub(crate) fn body_views(p: &Parsed) -> BodyViews {
         lines: split_short_lines(&all),
         text,
         html_uris,
+        html_uris_flagged,
         html_stats,
     }
 }
@@ -288,6 +303,12 @@ pub(crate) fn rawbody_chunks(p: &Parsed) -> Vec<Vec<u8>> {
     out
 }
 
+/// Whether Perl holds one view (visible or invisible text) of a rendered
+/// HTML part as characters.
+fn view_flagged(r: &RenderedPart, view: &str) -> bool {
+    !view.is_empty() && (r.input_flagged || view.chars().any(|c| u32::from(c) > 0xff))
+}
+
 /// Which rendering of the text parts Bayes reads.
 #[derive(Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Visibility {
@@ -307,15 +328,21 @@ pub(crate) fn visibility_lines(p: &Parsed, which: Visibility) -> Vec<Vec<u8>> {
             text.push('\n');
         }
         if let Some(r) = render_part(&p.nodes[i]) {
-            let mut t = match (&r.html, which) {
-                (Some(h), Visibility::Visible) => h.visible.clone(),
-                (Some(h), Visibility::Invisible) => h.invisible.clone(),
-                (None, Visibility::Visible) => r.text.clone(),
-                (None, Visibility::Invisible) => String::new(),
+            // Each view is its own Perl string: an HTML view is the join of
+            // its chunks (flagged when the part was decoded or one of its
+            // chunks holds an entity above U+00FF; an empty view is a plain
+            // ''), and a plain part's invisible view is always ''.
+            let (mut t, f) = match (&r.html, which) {
+                (Some(h), Visibility::Visible) => (h.visible.clone(), view_flagged(&r, &h.visible)),
+                (Some(h), Visibility::Invisible) => {
+                    (h.invisible.clone(), view_flagged(&r, &h.invisible))
+                }
+                (None, Visibility::Visible) => (r.text.clone(), r.flagged),
+                (None, Visibility::Invisible) => (String::new(), false),
             };
             cut_chars(&mut t, BODY_PART_SCAN_SIZE);
             text.push_str(&t);
-            flagged |= r.flagged;
+            flagged |= f;
         }
     }
     let text = squeeze(&text, flagged).replace('\0', "\n");

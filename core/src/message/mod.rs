@@ -708,6 +708,14 @@ impl Message {
         self.uris.get_or_init(|| self.uris_with(&[]))
     }
 
+    /// The URI list Bayes tokenizes (`get_uri_list` as Perl strings): each
+    /// URI as bytes, and whether Perl holds it as characters (see
+    /// `uri::collect_bayes`).
+    pub fn bayes_uris(&self) -> Vec<(Vec<u8>, bool)> {
+        let v = self.body_views();
+        uri::collect_bayes(&v.lines, &v.html_uris, &v.html_uris_flagged)
+    }
+
     /// `uris` with the config's `redirector_pattern`s applied (each returns
     /// the redirect target it captures). Not cached.
     pub fn uris_with(&self, redirectors: &[Box<Redirector>]) -> Vec<String> {

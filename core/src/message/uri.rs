@@ -982,6 +982,52 @@ pub(crate) fn collect(
         .collect()
 }
 
+/// The URI list Bayes tokenizes, as the strings Perl holds: URIs from the
+/// rendered text are UTF-8 octets (`false`); URIs from HTML attributes of
+/// a decoded part are characters (`true`), given here one byte per
+/// character up to U+00FF (a higher character, which the tokenizer turns
+/// into a separator, as 0x7F), so that lower-casing and `\w` can follow
+/// Perl's character rules. An HTML URI of an undecoded part holds its
+/// entity characters as single Latin-1 bytes.
+pub(crate) fn collect_bayes(
+    lines: &[Vec<u8>],
+    html_uris: &[String],
+    html_flagged: &[bool],
+) -> Vec<(Vec<u8>, bool)> {
+    let mut all: BTreeSet<(Vec<u8>, bool)> = BTreeSet::new();
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    for line in lines {
+        let mut hits = Vec::new();
+        scan_line(line, &mut hits);
+        for (raw, kind) in hits {
+            let raw = trim_raw(&raw);
+            if !seen.insert(raw.clone()) {
+                continue;
+            }
+            let Some(uri) = text_uri(&raw, kind) else {
+                continue;
+            };
+            let cleaned: Vec<Vec<u8>> = canonicalize(&uri, &[]).into_iter().map(cap).collect();
+            if cleaned.iter().any(|c| uri_host(c).is_some()) {
+                all.extend(cleaned.into_iter().map(|c| (c, false)));
+            }
+        }
+    }
+    for (i, u) in html_uris.iter().enumerate() {
+        let flagged = html_flagged.get(i).copied().unwrap_or(false);
+        let latin1: Vec<u8> = u
+            .chars()
+            .map(|c| u8::try_from(u32::from(c)).unwrap_or(0x7f))
+            .collect();
+        all.extend(
+            canonicalize(&latin1, &[])
+                .into_iter()
+                .map(|c| (cap(c), flagged)),
+        );
+    }
+    all.into_iter().collect()
+}
+
 fn cap(mut u: Vec<u8>) -> Vec<u8> {
     u.truncate(MAX_URI);
     u

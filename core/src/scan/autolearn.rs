@@ -166,7 +166,7 @@ pub fn run(rules: &CompiledRules, msg: &Message, v: &mut Verdict, bayes: &Bayes)
     let mut item = Bayes::learn_item(msg, &bayes.opts.tokenizer);
     // A message already learned as the other class (e.g. by hand) stays so.
     item.no_relearn = true;
-    match bayes.store.learn_batch(&[(item, Some(is_spam))]) {
+    match bayes.write(&[(item, Some(is_spam))]) {
         Ok(r) if r.first() == Some(&LearnResult::Learned) => {
             v.autolearn = if is_spam { "spam" } else { "ham" }.into();
             None
