@@ -452,7 +452,8 @@ impl CompiledRules {
                 }),
             }
         }
-        let prefilter = std::sync::Arc::new(Prefilter::build(&rules, &formulas, header_requests.len()));
+        let prefilter =
+            std::sync::Arc::new(Prefilter::build(&rules, &formulas, header_requests.len()));
         (
             CompiledRules {
                 network_rules,
