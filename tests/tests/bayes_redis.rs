@@ -303,6 +303,52 @@ fn spamassassin_and_ours_share_one_redis_database() {
     };
     let ours_backup = our_learn(&site, &["--backup"]);
     assert_eq!(lines(&ours_backup.stdout), lines(&backup.stdout));
+
+    // SQLite -> Redis: the SQLite copy, backed up by us and restored by us
+    // into another Redis database, reads back through SpamAssassin's Redis
+    // store with the counts SpamAssassin sees in the original.
+    let r = run(
+        &our_bin("spamd"),
+        &["learn", "--dbpath", db.to_str().expect("utf-8"), "--backup"],
+        b"",
+        LIMIT,
+    );
+    assert_eq!(r.code, 0, "{}", r.stderr);
+    let sqlite_backup = dir.path().join("sqlite-backup.txt");
+    std::fs::write(&sqlite_backup, &r.stdout).expect("write backup");
+    let site1 = dir.path().join("site-db1");
+    std::fs::create_dir_all(&site1).expect("site dir");
+    for e in std::fs::read_dir(&site).expect("site") {
+        let p = e.expect("entry").path();
+        let text = std::fs::read_to_string(&p).expect("site file");
+        let name = p.file_name().expect("name");
+        std::fs::write(site1.join(name), text.replace(";database=0", ";database=1"))
+            .expect("site-db1 file");
+    }
+    let cf1 = std::fs::read_to_string(site1.join("local.cf")).expect("local.cf");
+    assert!(cf1.contains(";database=1"), "{cf1}");
+    assert_eq!(
+        magic_count(&sa_learn(&site1, &["--dump", "magic"]).stdout, "nspam"),
+        0,
+        "database 1 starts empty"
+    );
+    our_learn(
+        &site1,
+        &["--restore", sqlite_backup.to_str().expect("utf-8")],
+    );
+    let original = sa_learn(&site, &["--dump", "magic"]);
+    let restored = sa_learn(&site1, &["--dump", "magic"]);
+    for k in ["nspam", "nham", "ntokens"] {
+        assert_eq!(
+            magic_count(&restored.stdout, k),
+            magic_count(&original.stdout, k),
+            "{k} after SQLite -> Redis restore"
+        );
+    }
+    assert_eq!(
+        lines(&sa_learn(&site1, &["--backup"]).stdout),
+        lines(&backup.stdout)
+    );
 }
 
 /// Learn 10 spam and 10 ham with our learner (Bayes usable from 1/1).
