@@ -416,7 +416,7 @@ fn check_for_to_in_subject(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
             };
             // Every alternative contains the local part: most subjects
             // do not, and then no regex needs compiling.
-            if !crate::rules::prefilter::contains_ci(&subject, to.as_bytes()) {
+            if !crate::message::contains_ci(&subject, to.as_bytes()) {
                 return 0;
             }
             let q = regex::escape(to);
@@ -542,8 +542,8 @@ fn check_ratware_envelope_from(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
     // Both parts must occur before a regex is worth compiling.
     let mut user_at = user.as_bytes().to_vec();
     user_at.push(b'@');
-    if !crate::rules::prefilter::contains_ci(from.as_bytes(), dom.as_bytes())
-        || !crate::rules::prefilter::contains_ci(from.as_bytes(), &user_at)
+    if !crate::message::contains_ci(from.as_bytes(), dom.as_bytes())
+        || !crate::message::contains_ci(from.as_bytes(), &user_at)
     {
         return 0;
     }

@@ -59,6 +59,15 @@ pub enum Instances {
     Last,
 }
 
+/// Whether `needle` occurs in `hay`, ASCII case ignored (the empty needle
+/// occurs everywhere).
+pub fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
+    needle.is_empty()
+        || hay
+            .windows(needle.len())
+            .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 /// Bayes' visible and invisible body arrays.
 type BayesText = (Vec<Vec<u8>>, Vec<Vec<u8>>);
 

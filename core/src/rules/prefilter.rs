@@ -247,14 +247,7 @@ fn info(h: &Hir) -> Info {
     }
 }
 
-/// Whether `needle` occurs in `hay`, ASCII case ignored (the empty needle
-/// occurs everywhere).
-pub fn contains_ci(hay: &[u8], needle: &[u8]) -> bool {
-    needle.is_empty()
-        || hay
-            .windows(needle.len())
-            .any(|w| w.eq_ignore_ascii_case(needle))
-}
+pub use crate::message::contains_ci;
 
 /// Whether every match of a pattern with formula `f` contains a literal
 /// that contains `part` (so `part` itself occurs in every match).
