@@ -151,13 +151,25 @@ fn logs_spamassassins_per_message_lines() {
         "info: spamd: connection from localhost [127.0.0.1]:".to_string(),
         format!("info: spamd: checking message <gtube-1@example.com> for alice:{uid}"),
         format!("info: spamd: identified spam (1000.0/5.0) for alice:{uid} in "),
-        "info: spamd: result: Y 1000 - GTUBE scantime=".to_string(),
+        "info: spamd: result: Y 1000 - ".to_string(),
         format!(",user=alice,uid={uid},required_score=5.0,rhost=localhost,raddr=127.0.0.1,rport="),
         ",mid=<gtube-1@example.com>,autolearn=no autolearn_force=no".to_string(),
         "info: spamd: server killed by SIGTERM".to_string(),
     ] {
         assert!(log.contains(&want), "log lacks {want:?}:\n{log}");
     }
+    // The result line lists the rules that hit (GTUBE among them; the
+    // embedded rules may add others, e.g. a capitals rule) before scantime.
+    let result = log
+        .lines()
+        .find(|l| l.contains("info: spamd: result: Y 1000 - "))
+        .unwrap_or_default();
+    let tests = result
+        .split(" - ")
+        .nth(1)
+        .and_then(|t| t.split(" scantime=").next())
+        .unwrap_or_default();
+    assert!(tests.split(',').any(|t| t == "GTUBE"), "{result}");
 }
 
 #[test]
