@@ -12,6 +12,7 @@
 //! No lookups at all happen with `-L` (no `Checker` is built) or with
 //! `dns_available no` ([`Checker::from_config`] returns None).
 
+mod arc;
 mod dkim;
 mod dmarc;
 mod spf;
@@ -260,9 +261,10 @@ impl Checker {
 async fn run(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Input) -> AuthFacts {
     let mut facts = AuthFacts::default();
     // SPF and DKIM are independent: run them together. DMARC needs both.
-    let (spf, dkim) = tokio::join!(
+    let (spf, dkim, arc) = tokio::join!(
         spf::check(auth, opts, input),
-        dkim::check(auth, opts, input)
+        dkim::check(auth, opts, input),
+        arc::check(auth, opts, input)
     );
     facts.spf_sender = spf.sender;
     facts.spf = spf.mfrom;
@@ -275,6 +277,8 @@ async fn run(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Input) -> 
     facts.dkim_author_domains = dkim.author_domains;
     facts.dkim_valid_author_domains = dkim.valid_author_domains;
     facts.dkim_adsp = dkim.adsp;
+    facts.arc_signed = arc.signed;
+    facts.arc_valid = arc.valid;
     facts.dmarc = dmarc::check(auth, opts, input, &facts).await;
     facts
 }

@@ -108,6 +108,10 @@ pub struct AuthFacts {
     /// ADSP per author domain (`N`, `U`, `A`, `D`, `1`, `2`, `3`), for the
     /// author domains without a valid author signature.
     pub dkim_adsp: std::collections::BTreeMap<String, char>,
+    /// Any ARC-Seal or ARC-Message-Signature header (ARC_SIGNED).
+    pub arc_signed: bool,
+    /// One of them verified by itself (ARC_VALID).
+    pub arc_valid: bool,
     /// DMARC: Mail::DMARC's result (`pass`, `fail`, `none`) and the policy
     /// SpamAssassin derives from it (`reject`, `quarantine`, `none`, or
     /// `no policy available`). None when DMARC was not evaluated.
