@@ -21,8 +21,8 @@ use std::time::{Duration, Instant};
 
 use e2e::dns::{Knot, Zone};
 use e2e::{Daemon, TempDir, our_bin, raw_request, require};
-use mail_auth::common::crypto::{Algorithm, Ed25519Key, Sha256, SigningKey};
 use mail_auth::arc::ArcSealer;
+use mail_auth::common::crypto::{Algorithm, Ed25519Key, Sha256, SigningKey};
 use mail_auth::common::headers::{HeaderWriter, Writable};
 use mail_auth::dkim::{Canonicalization, DkimSigner};
 use mail_auth::{ArcOutput, AuthenticatedMessage, AuthenticationResults};

@@ -9,7 +9,7 @@
 //! `verify_arc` answers for the chain only, so each signature is checked
 //! here one by one.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use hickory_resolver::proto::rr::{RData, RecordType};
 use mail_auth::common::crypto::{Algorithm, HashAlgorithm};
@@ -28,7 +28,8 @@ pub struct ArcFacts {
 }
 
 /// A header value without the value of its `b=` tag, as it is hashed when
-/// the signature is checked (the line end stays).
+/// the signature is checked; the header's own line end goes too, as
+/// mail-auth's signer leaves it out.
 fn strip_b(value: &[u8]) -> Vec<u8> {
     let body_len = if value.ends_with(b"\r\n") {
         value.len() - 2
@@ -37,10 +38,7 @@ fn strip_b(value: &[u8]) -> Vec<u8> {
     } else {
         value.len()
     };
-    let (value, eol) = value.split_at(body_len);
-    let mut out = strip_b_tag(value);
-    out.extend_from_slice(eol);
-    out
+    strip_b_tag(&value[..body_len])
 }
 
 fn strip_b_tag(value: &[u8]) -> Vec<u8> {
@@ -100,19 +98,28 @@ fn algo_ok(a: Algorithm) -> bool {
     super::dkim::ED25519_VERIFIES || a != Algorithm::Ed25519Sha256
 }
 
-/// Whether any one ARC signature of `am` verifies by itself.
-async fn any_passes(auth: &MessageAuthenticator, am: &AuthenticatedMessage<'_>) -> bool {
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+/// The key record names the ARC signatures of `am` point at.
+fn key_names(am: &AuthenticatedMessage<'_>) -> BTreeSet<String> {
+    let ams = am.ams_headers.iter().map(|h| (&h.header.s, &h.header.d));
+    let seals = am.as_headers.iter().map(|h| (&h.header.s, &h.header.d));
+    ams.chain(seals)
+        .filter(|(s, d)| !s.is_empty() && !d.is_empty())
+        .map(|(s, d)| key_name(s, d))
+        .collect()
+}
+
+/// Whether any one ARC signature of `am` verifies by itself with the keys
+/// found (`keys`, by record name), at time `now`.
+fn any_passes(
+    am: &AuthenticatedMessage<'_>,
+    keys: &HashMap<String, DomainKey>,
+    now: u64,
+    algo_ok: impl Fn(Algorithm) -> bool,
+) -> bool {
     // Message signatures: the body hash, then the signed header fields.
     for h in &am.ams_headers {
         let sig = &h.header;
-        if !algo_ok(sig.a)
-            || sig.s.is_empty()
-            || sig.d.is_empty()
-            || sig.h.iter().any(|n| n.eq_ignore_ascii_case("arc-seal"))
-        {
+        if !algo_ok(sig.a) || sig.h.iter().any(|n| n.eq_ignore_ascii_case("arc-seal")) {
             continue;
         }
         // Mail::DKIM's check_expiration (x=).
@@ -127,7 +134,7 @@ async fn any_passes(auth: &MessageAuthenticator, am: &AuthenticatedMessage<'_>) 
         if !body_ok {
             continue;
         }
-        let Some(key) = domain_key(auth, key_name(&sig.s, &sig.d)).await else {
+        let Some(key) = keys.get(&key_name(&sig.s, &sig.d)) else {
             continue;
         };
         let stripped = strip_b(h.value);
@@ -139,9 +146,12 @@ async fn any_passes(auth: &MessageAuthenticator, am: &AuthenticatedMessage<'_>) 
     // Seals: every ARC set up to the seal's own instance, relaxed.
     for h in &am.as_headers {
         let seal = &h.header;
-        if !algo_ok(seal.a) || seal.s.is_empty() || seal.d.is_empty() {
+        if !algo_ok(seal.a) {
             continue;
         }
+        let Some(key) = keys.get(&key_name(&seal.s, &seal.d)) else {
+            continue;
+        };
         let mut fields: Vec<(&[u8], Vec<u8>)> = Vec::new();
         let mut complete = true;
         for i in 1..=seal.i {
@@ -163,9 +173,6 @@ async fn any_passes(auth: &MessageAuthenticator, am: &AuthenticatedMessage<'_>) 
         if !complete {
             continue;
         }
-        let Some(key) = domain_key(auth, key_name(&seal.s, &seal.d)).await else {
-            continue;
-        };
         let mut headers = fields.iter().map(|(n, v)| (*n, v.as_slice()));
         if key
             .p
@@ -205,15 +212,102 @@ pub async fn check(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Inpu
             valid: false,
         };
     }
-    match tokio::time::timeout(opts.dkim_timeout, any_passes(auth, &am)).await {
-        Ok(valid) => ArcFacts { signed, valid },
-        Err(_) => ArcFacts::default(),
+    let fetch = async {
+        let mut keys = HashMap::new();
+        for name in key_names(&am) {
+            if let Some(k) = domain_key(auth, name.clone()).await {
+                keys.insert(name, k);
+            }
+        }
+        keys
+    };
+    let Ok(keys) = tokio::time::timeout(opts.dkim_timeout, fetch).await else {
+        return ArcFacts::default();
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    ArcFacts {
+        signed,
+        valid: any_passes(&am, &keys, now, algo_ok),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mail_auth::arc::ArcSealer;
+    use mail_auth::common::crypto::Ed25519Key;
+    use mail_auth::common::headers::HeaderWriter;
+    use mail_auth::{ArcOutput, AuthenticationResults};
+
+    fn b64(bytes: &[u8]) -> String {
+        const A: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+        let mut out = String::new();
+        for c in bytes.chunks(3) {
+            let n = (u32::from(c[0]) << 16)
+                | (u32::from(*c.get(1).unwrap_or(&0)) << 8)
+                | u32::from(*c.get(2).unwrap_or(&0));
+            for k in 0..4 {
+                if k <= c.len() {
+                    out.push(A[(n >> (18 - 6 * k)) as usize & 63] as char);
+                } else {
+                    out.push('=');
+                }
+            }
+        }
+        out
+    }
+
+    const MSG: &str = "From: Ann <ann@sender.test>\r\nTo: bob@rcpt.test\r\nSubject: hi\r\nDate: Wed, 27 Nov 2024 09:59:58 +0000\r\n\r\nthe figures are in the shared folder\r\n";
+
+    /// A message sealed with a fresh Ed25519 key, and that key's record.
+    fn sealed() -> (String, HashMap<String, DomainKey>) {
+        let pkcs8 = Ed25519Key::generate_pkcs8().expect("key");
+        let key = Ed25519Key::from_pkcs8_der(&pkcs8).expect("key");
+        let record = format!("v=DKIM1; k=ed25519; p={}", b64(&key.public_key()));
+        let parsed = AuthenticatedMessage::parse(MSG.as_bytes()).expect("parse");
+        let results = AuthenticationResults::new("fwd.test");
+        let set = ArcSealer::from_key(key)
+            .domain("fwd.test")
+            .selector("s1")
+            .headers(["From", "To", "Subject", "Date"])
+            .seal(&parsed, &results, &ArcOutput::default())
+            .expect("seal");
+        let mut keys = HashMap::new();
+        keys.insert(
+            key_name("s1", "fwd.test"),
+            DomainKey::parse(record.as_bytes()).expect("record"),
+        );
+        (format!("{}{MSG}", set.to_header()), keys)
+    }
+
+    fn passes(raw: &str, keys: &HashMap<String, DomainKey>) -> bool {
+        let am = AuthenticatedMessage::parse_with_opts(raw.as_bytes(), None, false).expect("parse");
+        assert!(!am.as_headers.is_empty() && !am.ams_headers.is_empty());
+        any_passes(&am, keys, 0, |_| true)
+    }
+
+    #[test]
+    fn each_arc_signature_counts_on_its_own() {
+        let (raw, keys) = sealed();
+        assert!(passes(&raw, &keys), "{raw}");
+        // A changed body fails the message signature; the seal still holds.
+        let body = raw.replace("shared folder", "evil link");
+        assert!(passes(&body, &keys));
+        // A changed ARC-Authentication-Results breaks only the seal.
+        let aar = raw.replace("i=1; fwd.test", "i=1; forged.test");
+        assert_ne!(aar, raw);
+        assert!(passes(&aar, &keys));
+        // Both: nothing verifies.
+        let both = aar.replace("shared folder", "evil link");
+        assert!(!passes(&both, &keys));
+        // No key published: nothing verifies.
+        assert!(!passes(&raw, &HashMap::new()));
+        // Ed25519 as Mail::DKIM 1.20230212 sees it: unsupported.
+        let am = AuthenticatedMessage::parse_with_opts(raw.as_bytes(), None, false).expect("parse");
+        assert!(!any_passes(&am, &keys, 0, algo_ok));
+    }
 
     #[test]
     fn strips_only_the_b_tag() {
@@ -225,7 +319,7 @@ mod tests {
         assert_eq!(strip_b(b"cv=none; b=zz"), b"cv=none; b=".to_vec());
         assert_eq!(
             strip_b(b" i=1; cv=none; b=zz\r\n\tyy\r\n"),
-            b" i=1; cv=none; b=\r\n".to_vec()
+            b" i=1; cv=none; b=".to_vec()
         );
     }
 }
