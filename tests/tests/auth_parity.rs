@@ -4,11 +4,13 @@
 //! The test writes the zones (SPF and DMARC records, DKIM keys it generates:
 //! RSA 2048 and 1024 with `openssl`, Ed25519 with ring through mail-auth),
 //! signs messages with those keys (relaxed and simple canonicalisation, a
-//! body-length tag, a tampered copy, a third-party signature), and asks
-//! both daemons for the headers of every message. The SPF_*, DKIM_* and
-//! DMARC_* rules in `X-Spam-Status` must be the same set, and SpamAssassin's
-//! answer must contain the rule each message was built for (so a silent
-//! oracle fails the test too).
+//! body-length tag, a tampered copy, a third-party signature), seals
+//! messages with an ARC set (intact, tampered body, broken seal, both), and
+//! asks both daemons for the headers of every message. The SPF_*, DKIM_*,
+//! ARC_* and DMARC_* rules in `X-Spam-Status` must be the same set,
+//! SpamAssassin's answer must contain the rule each message was built for
+//! (so a silent oracle fails the test too), and both must hit exactly the
+//! ARC_* rules the case names.
 //!
 //! SpamAssassin's DMARC plugin reads `/etc/resolv.conf` through Mail::DMARC,
 //! so the whole test runs in a private network and mount namespace

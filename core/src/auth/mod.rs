@@ -1,6 +1,7 @@
 //! Sender authentication with SpamAssassin 4.0.1's semantics: SPF
-//! (`Plugin/SPF.pm` with Mail::SPF), DKIM (`Plugin/DKIM.pm` with
-//! Mail::DKIM) and DMARC (`Plugin/DMARC.pm` with Mail::DMARC).
+//! (`Plugin/SPF.pm` with Mail::SPF), DKIM and ARC (`Plugin/DKIM.pm` with
+//! Mail::DKIM and Mail::DKIM::ARC) and DMARC (`Plugin/DMARC.pm` with
+//! Mail::DMARC).
 //!
 //! The cryptography and the SPF/DKIM record parsing are mail-auth's; which
 //! relay, HELO and envelope sender are checked, which headers are trusted,
