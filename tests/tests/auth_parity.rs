@@ -571,9 +571,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
     });
     // A second copy of the ARC-Seal: Mail::DKIM stops at the duplicate
     // instance and checks none of the signatures. (The envelope sender is
-    // at another domain than From: with the same domain, SpamAssassin's
-    // DMARC plugin retries with the never-checked seal's result after a
-    // non-pass and dies; that DMARC-over-ARC path is not ours yet.)
+    // at another domain than From, so DMARC does not look at the seal.)
     let resealed = arc_seal(
         OpensslRsa {
             pem: keys.other2048.pem.clone(),
@@ -597,6 +595,40 @@ fn cases(keys: &Keys) -> Vec<Case> {
         expect: &["ARC_SIGNED", "ARC_INVALID"],
         arc: &["ARC_SIGNED", "ARC_INVALID"],
         raw: duplicated.into_bytes(),
+    });
+    // DMARC over ARC: after a DMARC failure SpamAssassin retries with the
+    // first seal's own result as a DKIM result of the envelope domain
+    // (when it is an author domain), whoever sealed.
+    let sealed_reject = arc_seal(
+        OpensslRsa {
+            pem: keys.other2048.pem.clone(),
+        },
+        "other-test.net",
+        "o2048",
+        &base("dmarc-reject-test.net"),
+    );
+    v.push(Case {
+        name: "arc seal turns dmarc reject into pass",
+        expect: &["DMARC_PASS", "SPF_FAIL"],
+        arc: &["ARC_SIGNED", "ARC_VALID"],
+        raw: sealed_reject.clone().into_bytes(),
+    });
+    v.push(Case {
+        name: "arc broken seal leaves dmarc reject",
+        expect: &["DMARC_REJECT"],
+        arc: &["ARC_SIGNED", "ARC_VALID"],
+        raw: broken_seal(&sealed_reject).into_bytes(),
+    });
+    let end = sealed_reject
+        .find("\r\nARC-Message-Signature:")
+        .expect("the seal comes first");
+    v.push(Case {
+        // The duplicate seal was never checked: Mail::DMARC dies on its
+        // missing result and no DMARC rule hits.
+        name: "arc duplicate seal, dmarc reject",
+        expect: &["SPF_FAIL"],
+        arc: &["ARC_SIGNED", "ARC_INVALID"],
+        raw: format!("{}\r\n{sealed_reject}", &sealed_reject[..end]).into_bytes(),
     });
     v.push(Case {
         name: "arc none",

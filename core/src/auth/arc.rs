@@ -19,12 +19,16 @@ use mail_auth::dkim::Canonicalization;
 use mail_auth::{AuthenticatedMessage, MessageAuthenticator};
 
 use super::{AuthOptions, Input};
+pub use crate::message::auth::SealResult;
 
 /// What the ARC checks found.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ArcFacts {
     pub signed: bool,
     pub valid: bool,
+    /// The lowest-instance seal's own result (None: no seal, or the
+    /// verifier did not finish).
+    pub first_seal: Option<SealResult>,
 }
 
 /// A header value without the value of its `b=` tag, as it is hashed when
@@ -144,45 +148,61 @@ fn any_passes(
         }
     }
     // Seals: every ARC set up to the seal's own instance, relaxed.
-    for h in &am.as_headers {
-        let seal = &h.header;
-        if !algo_ok(seal.a) {
-            continue;
-        }
-        let Some(key) = keys.get(&key_name(&seal.s, &seal.d)) else {
-            continue;
+    am.as_headers
+        .iter()
+        .any(|h| seal_verifies(am, h, keys, &algo_ok))
+}
+
+/// Whether one ARC-Seal verifies: the ARC sets up to its own instance,
+/// relaxed, with its own `b=` emptied.
+fn seal_verifies(
+    am: &AuthenticatedMessage<'_>,
+    h: &mail_auth::common::headers::Header<'_, mail_auth::arc::Seal>,
+    keys: &HashMap<String, DomainKey>,
+    algo_ok: &impl Fn(Algorithm) -> bool,
+) -> bool {
+    let seal = &h.header;
+    if !algo_ok(seal.a) {
+        return false;
+    }
+    let Some(key) = keys.get(&key_name(&seal.s, &seal.d)) else {
+        return false;
+    };
+    let mut fields: Vec<(&[u8], Vec<u8>)> = Vec::new();
+    for i in 1..=seal.i {
+        let aar = am.aar_headers.iter().find(|x| x.header.i == i);
+        let ams = am.ams_headers.iter().find(|x| x.header.i == i);
+        let as_ = am.as_headers.iter().find(|x| x.header.i == i);
+        let (Some(aar), Some(ams), Some(as_)) = (aar, ams, as_) else {
+            return false;
         };
-        let mut fields: Vec<(&[u8], Vec<u8>)> = Vec::new();
-        let mut complete = true;
-        for i in 1..=seal.i {
-            let aar = am.aar_headers.iter().find(|x| x.header.i == i);
-            let ams = am.ams_headers.iter().find(|x| x.header.i == i);
-            let as_ = am.as_headers.iter().find(|x| x.header.i == i);
-            let (Some(aar), Some(ams), Some(as_)) = (aar, ams, as_) else {
-                complete = false;
-                break;
-            };
-            fields.push((aar.name, aar.value.to_vec()));
-            fields.push((ams.name, ams.value.to_vec()));
-            if i == seal.i {
-                fields.push((h.name, strip_b(h.value)));
-            } else {
-                fields.push((as_.name, as_.value.to_vec()));
-            }
-        }
-        if !complete {
-            continue;
-        }
-        let mut headers = fields.iter().map(|(n, v)| (*n, v.as_slice()));
-        if key
-            .p
-            .verify(&mut headers, &seal.b, Canonicalization::Relaxed, seal.a)
-            .is_ok()
-        {
-            return true;
+        fields.push((aar.name, aar.value.to_vec()));
+        fields.push((ams.name, ams.value.to_vec()));
+        if i == seal.i {
+            fields.push((h.name, strip_b(h.value)));
+        } else {
+            fields.push((as_.name, as_.value.to_vec()));
         }
     }
-    false
+    let mut headers = fields.iter().map(|(n, v)| (*n, v.as_slice()));
+    key.p
+        .verify(&mut headers, &seal.b, Canonicalization::Relaxed, seal.a)
+        .is_ok()
+}
+
+/// The lowest-instance ARC-Seal's own result, which SpamAssassin's DMARC
+/// plugin hands to Mail::DMARC as a DKIM result of the envelope domain.
+fn first_seal(
+    am: &AuthenticatedMessage<'_>,
+    keys: &HashMap<String, DomainKey>,
+    algo_ok: impl Fn(Algorithm) -> bool,
+) -> Option<SealResult> {
+    let h = am.as_headers.iter().min_by_key(|h| h.header.i)?;
+    Some(if seal_verifies(am, h, keys, &algo_ok) {
+        SealResult::Pass
+    } else {
+        SealResult::Fail
+    })
 }
 
 /// Two ARC sets claiming the same instance make Mail::DKIM give up before
@@ -210,6 +230,7 @@ pub async fn check(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Inpu
         return ArcFacts {
             signed,
             valid: false,
+            first_seal: (!am.as_headers.is_empty()).then_some(SealResult::Unchecked),
         };
     }
     let fetch = async {
@@ -230,6 +251,7 @@ pub async fn check(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Inpu
     ArcFacts {
         signed,
         valid: any_passes(&am, &keys, now, algo_ok),
+        first_seal: first_seal(&am, &keys, algo_ok),
     }
 }
 
@@ -307,6 +329,16 @@ mod tests {
         // Ed25519 as Mail::DKIM 1.20230212 sees it: unsupported.
         let am = AuthenticatedMessage::parse_with_opts(raw.as_bytes(), None, false).expect("parse");
         assert!(!any_passes(&am, &keys, 0, algo_ok));
+        // The first seal alone: holds on a changed body, not on a changed
+        // ARC-Authentication-Results.
+        let first = |raw: &str| {
+            let am =
+                AuthenticatedMessage::parse_with_opts(raw.as_bytes(), None, false).expect("parse");
+            first_seal(&am, &keys, |_| true)
+        };
+        assert_eq!(first(&body), Some(SealResult::Pass));
+        assert_eq!(first(&aar), Some(SealResult::Fail));
+        assert_eq!(first(MSG), None);
     }
 
     #[test]

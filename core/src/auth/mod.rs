@@ -280,6 +280,7 @@ async fn run(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Input) -> 
     facts.dkim_adsp = dkim.adsp;
     facts.arc_signed = arc.signed;
     facts.arc_valid = arc.valid;
+    facts.arc_first_seal = arc.first_seal;
     facts.dmarc = dmarc::check(auth, opts, input, &facts).await;
     facts
 }
