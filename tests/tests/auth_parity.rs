@@ -4,11 +4,13 @@
 //! The test writes the zones (SPF and DMARC records, DKIM keys it generates:
 //! RSA 2048 and 1024 with `openssl`, Ed25519 with ring through mail-auth),
 //! signs messages with those keys (relaxed and simple canonicalisation, a
-//! body-length tag, a tampered copy, a third-party signature), and asks
-//! both daemons for the headers of every message. The SPF_*, DKIM_* and
-//! DMARC_* rules in `X-Spam-Status` must be the same set, and SpamAssassin's
-//! answer must contain the rule each message was built for (so a silent
-//! oracle fails the test too).
+//! body-length tag, a tampered copy, a third-party signature), seals
+//! messages with an ARC set (intact, tampered body, broken seal, both), and
+//! asks both daemons for the headers of every message. The SPF_*, DKIM_*,
+//! ARC_* and DMARC_* rules in `X-Spam-Status` must be the same set,
+//! SpamAssassin's answer must contain the rule each message was built for
+//! (so a silent oracle fails the test too), and both must hit exactly the
+//! ARC_* rules the case names.
 //!
 //! SpamAssassin's DMARC plugin reads `/etc/resolv.conf` through Mail::DMARC,
 //! so the whole test runs in a private network and mount namespace
@@ -21,9 +23,11 @@ use std::time::{Duration, Instant};
 
 use e2e::dns::{Knot, Zone};
 use e2e::{Daemon, TempDir, our_bin, raw_request, require};
+use mail_auth::arc::ArcSealer;
 use mail_auth::common::crypto::{Algorithm, Ed25519Key, Sha256, SigningKey};
 use mail_auth::common::headers::{HeaderWriter, Writable};
 use mail_auth::dkim::{Canonicalization, DkimSigner};
+use mail_auth::{ArcOutput, AuthenticatedMessage, AuthenticationResults};
 
 /// The relay every test message comes from (external: trusted_networks
 /// is 10.99.0.0/16).
@@ -110,6 +114,8 @@ fn b64(bytes: &[u8]) -> String {
 struct Case {
     name: &'static str,
     expect: &'static [&'static str],
+    /// Exactly the ARC_* rules both daemons must hit.
+    arc: &'static [&'static str],
     raw: Vec<u8>,
 }
 
@@ -155,6 +161,25 @@ fn sign<K: SigningKey>(
         .sign(msg.as_bytes())
         .expect("DKIM signing");
     format!("{}{msg}", sig.to_header())
+}
+
+/// `msg` with a first ARC set (ARC-Seal, ARC-Message-Signature,
+/// ARC-Authentication-Results) from `key` on top, as a forwarder adds it.
+fn arc_seal<K: SigningKey<Hasher = Sha256>>(
+    key: K,
+    domain: &str,
+    selector: &str,
+    msg: &str,
+) -> String {
+    let parsed = AuthenticatedMessage::parse(msg.as_bytes()).expect("parse message to seal");
+    let results = AuthenticationResults::new(domain);
+    let set = ArcSealer::from_key(key)
+        .domain(domain)
+        .selector(selector)
+        .headers(["From", "To", "Subject", "Date", "Message-ID"])
+        .seal(&parsed, &results, &ArcOutput::default())
+        .expect("ARC sealing");
+    format!("{}{msg}", set.to_header())
 }
 
 struct Keys {
@@ -229,37 +254,44 @@ fn cases(keys: &Keys) -> Vec<Case> {
         Case {
             name: "spf pass",
             expect: &["SPF_PASS", "USER_IN_SPF_WELCOMELIST"],
+            arc: &[],
             raw: plain("spf-pass-test.net").into_bytes(),
         },
         Case {
             name: "spf fail",
             expect: &["SPF_FAIL"],
+            arc: &[],
             raw: plain("spf-fail-test.net").into_bytes(),
         },
         Case {
             name: "spf softfail",
             expect: &["SPF_SOFTFAIL"],
+            arc: &[],
             raw: plain("spf-softfail-test.net").into_bytes(),
         },
         Case {
             name: "spf neutral",
             expect: &["SPF_NEUTRAL"],
+            arc: &[],
             raw: plain("spf-neutral-test.net").into_bytes(),
         },
         Case {
             name: "spf none",
             expect: &["SPF_NONE"],
+            arc: &[],
             raw: plain("spf-none-test.net").into_bytes(),
         },
         Case {
             name: "spf permerror",
             expect: &["T_SPF_PERMERROR"],
+            arc: &[],
             raw: plain("spf-permerror-test.net").into_bytes(),
         },
         Case {
             // The server refuses the name: a temporary DNS error.
             name: "spf temperror",
             expect: &["T_SPF_TEMPERROR"],
+            arc: &[],
             raw: message(
                 "spf-pass-test.net",
                 "ann@unserved-zone.net",
@@ -272,6 +304,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
         Case {
             name: "spf helo pass",
             expect: &["SPF_HELO_PASS"],
+            arc: &[],
             raw: message(
                 "spf-none-test.net",
                 "ann@spf-none-test.net",
@@ -284,6 +317,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
         Case {
             name: "spf helo fail",
             expect: &["SPF_HELO_FAIL"],
+            arc: &[],
             raw: message(
                 "spf-none-test.net",
                 "ann@spf-none-test.net",
@@ -297,6 +331,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
             // Our MTA's own verdict wins over the DNS (which says pass).
             name: "received-spf from an internal host",
             expect: &["SPF_SOFTFAIL"],
+            arc: &[],
             raw: message(
                 "spf-pass-test.net",
                 "ann@spf-pass-test.net",
@@ -309,27 +344,32 @@ fn cases(keys: &Keys) -> Vec<Case> {
         Case {
             name: "dmarc pass (aligned spf)",
             expect: &["DMARC_PASS", "USER_IN_DEF_SPF_WL"],
+            arc: &[],
             raw: plain("dmarc-pass-test.net").into_bytes(),
         },
         Case {
             name: "dmarc reject",
             expect: &["DMARC_REJECT"],
+            arc: &[],
             raw: plain("dmarc-reject-test.net").into_bytes(),
         },
         Case {
             name: "dmarc quarantine",
             expect: &["DMARC_QUAR"],
+            arc: &[],
             raw: plain("dmarc-quar-test.net").into_bytes(),
         },
         Case {
             name: "dmarc none",
             expect: &["DMARC_NONE"],
+            arc: &[],
             raw: plain("dmarc-none-test.net").into_bytes(),
         },
         Case {
             // No policy at the sub-domain: the organizational domain's sp=.
             name: "dmarc subdomain policy",
             expect: &["DMARC_REJECT"],
+            arc: &[],
             raw: message(
                 "news.dmarc-sp-test.net",
                 "ann@dmarc-sp-test.net",
@@ -342,11 +382,13 @@ fn cases(keys: &Keys) -> Vec<Case> {
         Case {
             name: "dmarc reject at pct=0",
             expect: &["DMARC_QUAR"],
+            arc: &[],
             raw: plain("dmarc-pct-test.net").into_bytes(),
         },
         Case {
             name: "dmarc missing",
             expect: &["DMARC_MISSING"],
+            arc: &[],
             raw: plain("spf-pass-test.net").into_bytes(),
         },
     ];
@@ -365,11 +407,13 @@ fn cases(keys: &Keys) -> Vec<Case> {
     v.push(Case {
         name: "dkim rsa-sha256 2048 relaxed",
         expect: &["DKIM_VALID_AU", "DMARC_PASS", "USER_IN_DKIM_WELCOMELIST"],
+        arc: &[],
         raw: relaxed.clone().into_bytes(),
     });
     v.push(Case {
         name: "dkim rsa-sha256 2048 simple",
         expect: &["DKIM_VALID_AU"],
+        arc: &[],
         raw: sign(
             OpensslRsa {
                 pem: keys.rsa2048.pem.clone(),
@@ -385,6 +429,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
     v.push(Case {
         name: "dkim tampered body",
         expect: &["DKIM_INVALID"],
+        arc: &[],
         raw: relaxed
             .replace("attached to the shared folder", "at https://evil.example/x")
             .into_bytes(),
@@ -393,6 +438,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
         // l= covers the original body; a footer added later is allowed.
         name: "dkim body length tag",
         expect: &["DKIM_VALID_AU"],
+        arc: &[],
         raw: format!(
             "{}-- \r\nSent through a mailing list footer\r\n",
             sign(
@@ -413,6 +459,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
         // signature.
         name: "dkim rsa 1024 below dkim_minimum_key_bits",
         expect: &["DKIM_VALID"],
+        arc: &[],
         raw: sign(
             OpensslRsa {
                 pem: keys.rsa1024.pem.clone(),
@@ -428,6 +475,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
     v.push(Case {
         name: "dkim ed25519-sha256",
         expect: &["DKIM_SIGNED"],
+        arc: &[],
         raw: sign(
             Ed25519Key::from_pkcs8_der(&keys.ed_pkcs8).expect("ed25519 key"),
             d,
@@ -441,6 +489,7 @@ fn cases(keys: &Keys) -> Vec<Case> {
     v.push(Case {
         name: "dkim third-party signature",
         expect: &["DKIM_VALID"],
+        arc: &[],
         raw: sign(
             OpensslRsa {
                 pem: keys.other2048.pem.clone(),
@@ -452,6 +501,140 @@ fn cases(keys: &Keys) -> Vec<Case> {
             &base(d),
         )
         .into_bytes(),
+    });
+    // ARC: sealed by a forwarder (other-test.net's key) for a message from
+    // a domain without DKIM. SpamAssassin counts every ARC-Seal and
+    // ARC-Message-Signature as a signature and calls ARC valid when any
+    // one of them verifies on its own (not the chain verdict).
+    let sealed = arc_seal(
+        OpensslRsa {
+            pem: keys.other2048.pem.clone(),
+        },
+        "other-test.net",
+        "o2048",
+        &base("spf-none-test.net"),
+    );
+    assert!(sealed.contains("ARC-Seal:") && sealed.contains("ARC-Message-Signature:"));
+    v.push(Case {
+        name: "arc sealed, valid chain",
+        expect: &["ARC_SIGNED", "ARC_VALID"],
+        arc: &["ARC_SIGNED", "ARC_VALID"],
+        raw: sealed.clone().into_bytes(),
+    });
+    let tampered = sealed.replace("attached to the shared folder", "at https://evil.example/x");
+    assert_ne!(tampered, sealed);
+    v.push(Case {
+        // The message signature fails; the seal covers only the ARC
+        // headers and still verifies.
+        name: "arc sealed, tampered body",
+        expect: &["ARC_SIGNED", "ARC_VALID"],
+        arc: &["ARC_SIGNED", "ARC_VALID"],
+        raw: tampered.clone().into_bytes(),
+    });
+    // The seal signs the ARC-Authentication-Results header; the message
+    // signature does not.
+    let broken_seal = |m: &str| {
+        let out = m.replacen(
+            "ARC-Authentication-Results: i=1; other-test.net",
+            "ARC-Authentication-Results: i=1; forged-test.net",
+            1,
+        );
+        assert_ne!(out, m, "no ARC-Authentication-Results to break: {m}");
+        out
+    };
+    v.push(Case {
+        name: "arc broken seal, intact message signature",
+        expect: &["ARC_SIGNED", "ARC_VALID"],
+        arc: &["ARC_SIGNED", "ARC_VALID"],
+        raw: broken_seal(&sealed).into_bytes(),
+    });
+    v.push(Case {
+        name: "arc broken seal and tampered body",
+        expect: &["ARC_SIGNED", "ARC_INVALID"],
+        arc: &["ARC_SIGNED", "ARC_INVALID"],
+        raw: broken_seal(&tampered).into_bytes(),
+    });
+    v.push(Case {
+        // No key at the selector: no ARC signature can verify.
+        name: "arc sealed with an unpublished key",
+        expect: &["ARC_SIGNED", "ARC_INVALID"],
+        arc: &["ARC_SIGNED", "ARC_INVALID"],
+        raw: arc_seal(
+            OpensslRsa {
+                pem: keys.other2048.pem.clone(),
+            },
+            "other-test.net",
+            "gone",
+            &base("spf-none-test.net"),
+        )
+        .into_bytes(),
+    });
+    // A second copy of the ARC-Seal: Mail::DKIM stops at the duplicate
+    // instance and checks none of the signatures. (The envelope sender is
+    // at another domain than From, so DMARC does not look at the seal.)
+    let resealed = arc_seal(
+        OpensslRsa {
+            pem: keys.other2048.pem.clone(),
+        },
+        "other-test.net",
+        "o2048",
+        &message(
+            "spf-none-test.net",
+            "ann@spf-pass-test.net",
+            "mx.spf-none-test.net",
+            "",
+            BODY,
+        ),
+    );
+    let seal_line_end = resealed
+        .find("\r\nARC-Message-Signature:")
+        .expect("the seal comes first");
+    let duplicated = format!("{}\r\n{resealed}", &resealed[..seal_line_end]);
+    v.push(Case {
+        name: "arc duplicate seal",
+        expect: &["ARC_SIGNED", "ARC_INVALID"],
+        arc: &["ARC_SIGNED", "ARC_INVALID"],
+        raw: duplicated.into_bytes(),
+    });
+    // DMARC over ARC: after a DMARC failure SpamAssassin retries with the
+    // first seal's own result as a DKIM result of the envelope domain
+    // (when it is an author domain), whoever sealed.
+    let sealed_reject = arc_seal(
+        OpensslRsa {
+            pem: keys.other2048.pem.clone(),
+        },
+        "other-test.net",
+        "o2048",
+        &base("dmarc-reject-test.net"),
+    );
+    v.push(Case {
+        name: "arc seal turns dmarc reject into pass",
+        expect: &["DMARC_PASS", "SPF_FAIL"],
+        arc: &["ARC_SIGNED", "ARC_VALID"],
+        raw: sealed_reject.clone().into_bytes(),
+    });
+    v.push(Case {
+        name: "arc broken seal leaves dmarc reject",
+        expect: &["DMARC_REJECT"],
+        arc: &["ARC_SIGNED", "ARC_VALID"],
+        raw: broken_seal(&sealed_reject).into_bytes(),
+    });
+    let end = sealed_reject
+        .find("\r\nARC-Message-Signature:")
+        .expect("the seal comes first");
+    v.push(Case {
+        // The duplicate seal was never checked: Mail::DMARC dies on its
+        // missing result and no DMARC rule hits.
+        name: "arc duplicate seal, dmarc reject",
+        expect: &["SPF_FAIL"],
+        arc: &["ARC_SIGNED", "ARC_INVALID"],
+        raw: format!("{}\r\n{sealed_reject}", &sealed_reject[..end]).into_bytes(),
+    });
+    v.push(Case {
+        name: "arc none",
+        expect: &["SPF_NONE"],
+        arc: &[],
+        raw: base("spf-none-test.net").into_bytes(),
     });
     v
 }
@@ -496,6 +679,7 @@ fn is_auth_rule(r: &str) -> bool {
         "T_SPF_",
         "DKIM_",
         "DMARC_",
+        "ARC_",
         "USER_IN_SPF",
         "USER_IN_DKIM",
         "USER_IN_DEF_SPF",
@@ -622,6 +806,26 @@ fn in_namespace() {
                 "{}: SpamAssassin {sa_auth:?}, ours {our_auth:?}\n  SA:  {sa_status}\n  us:  {our_status}",
                 c.name
             ));
+        }
+        let arc_of = |all: &[String]| -> Vec<String> {
+            let mut v: Vec<String> = all
+                .iter()
+                .filter(|r| r.starts_with("ARC_"))
+                .cloned()
+                .collect();
+            v.sort();
+            v
+        };
+        let mut want_arc: Vec<String> = c.arc.iter().map(|r| r.to_string()).collect();
+        want_arc.sort();
+        for (who, all) in [("SpamAssassin", &sa_all), ("ours", &our_all)] {
+            if arc_of(all) != want_arc {
+                failures.push(format!(
+                    "{}: {who} hit ARC rules {:?}, the case wants exactly {want_arc:?}",
+                    c.name,
+                    arc_of(all)
+                ));
+            }
         }
         for want in c.expect {
             if !sa_all.iter().any(|r| r == want) {

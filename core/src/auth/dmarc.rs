@@ -9,7 +9,7 @@ use hickory_resolver::proto::rr::{RData, RecordType};
 use mail_auth::MessageAuthenticator;
 
 use super::{AuthOptions, Input};
-use crate::message::auth::{AuthFacts, SpfOutcome, is_known_tld};
+use crate::message::auth::{AuthFacts, SealResult, SpfOutcome, is_known_tld};
 
 /// No usable policy: what SpamAssassin calls the policy then.
 const NO_POLICY: &str = "no policy available";
@@ -121,14 +121,40 @@ fn spf_word(o: Option<SpfOutcome>) -> &'static str {
 
 /// `(result, policy)` as SpamAssassin stores them, or None when DMARC is
 /// not evaluated (no external relay, no author address).
+///
+/// When the result is not a pass and the message has an ARC-Seal,
+/// SpamAssassin asks again with the lowest-instance seal's own result
+/// added as a DKIM result of the envelope-sender domain (when that domain
+/// is an author domain): a seal that verifies, whoever made it, can turn
+/// a failure into a pass; a seal Mail::DKIM never checked (no result)
+/// makes Mail::DMARC die, and no DMARC rule hits.
 pub async fn check(
     auth: &MessageAuthenticator,
     opts: &AuthOptions,
     input: &Input,
     facts: &AuthFacts,
 ) -> Option<(String, String)> {
-    let relay = input.relay.as_ref()?;
-    let from = input.from_first.clone()?;
+    let first = decide(auth, opts, input, facts, false).await?;
+    if first.0 == "pass" {
+        return Some(first);
+    }
+    let Some(seal) = facts.arc_first_seal else {
+        return Some(first);
+    };
+    let mfrom_dom = mfrom_domain(input)?;
+    if !facts.dkim_author_domains.contains(&mfrom_dom) {
+        return Some(first);
+    }
+    match seal {
+        SealResult::Unchecked => None,
+        SealResult::Fail => Some(first),
+        SealResult::Pass => decide(auth, opts, input, facts, true).await,
+    }
+}
+
+/// The From domain Mail::DMARC is given, when it accepts it.
+fn from_domain(input: &Input) -> Option<String> {
+    let from = input.from_first.as_ref()?;
     let (_, from_dom) = from.rsplit_once('@')?;
     let from_dom = from_dom.trim().to_lowercase();
     // Mail::DMARC's is_valid_domain: a known top-level domain, else it
@@ -137,11 +163,33 @@ pub async fn check(
     if from_dom.is_empty() || !from_dom.contains('.') || !is_known_tld(tld) {
         return None;
     }
-    let mfrom_dom = input
-        .envelope_from
-        .clone()
-        .and_then(|e| e.rsplit_once('@').map(|(_, d)| d.to_lowercase()))
-        .unwrap_or_else(|| from_dom.clone());
+    Some(from_dom)
+}
+
+/// The envelope sender's domain, else the From domain.
+fn mfrom_domain(input: &Input) -> Option<String> {
+    let from_dom = from_domain(input)?;
+    Some(
+        input
+            .envelope_from
+            .clone()
+            .and_then(|e| e.rsplit_once('@').map(|(_, d)| d.to_lowercase()))
+            .unwrap_or(from_dom),
+    )
+}
+
+/// One Mail::DMARC validation; `arc_pass`: the envelope-sender domain also
+/// has a passing DKIM result (the ARC retry).
+async fn decide(
+    auth: &MessageAuthenticator,
+    opts: &AuthOptions,
+    input: &Input,
+    facts: &AuthFacts,
+    arc_pass: bool,
+) -> Option<(String, String)> {
+    let relay = input.relay.as_ref()?;
+    let from_dom = from_domain(input)?;
+    let mfrom_dom = mfrom_domain(input)?;
     let helo_dom = relay.helo.to_lowercase();
 
     // 9.6: the author domain (or its organizational domain) must exist.
@@ -194,7 +242,8 @@ pub async fn check(
         .dkim_signatures
         .iter()
         .filter(|s| s.valid)
-        .any(|s| aligned(opts, &s.domain.to_lowercase(), &from_dom, dkim_strict));
+        .any(|s| aligned(opts, &s.domain.to_lowercase(), &from_dom, dkim_strict))
+        || (arc_pass && aligned(opts, &mfrom_dom, &from_dom, dkim_strict));
     let spf_strict = pol.aspf.as_deref() == Some("s");
     let spf_dom = if spf_word(facts.spf) == "pass" {
         Some(mfrom_dom.as_str())

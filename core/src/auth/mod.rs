@@ -1,6 +1,7 @@
 //! Sender authentication with SpamAssassin 4.0.1's semantics: SPF
-//! (`Plugin/SPF.pm` with Mail::SPF), DKIM (`Plugin/DKIM.pm` with
-//! Mail::DKIM) and DMARC (`Plugin/DMARC.pm` with Mail::DMARC).
+//! (`Plugin/SPF.pm` with Mail::SPF), DKIM and ARC (`Plugin/DKIM.pm` with
+//! Mail::DKIM and Mail::DKIM::ARC) and DMARC (`Plugin/DMARC.pm` with
+//! Mail::DMARC).
 //!
 //! The cryptography and the SPF/DKIM record parsing are mail-auth's; which
 //! relay, HELO and envelope sender are checked, which headers are trusted,
@@ -12,6 +13,7 @@
 //! No lookups at all happen with `-L` (no `Checker` is built) or with
 //! `dns_available no` ([`Checker::from_config`] returns None).
 
+mod arc;
 mod dkim;
 mod dmarc;
 mod spf;
@@ -260,9 +262,10 @@ impl Checker {
 async fn run(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Input) -> AuthFacts {
     let mut facts = AuthFacts::default();
     // SPF and DKIM are independent: run them together. DMARC needs both.
-    let (spf, dkim) = tokio::join!(
+    let (spf, dkim, arc) = tokio::join!(
         spf::check(auth, opts, input),
-        dkim::check(auth, opts, input)
+        dkim::check(auth, opts, input),
+        arc::check(auth, opts, input)
     );
     facts.spf_sender = spf.sender;
     facts.spf = spf.mfrom;
@@ -275,6 +278,9 @@ async fn run(auth: &MessageAuthenticator, opts: &AuthOptions, input: &Input) -> 
     facts.dkim_author_domains = dkim.author_domains;
     facts.dkim_valid_author_domains = dkim.valid_author_domains;
     facts.dkim_adsp = dkim.adsp;
+    facts.arc_signed = arc.signed;
+    facts.arc_valid = arc.valid;
+    facts.arc_first_seal = arc.first_seal;
     facts.dmarc = dmarc::check(auth, opts, input, &facts).await;
     facts
 }

@@ -180,6 +180,17 @@ fn dkim_signed(c: &EvalCtx<'_>, args: &[String]) -> u32 {
     u32::from(args.is_empty() || signed_by(f, min_bits(c.conf), false, false, args))
 }
 
+/// `check_arc_signed`: any ARC signature. SpamAssassin 4.0.1 takes
+/// acceptable domains as arguments but never matches them: with any, no hit.
+fn arc_signed(c: &EvalCtx<'_>, args: &[String]) -> u32 {
+    u32::from(args.is_empty() && facts(c).is_some_and(|f| f.arc_signed))
+}
+
+/// `check_arc_valid`: one ARC signature verified (same argument rule).
+fn arc_valid(c: &EvalCtx<'_>, args: &[String]) -> u32 {
+    u32::from(args.is_empty() && facts(c).is_some_and(|f| f.arc_valid))
+}
+
 fn dkim_valid(c: &EvalCtx<'_>, args: &[String]) -> u32 {
     let Some(f) = facts(c) else { return 0 };
     if !f.dkim_valid() {
@@ -386,6 +397,8 @@ pub(super) fn lookup(name: &str) -> Option<EvalFn> {
         "check_for_def_dkim_welcomelist_from" | "check_for_def_dkim_whitelist_from" => {
             def_dkim_welcomelist
         }
+        "check_arc_signed" => arc_signed,
+        "check_arc_valid" => arc_valid,
         "check_dmarc_pass" => dmarc_pass,
         "check_dmarc_reject" => dmarc_reject,
         "check_dmarc_quarantine" => dmarc_quarantine,
@@ -441,6 +454,8 @@ mod tests {
             "check_for_spf_pass",
             "check_dkim_signed",
             "check_dmarc_missing",
+            "check_arc_signed",
+            "check_arc_valid",
         ] {
             assert_eq!(lookup(name).unwrap()(&ctx, &[]), 0, "{name}");
         }

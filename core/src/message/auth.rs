@@ -67,6 +67,16 @@ impl SpfOutcome {
     }
 }
 
+/// The result of one ARC-Seal by itself, as Mail::DKIM leaves it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SealResult {
+    Pass,
+    Fail,
+    /// The verifier gave up on the chain's structure before checking any
+    /// signature (a duplicate instance): no result at all.
+    Unchecked,
+}
+
 /// One DKIM signature of the message, as SpamAssassin's DKIM plugin sees it.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DkimSignature {
@@ -108,6 +118,12 @@ pub struct AuthFacts {
     /// ADSP per author domain (`N`, `U`, `A`, `D`, `1`, `2`, `3`), for the
     /// author domains without a valid author signature.
     pub dkim_adsp: std::collections::BTreeMap<String, char>,
+    /// Any ARC-Seal or ARC-Message-Signature header (ARC_SIGNED).
+    pub arc_signed: bool,
+    /// One of them verified by itself (ARC_VALID).
+    pub arc_valid: bool,
+    /// The lowest-instance ARC-Seal's own result (DMARC reads it).
+    pub arc_first_seal: Option<SealResult>,
     /// DMARC: Mail::DMARC's result (`pass`, `fail`, `none`) and the policy
     /// SpamAssassin derives from it (`reject`, `quarantine`, `none`, or
     /// `no policy available`). None when DMARC was not evaluated.
