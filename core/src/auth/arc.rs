@@ -11,7 +11,6 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use hickory_resolver::proto::rr::{RData, RecordType};
 use mail_auth::common::crypto::{Algorithm, HashAlgorithm};
 use mail_auth::common::parse::TxtRecordParser;
 use mail_auth::common::verify::DomainKey;
@@ -78,20 +77,10 @@ fn strip_b_tag(value: &[u8]) -> Vec<u8> {
 
 /// The public key of `selector._domainkey.domain`, as mail-auth reads it.
 async fn domain_key(auth: &MessageAuthenticator, name: String) -> Option<DomainKey> {
-    let lookup = auth.0.lookup(name, RecordType::TXT).await.ok()?;
-    for rec in lookup.answers() {
-        if let RData::TXT(txt) = &rec.data {
-            let joined: Vec<u8> = txt
-                .txt_data
-                .iter()
-                .flat_map(|p| p.iter().copied())
-                .collect();
-            if let Ok(k) = DomainKey::parse(&joined) {
-                return Some(k);
-            }
-        }
-    }
-    None
+    super::dkim::txt_records(auth, name)
+        .await
+        .iter()
+        .find_map(|t| DomainKey::parse(t).ok())
 }
 
 fn key_name(selector: &str, domain: &str) -> String {

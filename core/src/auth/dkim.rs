@@ -124,23 +124,35 @@ fn key_from_record(txt: &[u8]) -> Option<Vec<u8>> {
     mail_parser::decoders::base64::base64_decode(p.as_bytes())
 }
 
+/// The TXT records at `name`, each one's strings joined, in answer order
+/// (none when the lookup fails).
+pub(super) async fn txt_records(auth: &MessageAuthenticator, name: String) -> Vec<Vec<u8>> {
+    let Ok(lookup) = auth.0.lookup(name, RecordType::TXT).await else {
+        return Vec::new();
+    };
+    lookup
+        .answers()
+        .iter()
+        .filter_map(|rec| match &rec.data {
+            RData::TXT(txt) => Some(
+                txt.txt_data
+                    .iter()
+                    .flat_map(|p| p.iter().copied())
+                    .collect(),
+            ),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The RSA key size of `selector._domainkey.domain`.
 async fn key_bits(auth: &MessageAuthenticator, selector: &str, domain: &str) -> Option<u32> {
     let name = format!("{selector}._domainkey.{domain}.");
-    let lookup = auth.0.lookup(name, RecordType::TXT).await.ok()?;
-    for rec in lookup.answers() {
-        if let RData::TXT(txt) = &rec.data {
-            let joined: Vec<u8> = txt
-                .txt_data
-                .iter()
-                .flat_map(|p| p.iter().copied())
-                .collect();
-            if let Some(der) = key_from_record(&joined) {
-                return rsa_key_bits(&der);
-            }
-        }
-    }
-    None
+    let der = txt_records(auth, name)
+        .await
+        .iter()
+        .find_map(|t| key_from_record(t))?;
+    rsa_key_bits(&der)
 }
 
 /// SpamAssassin's `_check_dkim_signature` and `_check_valid_signature`.
