@@ -952,28 +952,7 @@ pub(crate) fn collect(
     html_uris: &[String],
     redirectors: &[Box<Redirector>],
 ) -> Vec<String> {
-    let mut all: BTreeSet<Vec<u8>> = BTreeSet::new();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    for line in lines {
-        let mut hits = Vec::new();
-        scan_line(line, &mut hits);
-        for (raw, kind) in hits {
-            let raw = trim_raw(&raw);
-            if !seen.insert(raw.clone()) {
-                continue;
-            }
-            let Some(uri) = text_uri(&raw, kind) else {
-                continue;
-            };
-            let cleaned: Vec<Vec<u8>> = canonicalize(&uri, redirectors)
-                .into_iter()
-                .map(cap)
-                .collect();
-            if cleaned.iter().any(|c| uri_host(c).is_some()) {
-                all.extend(cleaned);
-            }
-        }
-    }
+    let mut all: BTreeSet<Vec<u8>> = text_uris(lines, redirectors).collect();
     for u in html_uris {
         all.extend(canonicalize(u.as_bytes(), redirectors).into_iter().map(cap));
     }
@@ -994,25 +973,7 @@ pub(crate) fn collect_bayes(
     html_uris: &[String],
     html_flagged: &[bool],
 ) -> Vec<(Vec<u8>, bool)> {
-    let mut all: BTreeSet<(Vec<u8>, bool)> = BTreeSet::new();
-    let mut seen: HashSet<Vec<u8>> = HashSet::new();
-    for line in lines {
-        let mut hits = Vec::new();
-        scan_line(line, &mut hits);
-        for (raw, kind) in hits {
-            let raw = trim_raw(&raw);
-            if !seen.insert(raw.clone()) {
-                continue;
-            }
-            let Some(uri) = text_uri(&raw, kind) else {
-                continue;
-            };
-            let cleaned: Vec<Vec<u8>> = canonicalize(&uri, &[]).into_iter().map(cap).collect();
-            if cleaned.iter().any(|c| uri_host(c).is_some()) {
-                all.extend(cleaned.into_iter().map(|c| (c, false)));
-            }
-        }
-    }
+    let mut all: BTreeSet<(Vec<u8>, bool)> = text_uris(lines, &[]).map(|c| (c, false)).collect();
     for (i, u) in html_uris.iter().enumerate() {
         let flagged = html_flagged.get(i).copied().unwrap_or(false);
         let latin1: Vec<u8> = u
@@ -1026,6 +987,38 @@ pub(crate) fn collect_bayes(
         );
     }
     all.into_iter().collect()
+}
+
+/// The URIs found in the rendered text lines, each distinct raw match
+/// once, canonicalized (through `redirectors`) and capped; a match whose
+/// forms have no host contributes nothing.
+fn text_uris<'a>(
+    lines: &'a [Vec<u8>],
+    redirectors: &'a [Box<Redirector>],
+) -> impl Iterator<Item = Vec<u8>> + 'a {
+    let mut seen: HashSet<Vec<u8>> = HashSet::new();
+    lines.iter().flat_map(move |line| {
+        let mut hits = Vec::new();
+        scan_line(line, &mut hits);
+        let mut out = Vec::new();
+        for (raw, kind) in hits {
+            let raw = trim_raw(&raw);
+            if !seen.insert(raw.clone()) {
+                continue;
+            }
+            let Some(uri) = text_uri(&raw, kind) else {
+                continue;
+            };
+            let cleaned: Vec<Vec<u8>> = canonicalize(&uri, redirectors)
+                .into_iter()
+                .map(cap)
+                .collect();
+            if cleaned.iter().any(|c| uri_host(c).is_some()) {
+                out.extend(cleaned);
+            }
+        }
+        out
+    })
 }
 
 fn cap(mut u: Vec<u8>) -> Vec<u8> {
