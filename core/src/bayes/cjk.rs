@@ -22,6 +22,12 @@ enum Script {
     Other,
 }
 
+/// Whether `c` is a Han, kana or hangul character (a character of a
+/// script written without spaces between words).
+pub fn is_cjk_char(c: char) -> bool {
+    script(c) != Script::Other
+}
+
 fn script(c: char) -> Script {
     match u32::from(c) {
         0x3041..=0x309F => Script::Hiragana,

@@ -8,6 +8,7 @@ use regex::Regex;
 
 use super::html::perl_num;
 use super::{EvalCtx, EvalFn};
+use crate::bayes::cjk::is_cjk_char;
 use crate::message::Message;
 
 pub(super) fn lookup(name: &str) -> Option<EvalFn> {
@@ -38,8 +39,13 @@ struct AltDiff {
 }
 
 /// Words of a rendered text: blank-separated runs holding a word character
-/// (Unicode rules for character strings, ASCII otherwise).
-fn words(text: &str, unicode: bool, into: &mut HashMap<String, u32>) {
+/// (Unicode rules for character strings, ASCII otherwise). With `cjk`
+/// (our option, not SpamAssassin's), runs of Japanese, Chinese or Korean
+/// characters count as their character pairs instead: those languages put
+/// no spaces between words, so a blank-separated "word" is a whole line,
+/// and a line broken differently in the two versions would otherwise count
+/// as a different word.
+fn words(text: &str, unicode: bool, cjk: bool, into: &mut HashMap<String, u32>) {
     let is_space = |c: char| {
         if unicode {
             c.is_whitespace()
@@ -54,14 +60,40 @@ fn words(text: &str, unicode: bool, into: &mut HashMap<String, u32>) {
             c.is_ascii_alphanumeric() || c == '_'
         }
     };
-    for w in text.split(is_space) {
+    let mut add = |w: &str| {
         if w.chars().any(is_word) {
             *into.entry(w.to_owned()).or_insert(0) += 1;
+        }
+    };
+    for w in text.split(is_space) {
+        if !cjk || !w.chars().any(is_cjk_char) {
+            add(w);
+            continue;
+        }
+        let mut rest = w;
+        while let Some(c) = rest.chars().next() {
+            let in_run = is_cjk_char(c);
+            let end = rest
+                .char_indices()
+                .find(|&(_, d)| is_cjk_char(d) != in_run)
+                .map_or(rest.len(), |(i, _)| i);
+            let (seg, tail) = rest.split_at(end);
+            if in_run && seg.chars().nth(1).is_some() {
+                let mut chars = seg.char_indices().peekable();
+                while let Some((i, _)) = chars.next() {
+                    if let Some(&(j, d)) = chars.peek() {
+                        add(&seg[i..j + d.len_utf8()]);
+                    }
+                }
+            } else {
+                add(seg);
+            }
+            rest = tail;
         }
     }
 }
 
-fn alt_diff(msg: &Message) -> AltDiff {
+fn alt_diff(msg: &Message, cjk: bool) -> AltDiff {
     let mut out = AltDiff::default();
     let parts = msg.mime_parts();
     let alts: Vec<_> = parts
@@ -108,12 +140,12 @@ fn alt_diff(msg: &Message) -> AltDiff {
                 continue;
             };
             if is_html {
-                words(&rendered, flagged, &mut html);
+                words(&rendered, flagged, cjk, &mut html);
                 if html.is_empty() && stats.is_some_and(|s| s.inside.contains_key("img")) {
                     html.insert("\n".into(), 1);
                 }
             } else {
-                words(&rendered, flagged, &mut text);
+                words(&rendered, flagged, cjk, &mut text);
             }
         }
         let orig = html.len();
@@ -138,15 +170,17 @@ fn alt_diff(msg: &Message) -> AltDiff {
     out
 }
 
+/// SpamAssassin's two arguments, and our optional third, `cjk`: Japanese,
+/// Chinese and Korean text compared by character pairs (see [`words`]).
 fn multipart_alternative_difference(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
-    let d = alt_diff(ctx.msg);
+    let d = alt_diff(ctx.msg, arg(args, 2) == "cjk");
     let min = perl_num(arg(args, 0));
     let max = arg(args, 1);
     u32::from((min == 0.0 || d.diff > min) && (max == "undef" || d.diff <= perl_num(max)))
 }
 
 fn multipart_alternative_difference_count(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
-    let d = alt_diff(ctx.msg);
+    let d = alt_diff(ctx.msg, false);
     let (ratio, min_html) = (perl_num(arg(args, 0)), perl_num(arg(args, 1)));
     if d.html_words as f64 <= min_html {
         return 0;
@@ -265,7 +299,7 @@ mod tests {
             --b\nContent-Type: text/plain\n\none two\n\
             --b\nContent-Type: text/html\n\n<p>three four five</p>\n--b--\n";
         let msg = Message::parse(m.as_bytes());
-        let d = alt_diff(&msg);
+        let d = alt_diff(&msg, false);
         assert_eq!((d.html_words, d.text_words), (3, 2));
         assert_eq!(d.diff, 100.0);
         assert_eq!(run(multipart_alternative_difference, m, &["99", "100"]), 1);
@@ -273,6 +307,47 @@ mod tests {
         assert_eq!(
             run(multipart_alternative_difference, &same, &["99", "100"]),
             0
+        );
+    }
+
+    #[test]
+    fn alternative_difference_cjk_by_character_pairs() {
+        // The same Japanese text, quoted and broken into lines in the plain
+        // version, in one line in the HTML version.
+        let m = "Subject: t\nContent-Type: multipart/alternative; boundary=\"b\"\n\n\
+            --b\nContent-Type: text/plain; charset=utf-8\n\n\
+            iPhoneから送信\n\n> とりあえず本文で\n> あればいい可能性を考慮しては\n\
+            --b\nContent-Type: text/html; charset=utf-8\n\n\
+            <p>とりあえず本文であればいい可能性を考慮しては</p>\n--b--\n";
+        let msg = Message::parse(m.as_bytes());
+        // SpamAssassin's way: one HTML "word", missing from the text.
+        assert_eq!(alt_diff(&msg, false).diff, 100.0);
+        assert_eq!(run(multipart_alternative_difference, m, &["99", "100"]), 1);
+        // By character pairs only the pair across the line break ("で"+"あ")
+        // is missing: 1 of 21 distinct pairs.
+        let d = alt_diff(&msg, true);
+        assert_eq!(d.html_words, 21);
+        assert!((d.diff - 100.0 / 21.0).abs() < 1e-9, "{}", d.diff);
+        assert_eq!(
+            run(multipart_alternative_difference, m, &["99", "100", "cjk"]),
+            0
+        );
+        // Different Japanese text still differs, and Latin words are words.
+        let other = m.replace(
+            "<p>とりあえず本文であればいい可能性を考慮しては</p>",
+            "<p>アカウントを確認 verify now</p>",
+        );
+        assert_eq!(
+            alt_diff(&Message::parse(other.as_bytes()), true).diff,
+            100.0
+        );
+        assert_eq!(
+            run(
+                multipart_alternative_difference,
+                &other,
+                &["99", "100", "cjk"]
+            ),
+            1
         );
     }
 
