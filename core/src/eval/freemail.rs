@@ -2,7 +2,7 @@
 //! (`freemail_domains`), and free mail addresses in the body.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use regex::Regex;
 
@@ -61,20 +61,21 @@ fn is_freemail(fm: &Freemail, email: &str) -> bool {
 
 /// A rule's optional address pattern, compiled once per pattern text. None
 /// inside means it does not compile (the rule then never hits, as
-/// upstream).
-fn arg_regex(pattern: &str) -> Option<Regex> {
-    static CACHE: OnceLock<Mutex<HashMap<String, Option<Regex>>>> = OnceLock::new();
+/// upstream). Shared through an `Arc`: a cloned `Regex` would start with an
+/// empty cache pool on every call.
+fn arg_regex(pattern: &str) -> Option<Arc<Regex>> {
+    static CACHE: OnceLock<Mutex<HashMap<String, Option<Arc<Regex>>>>> = OnceLock::new();
     let cache = CACHE.get_or_init(|| Mutex::new(HashMap::new()));
     let Ok(mut map) = cache.lock() else {
-        return Regex::new(pattern).ok();
+        return Regex::new(pattern).ok().map(Arc::new);
     };
     map.entry(pattern.to_string())
-        .or_insert_with(|| Regex::new(pattern).ok())
+        .or_insert_with(|| Regex::new(pattern).ok().map(Arc::new))
         .clone()
 }
 
 /// The rule's regex argument: Ok(None) without one, Err when it is invalid.
-fn optional_regex(args: &[String], index: usize) -> Result<Option<Regex>, ()> {
+fn optional_regex(args: &[String], index: usize) -> Result<Option<Arc<Regex>>, ()> {
     match args.get(index) {
         None => Ok(None),
         Some(p) => arg_regex(p).map(Some).ok_or(()),

@@ -114,8 +114,9 @@ pub struct CompiledRules {
     meta_deps: HashMap<usize, HashSet<usize>>,
     /// Non-meta rules first, then metas in dependency order.
     order: Vec<usize>,
-    /// Metas that can never be decided (depend on a disabled meta).
-    undecidable: HashSet<usize>,
+    /// `order` without the disabled rules and the metas that can never be
+    /// decided (they depend on a disabled meta): what a scan runs.
+    runnable: Vec<usize>,
     pub score_set: usize,
     pub config: Config,
     /// Rules that are network tests (never hit in this build).
@@ -439,7 +440,7 @@ impl CompiledRules {
             });
             rules[c].test = Test::Never;
         }
-        let undecidable = undecidable_metas(&rules, &order, &meta_deps);
+        let runnable = runnable(&rules, &order, &meta_deps);
         let score_set = set;
         let mut redirectors: Vec<Box<crate::message::Redirector>> = Vec::new();
         for p in config.lists.get("redirector_pattern").into_iter().flatten() {
@@ -464,7 +465,7 @@ impl CompiledRules {
                 rules,
                 meta_deps,
                 order,
-                undecidable,
+                runnable,
                 score_set,
                 config,
                 patterns: std::sync::Arc::new(patterns),
@@ -494,12 +495,12 @@ impl CompiledRules {
             r.score = config.score(&r.name, set);
             r.enabled = r.score != 0.0;
         }
-        let undecidable = undecidable_metas(&rules, &self.order, &self.meta_deps);
+        let runnable = runnable(&rules, &self.order, &self.meta_deps);
         CompiledRules {
             redirectors: self.redirectors.clone(),
             meta_deps: self.meta_deps.clone(),
             order: self.order.clone(),
-            undecidable,
+            runnable,
             score_set: set,
             config,
             network_rules: self.network_rules,
@@ -674,7 +675,7 @@ impl CompiledRules {
         // the first meta rule.
         TEST_LOGS.with(|l| l.borrow_mut().clear());
         let mut net = self.plan_dns(&ctx, uris);
-        for (n, &i) in self.order.iter().enumerate() {
+        for (n, &i) in self.runnable.iter().enumerate() {
             if n % 16 == 0
                 && let Some(d) = deadline
                 && std::time::Instant::now() >= d
@@ -683,9 +684,6 @@ impl CompiledRules {
                 break;
             }
             let r = &self.rules[i];
-            if !r.enabled || self.undecidable.contains(&i) {
-                continue;
-            }
             match r.test {
                 Test::Meta(_) => self.harvest_dns(&mut net, &mut counts),
                 Test::Net(..) => continue,
@@ -1013,13 +1011,14 @@ impl Test {
     }
 }
 
-/// Metas that can never be decided: they depend on a disabled meta (which
+/// The rules a scan runs, in `order`: the enabled ones, less the metas
+/// that can never be decided: they depend on a disabled meta (which
 /// SpamAssassin never marks ready), directly or through another such meta.
-fn undecidable_metas(
+fn runnable(
     rules: &[Rule],
     order: &[usize],
     meta_deps: &HashMap<usize, HashSet<usize>>,
-) -> HashSet<usize> {
+) -> Vec<usize> {
     let mut undecidable = HashSet::new();
     for &i in order {
         if let Some(deps) = meta_deps.get(&i)
@@ -1030,7 +1029,11 @@ fn undecidable_metas(
             undecidable.insert(i);
         }
     }
-    undecidable
+    order
+        .iter()
+        .copied()
+        .filter(|i| rules[*i].enabled && !undecidable.contains(i))
+        .collect()
 }
 
 /// The profile stage a rule's time counts in.
@@ -1208,16 +1211,19 @@ fn run_filtered<L: AsRef<[u8]>>(
     match seen {
         None => run_lines(m, lines[skip..].iter().map(AsRef::as_ref), t),
         Some(seen) if !seen.any_line(cond) => 0,
-        Some(seen) => run_lines(
-            m,
-            lines
-                .iter()
-                .enumerate()
-                .skip(skip)
-                .filter(|(n, _)| seen.line(cond, *n))
-                .map(|(_, l)| l.as_ref()),
-            t,
-        ),
+        Some(seen) => match seen.lines(cond) {
+            None => run_lines(m, lines[skip..].iter().map(AsRef::as_ref), t),
+            Some(cands) => run_lines(
+                m,
+                cands
+                    .iter()
+                    .map(|&n| n as usize)
+                    .filter(|&n| n >= skip)
+                    .filter_map(|n| lines.get(n))
+                    .map(AsRef::as_ref),
+                t,
+            ),
+        },
     }
 }
 

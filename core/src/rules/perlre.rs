@@ -87,10 +87,14 @@ pub fn parse_delimited(text: &str) -> Result<PerlPattern, PatternError> {
     })
 }
 
-/// A compiled matcher.
+/// A compiled matcher. Both kinds sit behind an `Arc`: cloning a
+/// `regex::bytes::Regex` gives the clone a new, empty pool of match caches
+/// (lazy DFA states included), so rule sets derived from one another (a
+/// user's preferences, the Bayes score set) share one pool per pattern
+/// instead of each warming and holding its own.
 #[derive(Debug, Clone)]
 pub enum Matcher {
-    Rust(regex::bytes::Regex),
+    Rust(std::sync::Arc<regex::bytes::Regex>),
     Pcre(std::sync::Arc<pcre2::bytes::Regex>),
 }
 
@@ -129,7 +133,7 @@ impl Matcher {
                 .dfa_size_limit(8 << 20)
                 .build()
             {
-                return Ok(Matcher::Rust(re));
+                return Ok(Matcher::Rust(std::sync::Arc::new(re)));
             }
         }
         let body = latin1_to_pcre(&p.body);

@@ -407,6 +407,44 @@ impl Seen {
             || cond.is_any()
             || cond.eval(&|id| self.occ.binary_search(&(id, n as u32)).is_ok())
     }
+
+    /// The lines of literal `id`, ascending (a run of `occ`).
+    fn lines_of(&self, id: u32) -> &[(u32, u32)] {
+        let start = self.occ.partition_point(|&(l, _)| l < id);
+        let end = start + self.occ[start..].partition_point(|&(l, _)| l == id);
+        &self.occ[start..end]
+    }
+
+    /// The lines a rule with `cond` can match, ascending; None when every
+    /// line can (no automaton, or a condition that never rejects). A
+    /// condition other than `Any` holds only where at least one of its
+    /// literals occurs (formulas are monotone and `Any` never sits inside
+    /// one), so only those lines are evaluated, not every line.
+    pub fn lines(&self, cond: &Cond) -> Option<Vec<u32>> {
+        if self.all_pass || cond.is_any() {
+            return None;
+        }
+        let mut out = Vec::new();
+        let mut exact = true;
+        let mut stack = vec![cond];
+        while let Some(c) = stack.pop() {
+            match c {
+                Cond::Any => return None,
+                Cond::Lit(id) => out.extend(self.lines_of(*id).iter().map(|&(_, n)| n)),
+                Cond::Or(v) => stack.extend(v.iter()),
+                Cond::And(v) => {
+                    exact = false;
+                    stack.extend(v.iter());
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        if !exact {
+            out.retain(|&n| self.line(cond, n as usize));
+        }
+        Some(out)
+    }
 }
 
 #[cfg(test)]
@@ -456,6 +494,8 @@ mod tests {
         assert!(seen.line(&c, 1));
         assert!(!seen.line(&c, 2));
         assert!(seen.line(&any, 0));
+        assert_eq!(seen.lines(&c), Some(vec![1]));
+        assert_eq!(seen.lines(&any), None);
         let seen = f.scan([b"free".as_slice()]);
         assert!(!seen.any_line(&c));
     }
