@@ -104,6 +104,51 @@ pub struct UserRules {
 struct CachedPrefs {
     stamp: (i64, i64, u64, u64),
     rules: Arc<UserRules>,
+    /// When it was last used (a counter): the least recently used entry
+    /// goes first when the cache is full.
+    used: u64,
+}
+
+/// Users whose preferences stay compiled. A user's rule set shares the
+/// site's compiled rules and most of its configuration, but still takes
+/// about 1.5 MB (scores, settings, lookup tables): the cache is
+/// bounded so memory does not grow with the number of users. A user
+/// pushed out is read again at their next message, as SpamAssassin's
+/// spamd reads user_prefs for every message.
+const USER_PREFS_CACHED: usize = 64;
+
+/// The user-preferences cache: entries and the use counter.
+#[derive(Default)]
+struct PrefsCache {
+    entries: HashMap<PathBuf, CachedPrefs>,
+    tick: u64,
+}
+
+impl PrefsCache {
+    fn get(&mut self, path: &Path, stamp: (i64, i64, u64, u64)) -> Option<Arc<UserRules>> {
+        self.tick += 1;
+        let tick = self.tick;
+        let c = self.entries.get_mut(path).filter(|c| c.stamp == stamp)?;
+        c.used = tick;
+        Some(c.rules.clone())
+    }
+
+    fn insert(&mut self, path: PathBuf, stamp: (i64, i64, u64, u64), rules: Arc<UserRules>) {
+        if !self.entries.contains_key(&path)
+            && self.entries.len() >= USER_PREFS_CACHED
+            && let Some(oldest) = self
+                .entries
+                .iter()
+                .min_by_key(|(_, c)| c.used)
+                .map(|(p, _)| p.clone())
+        {
+            self.entries.remove(&oldest);
+        }
+        self.tick += 1;
+        let used = self.tick;
+        self.entries
+            .insert(path, CachedPrefs { stamp, rules, used });
+    }
 }
 
 /// Who a request ran as, and what to log about it.
@@ -136,7 +181,7 @@ pub struct Engine {
     pub bayes: BayesSource,
     /// How requests map to users and their preferences.
     pub users: UserSettings,
-    user_prefs: Mutex<HashMap<PathBuf, CachedPrefs>>,
+    user_prefs: Mutex<PrefsCache>,
     /// Trust settings etc. the message parser needs, derived once.
     pub message_options: MessageOptions,
     pub hostname: String,
@@ -239,7 +284,7 @@ impl Engine {
                 rules_bayes,
                 bayes: BayesSource::new(bayes_opts),
                 users: UserSettings::from_cli(cli),
-                user_prefs: Mutex::new(HashMap::new()),
+                user_prefs: Mutex::new(PrefsCache::default()),
                 message_options,
                 hostname: hostname(),
                 origin,
@@ -331,11 +376,10 @@ impl Engine {
             }
         };
         let stamp = (meta.mtime(), meta.mtime_nsec(), meta.size(), meta.ino());
-        if let Ok(cache) = self.user_prefs.lock()
-            && let Some(c) = cache.get(prefs)
-            && c.stamp == stamp
+        if let Ok(mut cache) = self.user_prefs.lock()
+            && let Some(rules) = cache.get(prefs, stamp)
         {
-            return Some(c.rules.clone());
+            return Some(rules);
         }
         // Readable by the user? (The open is checked with the user's rights.)
         if let Err(e) = std::fs::File::open(prefs) {
@@ -387,13 +431,7 @@ impl Engine {
             }
         ));
         if let Ok(mut cache) = self.user_prefs.lock() {
-            cache.insert(
-                prefs.to_path_buf(),
-                CachedPrefs {
-                    stamp,
-                    rules: user_rules.clone(),
-                },
-            );
+            cache.insert(prefs.to_path_buf(), stamp, user_rules.clone());
         }
         Some(user_rules)
     }
@@ -570,5 +608,33 @@ mod tests {
         let (rules, diags) = CompiledRules::compile(config, CompileOptions::default());
         assert!(diags.is_empty(), "{diags:?}");
         assert!(rules.len() > 20);
+    }
+
+    #[test]
+    fn user_prefs_cache_is_bounded_and_keeps_the_recently_used() {
+        let (rules, _) = CompiledRules::compile(
+            Config::from_text("t", "body T_X /x/\n"),
+            CompileOptions::default(),
+        );
+        let user = Arc::new(UserRules {
+            rules,
+            rules_bayes: None,
+            message_options: MessageOptions::default(),
+        });
+        let stamp = (1, 2, 3, 4);
+        let path = |n: usize| PathBuf::from(format!("/home/u{n}/.spamassassin/user_prefs"));
+        let mut cache = PrefsCache::default();
+        for n in 0..USER_PREFS_CACHED {
+            cache.insert(path(n), stamp, user.clone());
+        }
+        // User 0 reads again: user 1 is now the least recently used.
+        assert!(cache.get(&path(0), stamp).is_some());
+        // A changed file is not served from the cache.
+        assert!(cache.get(&path(2), (9, 9, 9, 9)).is_none());
+        cache.insert(path(USER_PREFS_CACHED), stamp, user.clone());
+        assert_eq!(cache.entries.len(), USER_PREFS_CACHED);
+        assert!(cache.get(&path(1), stamp).is_none());
+        assert!(cache.get(&path(0), stamp).is_some());
+        assert!(cache.get(&path(USER_PREFS_CACHED), stamp).is_some());
     }
 }

@@ -627,7 +627,7 @@ impl<'a> Reader<'a> {
                 "rule '{name}' has invalid characters or is too long"
             ));
         }
-        self.conf.rules.insert(
+        std::sync::Arc::make_mut(&mut self.conf.rules).insert(
             name.to_string(),
             RuleDef {
                 name: name.to_string(),

@@ -93,7 +93,9 @@ impl std::fmt::Display for Diagnostic {
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Rule definitions by name; a later definition replaces an earlier one.
-    pub rules: HashMap<String, RuleDef>,
+    /// Shared between a site configuration and the users' copies of it
+    /// (copied on write, when a user's preferences define a rule).
+    pub rules: std::sync::Arc<HashMap<String, RuleDef>>,
     /// Scores as given (`score` lines): four score sets.
     pub scores: HashMap<String, [f64; 4]>,
     pub describe: HashMap<String, String>,
@@ -122,7 +124,7 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Config {
-            rules: HashMap::new(),
+            rules: std::sync::Arc::new(HashMap::new()),
             scores: HashMap::new(),
             describe: HashMap::new(),
             tflags: HashMap::new(),

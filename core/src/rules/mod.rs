@@ -91,11 +91,10 @@ enum Test {
 struct Rule {
     name: String,
     test: Test,
-    score: f64,
     tflags: TFlags,
     area: Area,
-    /// Runs at all (non-zero score in the active set).
-    enabled: bool,
+    /// Compiles (an invalid rule stays in the table as one that never runs).
+    valid: bool,
     /// When SpamAssassin runs it: (priority, rule type).
     rank: (i32, u8),
     /// `%{NAME}` capture templates in the pattern, resolved per message.
@@ -109,11 +108,16 @@ pub struct CompiledRules {
     /// `redirector_pattern`s: URIs they match are also tested as the
     /// target they wrap.
     redirectors: std::sync::Arc<Vec<Box<crate::message::Redirector>>>,
-    rules: Vec<Rule>,
+    /// The compiled rules, shared by every rule set derived from this one
+    /// (users' preferences, the Bayes score set): only `scores` and
+    /// `runnable` differ between them.
+    rules: std::sync::Arc<Vec<Rule>>,
+    /// Each rule's score in this set (0 turns it off).
+    scores: Vec<f64>,
     /// Each meta's direct dependencies (rule indices).
-    meta_deps: HashMap<usize, HashSet<usize>>,
+    meta_deps: std::sync::Arc<HashMap<usize, HashSet<usize>>>,
     /// Non-meta rules first, then metas in dependency order.
-    order: Vec<usize>,
+    order: std::sync::Arc<Vec<usize>>,
     /// `order` without the disabled rules and the metas that can never be
     /// decided (they depend on a disabled meta): what a scan runs.
     runnable: Vec<usize>,
@@ -122,7 +126,7 @@ pub struct CompiledRules {
     /// Rules that are network tests (never hit in this build).
     pub network_rules: usize,
     /// Distinct header requests of header rules (`Subject`, `From:addr` ...).
-    header_requests: Vec<String>,
+    header_requests: std::sync::Arc<Vec<String>>,
     /// The literal prefilter, built at compile time.
     prefilter: std::sync::Arc<Prefilter>,
     /// Whether scans use the prefilter (on unless turned off).
@@ -244,6 +248,7 @@ impl CompiledRules {
         let mut header_requests: Vec<String> = Vec::new();
         let mut slots: HashMap<String, usize> = HashMap::new();
         let mut rules = Vec::with_capacity(names.len());
+        let mut scores: Vec<f64> = Vec::with_capacity(names.len());
         let mut network_rules = 0;
         let mut meta_deps: HashMap<usize, HashSet<usize>> = HashMap::new();
         for (i, name) in names.iter().enumerate() {
@@ -289,7 +294,7 @@ impl CompiledRules {
                     }
                     Err(e) => {
                         diags.push(diag(e));
-                        continue_rule(&mut rules, name, &config, set);
+                        continue_rule(&mut rules, &mut scores, name, &config, set);
                         continue;
                     }
                 },
@@ -306,7 +311,7 @@ impl CompiledRules {
                     },
                     Err(e) => {
                         diags.push(diag(e));
-                        continue_rule(&mut rules, name, &config, set);
+                        continue_rule(&mut rules, &mut scores, name, &config, set);
                         continue;
                     }
                 },
@@ -328,7 +333,7 @@ impl CompiledRules {
                     ),
                     Err(e) => {
                         diags.push(diag(e));
-                        continue_rule(&mut rules, name, &config, set);
+                        continue_rule(&mut rules, &mut scores, name, &config, set);
                         continue;
                     }
                 },
@@ -341,7 +346,7 @@ impl CompiledRules {
                         }
                         Err(e) => {
                             diags.push(diag(e));
-                            continue_rule(&mut rules, name, &config, set);
+                            continue_rule(&mut rules, &mut scores, name, &config, set);
                             continue;
                         }
                     }
@@ -402,17 +407,17 @@ impl CompiledRules {
                 -10000
             };
             let rank = (priority, type_rank(&test));
+            scores.push(score);
             rules.push(Rule {
                 name: name.to_string(),
                 test,
-                score,
                 tflags: config
                     .tflags
                     .get(name.as_str())
                     .cloned()
                     .unwrap_or_default(),
                 area,
-                enabled: score != 0.0,
+                valid: true,
                 rank,
                 template: template.map(std::sync::Arc::new),
                 produces,
@@ -440,7 +445,7 @@ impl CompiledRules {
             });
             rules[c].test = Test::Never;
         }
-        let runnable = runnable(&rules, &order, &meta_deps);
+        let runnable = runnable(&rules, &scores, &order, &meta_deps);
         let score_set = set;
         let mut redirectors: Vec<Box<crate::message::Redirector>> = Vec::new();
         for p in config.lists.get("redirector_pattern").into_iter().flatten() {
@@ -458,13 +463,14 @@ impl CompiledRules {
         (
             CompiledRules {
                 network_rules,
-                header_requests,
+                header_requests: std::sync::Arc::new(header_requests),
                 prefilter,
                 use_prefilter: true,
                 redirectors: std::sync::Arc::new(redirectors),
-                rules,
-                meta_deps,
-                order,
+                rules: std::sync::Arc::new(rules),
+                scores,
+                meta_deps: std::sync::Arc::new(meta_deps),
+                order: std::sync::Arc::new(order),
                 runnable,
                 score_set,
                 config,
@@ -490,12 +496,12 @@ impl CompiledRules {
     }
 
     fn rescored(&self, config: Config, set: usize) -> CompiledRules {
-        let mut rules = self.rules.clone();
-        for r in &mut rules {
-            r.score = config.score(&r.name, set);
-            r.enabled = r.score != 0.0;
-        }
-        let runnable = runnable(&rules, &self.order, &self.meta_deps);
+        let scores: Vec<f64> = self
+            .rules
+            .iter()
+            .map(|r| config.score(&r.name, set))
+            .collect();
+        let runnable = runnable(&self.rules, &scores, &self.order, &self.meta_deps);
         CompiledRules {
             redirectors: self.redirectors.clone(),
             meta_deps: self.meta_deps.clone(),
@@ -508,7 +514,8 @@ impl CompiledRules {
             prefilter: self.prefilter.clone(),
             use_prefilter: self.use_prefilter,
             patterns: self.patterns.clone(),
-            rules,
+            rules: self.rules.clone(),
+            scores,
         }
     }
 
@@ -729,8 +736,9 @@ impl CompiledRules {
         let net: Vec<eval::dnsbl::NetRule<'_>> = self
             .rules
             .iter()
-            .filter(|r| r.enabled)
-            .filter_map(|r| match &r.test {
+            .zip(&self.scores)
+            .filter(|(r, s)| r.valid && **s != 0.0)
+            .filter_map(|(r, _)| match &r.test {
                 Test::Net(f, args) => Some(eval::dnsbl::NetRule {
                     name: &r.name,
                     function: f,
@@ -751,7 +759,11 @@ impl CompiledRules {
         let Some(plan) = net.take() else { return };
         let results = eval::dnsbl::harvest(plan);
         for (i, r) in self.rules.iter().enumerate() {
-            if matches!(r.test, Test::Net(..)) && r.enabled && results.hit(&r.name) {
+            if matches!(r.test, Test::Net(..))
+                && r.valid
+                && self.scores[i] != 0.0
+                && results.hit(&r.name)
+            {
                 counts[i] = 1;
             }
         }
@@ -865,7 +877,7 @@ impl CompiledRules {
                 let count = if r.tflags.multiple { counts[i] } else { 1 };
                 hits.push(Hit {
                     name: r.name.clone(),
-                    score: r.score,
+                    score: self.scores[i],
                     count,
                     area: r.area,
                     log: if r.tflags.words.iter().any(|w| w == "nolog") {
@@ -968,15 +980,21 @@ fn compile_patterns<'a>(
     (out, cache)
 }
 
-fn continue_rule(rules: &mut Vec<Rule>, name: &str, config: &Config, set: usize) {
+fn continue_rule(
+    rules: &mut Vec<Rule>,
+    scores: &mut Vec<f64>,
+    name: &str,
+    config: &Config,
+    set: usize,
+) {
     // Keep indices aligned: an invalid rule stays as one that never hits.
+    scores.push(config.score(name, set));
     rules.push(Rule {
         name: name.to_string(),
         test: Test::Never,
-        score: config.score(name, set),
         tflags: TFlags::default(),
         area: Area::Header,
-        enabled: false,
+        valid: false,
         rank: (0, 0),
         template: None,
         produces: Vec::new(),
@@ -1016,15 +1034,17 @@ impl Test {
 /// SpamAssassin never marks ready), directly or through another such meta.
 fn runnable(
     rules: &[Rule],
+    scores: &[f64],
     order: &[usize],
     meta_deps: &HashMap<usize, HashSet<usize>>,
 ) -> Vec<usize> {
+    let enabled = |i: usize| rules[i].valid && scores[i] != 0.0;
     let mut undecidable = HashSet::new();
     for &i in order {
         if let Some(deps) = meta_deps.get(&i)
-            && deps.iter().any(|d| {
-                (meta_deps.contains_key(d) && !rules[*d].enabled) || undecidable.contains(d)
-            })
+            && deps
+                .iter()
+                .any(|d| (meta_deps.contains_key(d) && !enabled(*d)) || undecidable.contains(d))
         {
             undecidable.insert(i);
         }
@@ -1032,7 +1052,7 @@ fn runnable(
     order
         .iter()
         .copied()
-        .filter(|i| rules[*i].enabled && !undecidable.contains(i))
+        .filter(|i| enabled(*i) && !undecidable.contains(i))
         .collect()
 }
 
