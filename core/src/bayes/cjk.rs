@@ -11,35 +11,7 @@
 //! bigrams inside a run capture two-character words and word pairs, which
 //! is what bigram indexing in CJK search engines relies on.
 
-/// Scripts whose boundaries we split at.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Script {
-    Han,
-    Hiragana,
-    Katakana,
-    Hangul,
-    /// Anything else (latin, digits, punctuation): ends a CJK run.
-    Other,
-}
-
-/// Whether `c` is a Han, kana or hangul character (a character of a
-/// script written without spaces between words).
-pub fn is_cjk_char(c: char) -> bool {
-    script(c) != Script::Other
-}
-
-fn script(c: char) -> Script {
-    match u32::from(c) {
-        0x3041..=0x309F => Script::Hiragana,
-        // The prolonged sound mark belongs to the katakana word it extends.
-        0x30A0..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F => Script::Katakana,
-        0x3400..=0x4DBF | 0x4E00..=0x9FFF | 0xF900..=0xFAFF | 0x20000..=0x2FA1F | 0x3005 => {
-            Script::Han
-        }
-        0xAC00..=0xD7AF | 0x1100..=0x11FF | 0x3130..=0x318F => Script::Hangul,
-        _ => Script::Other,
-    }
-}
+use crate::message::script::{Script, script};
 
 /// Longest script segment kept whole as a token (in characters); longer
 /// ones are represented by their bigrams only.

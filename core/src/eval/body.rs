@@ -8,8 +8,8 @@ use regex::Regex;
 
 use super::html::perl_num;
 use super::{EvalCtx, EvalFn};
-use crate::bayes::cjk::is_cjk_char;
 use crate::message::Message;
+use crate::message::script::is_cjk_char;
 
 pub(super) fn lookup(name: &str) -> Option<EvalFn> {
     Some(match name {

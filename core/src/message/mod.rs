@@ -30,6 +30,7 @@ pub(crate) mod mime_stats;
 mod netset;
 mod options;
 pub mod received;
+pub mod script;
 mod tlds;
 mod uri;
 mod utf7;
