@@ -22,7 +22,7 @@ use tokio::sync::{Semaphore, mpsc, watch};
 
 use crate::cli::{Cli, Parsed};
 use crate::engine::Engine;
-use crate::log::{error, info, warning};
+use crate::log::{debug, error, info, warning};
 use crate::server::{Cidr, Listener, Shared};
 
 /// glibc malloc settings for a long-running, multi-threaded daemon whose
@@ -127,7 +127,9 @@ fn main() -> ExitCode {
 
 /// `--lint`: print every configuration problem with file:line; exit 1 if any.
 fn lint(cli: &Cli) -> ExitCode {
-    let (engine, diags) = Engine::load(cli);
+    let (engine, mut diags) = Engine::load(cli);
+    // Build every automaton, so patterns that only fail there are reported.
+    diags.extend(engine.rules.warm(|| {}));
     for d in &diags {
         println!("lint: {d}");
     }
@@ -512,6 +514,7 @@ fn run(cli: Cli) -> Result<(), String> {
         ))),
     });
     server::set_write_timeout(shared.timeout_tcp);
+    warm_in_background(shared.clone());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(max_children + 2)
@@ -610,6 +613,36 @@ fn reload_problem(cli: &Cli, engine: &Engine) -> Option<String> {
     None
 }
 
+/// Rules load with their regexes checked but the automata not yet built
+/// (most of the start-up time): spamd answers at once, a rule a scan needs
+/// is built on first use, and this thread builds the rest while no scan
+/// runs (on two cores, building beside a scan slowed the scan more than
+/// it saved).
+fn warm_in_background(shared: Arc<Shared>) {
+    let spawned = std::thread::Builder::new()
+        .name("spamd-warm".into())
+        .spawn(move || {
+            let started = std::time::Instant::now();
+            let engine = shared.engine();
+            let pause = || {
+                while shared.scan_pool.is_busy() {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+            };
+            for d in engine.rules.warm(pause) {
+                warning!("config: {d}");
+            }
+            debug!(
+                "spamd: rule automata built in {:.2} seconds",
+                started.elapsed().as_secs_f64()
+            );
+        });
+    if let Err(e) = spawned {
+        // Each rule is still built when a scan first needs it.
+        warning!("spamd: cannot start the rule warm-up thread: {e}");
+    }
+}
+
 /// SIGHUP: load the configuration and rules on the blocking pool and swap
 /// them in whole; scans in flight keep the engine they started with, and
 /// the listeners never close. A configuration that fails keeps the old one.
@@ -625,7 +658,9 @@ async fn reload(cli: &Cli, shared: &Arc<Shared>) {
     sd_notify(&states);
     let cli2 = cli.clone();
     let loaded = tokio::task::spawn_blocking(move || {
-        let (engine, diags) = Engine::load(&cli2);
+        let (engine, mut diags) = Engine::load(&cli2);
+        // Built before the swap, so scans after it do not wait for them.
+        diags.extend(engine.rules.warm(|| {}));
         let problem = reload_problem(&cli2, &engine);
         (engine, diags, problem)
     })

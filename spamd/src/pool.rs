@@ -7,6 +7,7 @@
 //! however long the daemon runs and however many clients it serves.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 
@@ -15,6 +16,8 @@ type Job = Box<dyn FnOnce() + Send>;
 /// A fixed set of worker threads that run scan jobs.
 pub struct ScanPool {
     queue: Mutex<mpsc::Sender<Job>>,
+    /// Jobs queued or running.
+    busy: Arc<AtomicUsize>,
 }
 
 impl ScanPool {
@@ -41,7 +44,14 @@ impl ScanPool {
         }
         Ok(ScanPool {
             queue: Mutex::new(tx),
+            busy: Arc::new(AtomicUsize::new(0)),
         })
+    }
+
+    /// Whether any job is queued or running (background work waits for
+    /// the workers to be idle).
+    pub fn is_busy(&self) -> bool {
+        self.busy.load(Ordering::Relaxed) > 0
     }
 
     /// Run `f` on a worker and wait for its result without blocking the
@@ -51,7 +61,10 @@ impl ScanPool {
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<R, String> {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        // Counted until the job ends, also when it panics (the guard drops).
+        let guard = BusyGuard::new(&self.busy);
         let job: Job = Box::new(move || {
+            let _guard = guard;
             let _ = tx.send(f());
         });
         self.queue
@@ -60,6 +73,22 @@ impl ScanPool {
             .send(job)
             .map_err(|_| "scan workers stopped".to_string())?;
         rx.await.map_err(|_| "the scan panicked".to_string())
+    }
+}
+
+/// One job counted in [`ScanPool::is_busy`] while it lives.
+struct BusyGuard(Arc<AtomicUsize>);
+
+impl BusyGuard {
+    fn new(busy: &Arc<AtomicUsize>) -> BusyGuard {
+        busy.fetch_add(1, Ordering::Relaxed);
+        BusyGuard(busy.clone())
+    }
+}
+
+impl Drop for BusyGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
@@ -73,6 +102,7 @@ mod tests {
         assert_eq!(pool.run(|| 6 * 7).await, Ok(42));
         let r: Result<(), String> = pool.run(|| panic!("boom")).await;
         assert!(r.is_err());
+        assert!(!pool.is_busy(), "a finished or panicked job is not counted");
         let names: Vec<String> = futures_join(&pool).await;
         assert!(
             names.iter().all(|n| n.starts_with("spamd-scan-")),

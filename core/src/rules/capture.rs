@@ -113,7 +113,7 @@ fn values_required(p: &PerlPattern, names: &[String]) -> bool {
     let Ok(m) = Matcher::compile(&probe) else {
         return false;
     };
-    let f = m.required_literals(&probe);
+    let f = m.required_literals();
     (0..names.len()).all(|i| super::prefilter::requires(&f, marker(i).as_bytes()))
 }
 

@@ -565,11 +565,50 @@ impl CompiledRules {
                 | Test::Body(m)
                 | Test::Rawbody(m)
                 | Test::Full(m)
-                | Test::Uri(m) => m.engine(),
+                | Test::Uri(m) => m.engine_name(),
                 _ => "",
             };
             (r.name.as_str(), stage_of(&r.test, r.area), engine)
         })
+    }
+
+    /// Build every rule's regex automata now instead of on first use
+    /// (spamd does this in the background once it answers; `--lint` before
+    /// it reports). Returns the patterns neither engine could build, which
+    /// never match.
+    ///
+    /// Rules that run on every message (no literal for the prefilter) come
+    /// first, in scan order.
+    ///
+    /// `pause` is called before each rule (spamd's waits while scans run,
+    /// which build what they need themselves).
+    pub fn warm(&self, mut pause: impl FnMut()) -> Vec<Diagnostic> {
+        let mut diags = Vec::new();
+        let always = |i: &usize| self.prefilter.conds.get(*i).is_none_or(|c| c.is_any());
+        let order = self.order.iter();
+        let first: Vec<usize> = order.clone().copied().filter(always).collect();
+        let rest = order.copied().filter(|i| !always(i));
+        for i in first.into_iter().chain(rest) {
+            let Some(r) = self.rules.get(i) else { continue };
+            pause();
+            let m = match &r.test {
+                Test::Header { matcher: m, .. }
+                | Test::Body(m)
+                | Test::Rawbody(m)
+                | Test::Full(m)
+                | Test::Uri(m) => m,
+                Test::Mimeheader(t) => &t.matcher,
+                _ => continue,
+            };
+            if let Err(e) = m.force() {
+                diags.push(Diagnostic {
+                    file: String::new(),
+                    line: 0,
+                    message: format!("{}: invalid regexp: {e}; the rule never matches", r.name),
+                });
+            }
+        }
+        diags
     }
 
     /// Number of rules defined.
@@ -939,7 +978,7 @@ fn compile_patterns<'a>(
             return Ok((m.clone(), f.clone(), key));
         }
         let m = Matcher::compile(&pat).map_err(|e| format!("invalid regexp '{p}': {e}"))?;
-        let f = m.required_literals(&pat);
+        let f = m.required_literals();
         Ok((m, f, key))
     };
     let threads = std::thread::available_parallelism()
@@ -950,15 +989,23 @@ fn compile_patterns<'a>(
     let mut cache = PatternCache::with_capacity(jobs.len());
     // Reusing, only the new patterns compile: one worker is enough.
     let threads = if reuse.is_some() { 1 } else { threads };
-    let chunk = jobs.len().div_ceil(threads).max(1);
+    // Longest first from a shared queue: a few patterns (obfuscation tags
+    // expanded) are a hundred times the others, and fixed shares would
+    // leave one worker with most of them.
+    let mut jobs = jobs;
+    jobs.sort_by_key(|(_, p)| std::cmp::Reverse(p.len()));
+    let next = std::sync::atomic::AtomicUsize::new(0);
     std::thread::scope(|scope| {
-        let handles: Vec<_> = jobs
-            .chunks(chunk)
-            .map(|part| {
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|(n, p)| (*n, compile_one(n, p)))
-                        .collect::<Vec<_>>()
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                scope.spawn(|| {
+                    let mut done = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        let Some((n, p)) = jobs.get(i) else { break };
+                        done.push((*n, compile_one(n, p)));
+                    }
+                    done
                 })
             })
             .collect();

@@ -87,15 +87,40 @@ pub fn parse_delimited(text: &str) -> Result<PerlPattern, PatternError> {
     })
 }
 
-/// A compiled matcher. Both kinds sit behind an `Arc`: cloning a
+/// A compiled matcher, shared behind an `Arc`: cloning a
 /// `regex::bytes::Regex` gives the clone a new, empty pool of match caches
 /// (lazy DFA states included), so rule sets derived from one another (a
-/// user's preferences, the Bayes score set) share one pool per pattern
+/// user's preferences, the Bayes score set) share one matcher per pattern
 /// instead of each warming and holding its own.
+///
+/// Patterns the `regex` crate runs are parsed (and so checked) when the
+/// rules load, which also gives the prefilter its formula, but the
+/// automata are built on first use, or by [`Matcher::force`] (spamd warms
+/// every rule in the background once it answers, and `--lint` builds all
+/// of them): building them is most of the start-up time. PCRE2 patterns
+/// compile at once.
 #[derive(Debug, Clone)]
-pub enum Matcher {
-    Rust(std::sync::Arc<regex::bytes::Regex>),
-    Pcre(std::sync::Arc<pcre2::bytes::Regex>),
+pub struct Matcher(std::sync::Arc<Inner>);
+
+#[derive(Debug)]
+struct Inner {
+    /// The `regex` crate pattern (flags and `(?-u)` included), when the
+    /// translation is exact.
+    rust: Option<String>,
+    /// The rule's own pattern, for PCRE2 if the `regex` build fails.
+    perl: PerlPattern,
+    /// The prefilter formula of `rust`, from the parse at load time.
+    formula: Option<super::prefilter::Formula>,
+    engine: std::sync::OnceLock<Engine>,
+}
+
+#[derive(Debug)]
+enum Engine {
+    Rust(regex::bytes::Regex),
+    Pcre(pcre2::bytes::Regex),
+    /// Neither engine could build it: never matches ([`Matcher::force`]
+    /// returns why).
+    Broken(String),
 }
 
 impl Matcher {
@@ -104,8 +129,8 @@ impl Matcher {
         Matcher::compile(&parse_delimited(text)?)
     }
 
-    /// Compile a parsed pattern: the `regex` crate when the translation is
-    /// exact, PCRE2 otherwise.
+    /// Check and prepare a parsed pattern: the `regex` crate when the
+    /// translation is exact (built on first use), PCRE2 otherwise.
     pub fn compile(p: &PerlPattern) -> Result<Matcher, PatternError> {
         for m in p.mods.chars() {
             if !matches!(
@@ -115,66 +140,88 @@ impl Matcher {
                 return Err(PatternError(format!("unknown regexp modifier '{m}'")));
             }
         }
-        let mut flags = String::new();
-        for c in p.mods.chars().filter(|c| matches!(c, 'i' | 'm' | 's')) {
-            if !flags.contains(c) {
-                flags.push(c);
-            }
-        }
-        let extended = p.mods.contains('x');
-        if !extended && let Ok(tr) = super::translate::to_rust(&p.body) {
-            let full = if flags.is_empty() {
-                format!("(?-u){tr}")
-            } else {
-                format!("(?{flags}-u){tr}")
-            };
-            if let Ok(re) = regex::bytes::RegexBuilder::new(&full)
-                .size_limit(64 << 20)
-                .dfa_size_limit(8 << 20)
-                .build()
-            {
-                return Ok(Matcher::Rust(std::sync::Arc::new(re)));
-            }
-        }
-        let body = latin1_to_pcre(&p.body);
-        let mut pflags = String::new();
-        for c in p
-            .mods
-            .chars()
-            .filter(|c| matches!(c, 'i' | 'm' | 's' | 'x'))
-        {
-            if !pflags.contains(c) {
-                pflags.push(c);
-            }
-        }
-        let full = if pflags.is_empty() {
-            body
+        let flags = mod_flags(&p.mods, "ims");
+        let translated = if p.mods.contains('x') {
+            None
         } else {
-            format!("(?{pflags}){body}")
+            super::translate::to_rust(&p.body).ok().map(|tr| {
+                if flags.is_empty() {
+                    format!("(?-u){tr}")
+                } else {
+                    format!("(?{flags}-u){tr}")
+                }
+            })
         };
-        pcre2::bytes::RegexBuilder::new()
-            .utf(false)
-            .ucp(false)
-            .jit_if_available(true)
-            .build(&full)
-            .map(|r| Matcher::Pcre(std::sync::Arc::new(r)))
-            .map_err(|e| PatternError(e.to_string()))
+        if let Some(m) = translated.and_then(|f| Matcher::lazy_rust(f, p)) {
+            return Ok(m);
+        }
+        let re = compile_pcre(p).map_err(|e| PatternError(e.to_string()))?;
+        let engine = std::sync::OnceLock::new();
+        let _ = engine.set(Engine::Pcre(re));
+        Ok(Matcher(std::sync::Arc::new(Inner {
+            rust: None,
+            perl: p.clone(),
+            formula: None,
+            engine,
+        })))
+    }
+
+    /// A `regex` crate matcher for the translated pattern `full`, parsed now
+    /// (None if it does not parse) and built on first use.
+    fn lazy_rust(full: String, p: &PerlPattern) -> Option<Matcher> {
+        let formula = super::prefilter::parse_formula(&full).ok()?;
+        Some(Matcher(std::sync::Arc::new(Inner {
+            rust: Some(full),
+            perl: p.clone(),
+            formula: Some(formula),
+            engine: std::sync::OnceLock::new(),
+        })))
+    }
+
+    /// The engine, built now if this is its first use.
+    fn engine(&self) -> &Engine {
+        self.0.engine.get_or_init(|| {
+            if let Some(full) = &self.0.rust
+                && let Ok(re) = regex::bytes::RegexBuilder::new(full)
+                    .size_limit(64 << 20)
+                    .dfa_size_limit(8 << 20)
+                    .build()
+            {
+                return Engine::Rust(re);
+            }
+            // Beyond the `regex` crate's size limits: PCRE2 runs it, as
+            // it would have had the build failed at load time.
+            match compile_pcre(&self.0.perl) {
+                Ok(re) => Engine::Pcre(re),
+                Err(e) => Engine::Broken(e.to_string()),
+            }
+        })
+    }
+
+    /// Build the matcher's automata now (see the type's notes); the error
+    /// if neither engine can, in which case the pattern never matches.
+    pub fn force(&self) -> Result<(), PatternError> {
+        match self.engine() {
+            Engine::Broken(e) => Err(PatternError(e.clone())),
+            _ => Ok(()),
+        }
     }
 
     /// Does the pattern match anywhere in `hay`? A PCRE2 run that exceeds its
     /// match limit counts as no match (bounded cost per rule).
     pub fn is_match(&self, hay: &[u8]) -> bool {
-        match self {
-            Matcher::Rust(r) => r.is_match(hay),
-            Matcher::Pcre(r) => r.is_match(hay).unwrap_or(false),
+        match self.engine() {
+            Engine::Rust(r) => r.is_match(hay),
+            Engine::Pcre(r) => r.is_match(hay).unwrap_or(false),
+            Engine::Broken(_) => false,
         }
     }
 
     /// Number of non-overlapping matches (Perl's `/g` loop), at most `cap`.
     pub fn count(&self, hay: &[u8], cap: u32) -> u32 {
         let mut n = 0;
-        match self {
-            Matcher::Rust(r) => {
+        match self.engine() {
+            Engine::Rust(r) => {
                 for _ in r.find_iter(hay) {
                     n += 1;
                     if n >= cap {
@@ -182,7 +229,7 @@ impl Matcher {
                     }
                 }
             }
-            Matcher::Pcre(r) => {
+            Engine::Pcre(r) => {
                 for m in r.find_iter(hay) {
                     if m.is_err() {
                         break;
@@ -193,20 +240,22 @@ impl Matcher {
                     }
                 }
             }
+            Engine::Broken(_) => {}
         }
         n
     }
 
     /// The bytes of capture group 1 of the first match, if any.
     pub fn capture1(&self, hay: &[u8]) -> Option<Vec<u8>> {
-        match self {
-            Matcher::Rust(r) => r.captures(hay)?.get(1).map(|m| m.as_bytes().to_vec()),
-            Matcher::Pcre(r) => r
+        match self.engine() {
+            Engine::Rust(r) => r.captures(hay)?.get(1).map(|m| m.as_bytes().to_vec()),
+            Engine::Pcre(r) => r
                 .captures(hay)
                 .ok()
                 .flatten()?
                 .get(1)
                 .map(|m| m.as_bytes().to_vec()),
+            Engine::Broken(_) => None,
         }
     }
 
@@ -214,8 +263,8 @@ impl Matcher {
     /// took part in it.
     pub fn named_captures(&self, hay: &[u8]) -> Vec<(String, Vec<u8>)> {
         let mut out = Vec::new();
-        match self {
-            Matcher::Rust(r) => {
+        match self.engine() {
+            Engine::Rust(r) => {
                 if let Some(c) = r.captures(hay) {
                     for name in r.capture_names().flatten() {
                         if let Some(m) = c.name(name) {
@@ -224,7 +273,7 @@ impl Matcher {
                     }
                 }
             }
-            Matcher::Pcre(r) => {
+            Engine::Pcre(r) => {
                 if let Ok(Some(c)) = r.captures(hay) {
                     for (i, name) in r.capture_names().iter().enumerate() {
                         if let (Some(name), Some(m)) = (name, c.get(i)) {
@@ -233,6 +282,7 @@ impl Matcher {
                     }
                 }
             }
+            Engine::Broken(_) => {}
         }
         out
     }
@@ -241,33 +291,57 @@ impl Matcher {
     /// PCRE2 patterns are judged by a weakened translation (lookarounds and
     /// back-references removed), which matches a superset; `/x` patterns
     /// and anything that does not translate always run.
-    pub fn required_literals(&self, p: &PerlPattern) -> super::prefilter::Formula {
+    pub fn required_literals(&self) -> super::prefilter::Formula {
         use super::prefilter::{Formula, formula_of};
-        match self {
-            Matcher::Rust(r) => formula_of(r.as_str()),
-            Matcher::Pcre(_) if p.mods.contains('x') => Formula::Any,
-            Matcher::Pcre(_) => match super::translate::to_rust_weakened(&p.body) {
-                Ok(tr) => {
-                    let mut flags = String::new();
-                    for c in p.mods.chars().filter(|c| matches!(c, 'i' | 'm' | 's')) {
-                        if !flags.contains(c) {
-                            flags.push(c);
-                        }
-                    }
-                    formula_of(&format!("(?{flags}-u){tr}"))
-                }
-                Err(_) => Formula::Any,
-            },
+        if let Some(f) = &self.0.formula {
+            return f.clone();
+        }
+        let p = &self.0.perl;
+        if p.mods.contains('x') {
+            return Formula::Any;
+        }
+        match super::translate::to_rust_weakened(&p.body) {
+            Ok(tr) => formula_of(&format!("(?{}-u){tr}", mod_flags(&p.mods, "ims"))),
+            Err(_) => Formula::Any,
         }
     }
 
-    /// Which engine runs this pattern (for `--lint` statistics).
-    pub fn engine(&self) -> &'static str {
-        match self {
-            Matcher::Rust(_) => "regex",
-            Matcher::Pcre(_) => "pcre2",
+    /// Which engine runs this pattern (for `--lint` statistics): "regex"
+    /// for a pattern not built yet that the `regex` crate will run.
+    pub fn engine_name(&self) -> &'static str {
+        match self.0.engine.get() {
+            Some(Engine::Pcre(_)) => "pcre2",
+            Some(Engine::Broken(_)) => "none",
+            _ => "regex",
         }
     }
+}
+
+/// The modifiers of `mods` that are among `keep`, each once, in order.
+fn mod_flags(mods: &str, keep: &str) -> String {
+    let mut out = String::new();
+    for c in mods.chars().filter(|c| keep.contains(*c)) {
+        if !out.contains(c) {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Compile for PCRE2, in Perl's byte semantics (no UTF, no Unicode classes).
+fn compile_pcre(p: &PerlPattern) -> Result<pcre2::bytes::Regex, pcre2::Error> {
+    let body = latin1_to_pcre(&p.body);
+    let pflags = mod_flags(&p.mods, "imsx");
+    let full = if pflags.is_empty() {
+        body
+    } else {
+        format!("(?{pflags}){body}")
+    };
+    pcre2::bytes::RegexBuilder::new()
+        .utf(false)
+        .ucp(false)
+        .jit_if_available(true)
+        .build(&full)
 }
 
 /// PCRE2 patterns are passed as UTF-8 text; write the pattern's high bytes
@@ -313,10 +387,10 @@ mod tests {
     #[test]
     fn engines() {
         let m = Matcher::compile_delimited("/\\bviagra\\b/i").unwrap();
-        assert_eq!(m.engine(), "regex");
+        assert_eq!(m.engine_name(), "regex");
         assert!(m.is_match(b"Buy VIAGRA now"));
         let m = Matcher::compile_delimited("/foo(?!bar)/").unwrap();
-        assert_eq!(m.engine(), "pcre2");
+        assert_eq!(m.engine_name(), "pcre2");
         assert!(m.is_match(b"foobaz"));
         assert!(!m.is_match(b"foobar"));
         let m = Matcher::compile_delimited("/(a)\\1/").unwrap();
@@ -339,8 +413,26 @@ mod tests {
         assert!(m.is_match(b"caf\xe9"));
         assert!(!m.is_match("café".as_bytes()));
         let m = Matcher::compile_delimited("/x(?=caf\u{e9})/").unwrap();
-        assert_eq!(m.engine(), "pcre2");
+        assert_eq!(m.engine_name(), "pcre2");
         assert!(m.is_match(b"xcaf\xe9"));
+    }
+
+    #[test]
+    fn built_on_first_use_and_checked_at_load() {
+        let m = Matcher::compile_delimited("/\\b(?:w00001x|w00002x)\\b/").unwrap();
+        assert!(m.0.engine.get().is_none(), "not built before its first use");
+        assert!(m.is_match(b"a w00002x b"));
+        assert_eq!(m.engine_name(), "regex");
+        assert_eq!(m.force(), Ok(()));
+        // Checked at load time all the same: neither engine takes it.
+        assert!(Matcher::compile_delimited("/a{2,1}/").is_err());
+        // Beyond the regex crate's size limit when built: PCRE2 then.
+        let big = "/(?:(?:[a-h]x){1000}){2000}/";
+        let m = Matcher::compile_delimited(big).unwrap();
+        assert!(m.0.engine.get().is_none());
+        assert!(m.force().is_err(), "too large for both engines");
+        assert_eq!(m.engine_name(), "none");
+        assert!(!m.is_match(b"ax"));
     }
 
     #[test]

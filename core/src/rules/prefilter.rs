@@ -108,14 +108,19 @@ impl Info {
 /// The formula of a `regex` crate pattern (as `Regex::as_str` gives it).
 /// Any parse problem gives `Any`: the rule then always runs.
 pub fn formula_of(pattern: &str) -> Formula {
-    match regex_syntax::ParserBuilder::new()
+    parse_formula(pattern).unwrap_or(Formula::Any)
+}
+
+/// As [`formula_of`], but a pattern that does not parse is an error: this
+/// parse is the same the `regex` crate's bytes mode does, so it checks the
+/// pattern's syntax before its automata are built.
+pub fn parse_formula(pattern: &str) -> Result<Formula, String> {
+    regex_syntax::ParserBuilder::new()
         .utf8(false)
         .build()
         .parse(pattern)
-    {
-        Ok(hir) => info(&hir).into_formula(),
-        Err(_) => Formula::Any,
-    }
+        .map(|hir| info(&hir).into_formula())
+        .map_err(|e| e.to_string())
 }
 
 /// The distinct lowercased bytes of a byte class, if there are few.
