@@ -75,13 +75,36 @@ impl Formula {
 }
 
 /// What a sub-expression tells us: either the full set of (lowercased)
-/// strings it can match, when small, or a formula of required literals.
-/// Exact sets are short vectors, sorted and deduplicated when turned into
-/// a formula: extraction runs over every rule at start-up, so it avoids
-/// allocating per character.
+/// strings it can match, when small, or a formula of required literals
+/// with, when known and small, the strings every match starts with and
+/// ends with (so a neighbour in a concatenation can join them: `na` then
+/// `(?:me|vne)` needs `name` or `navne`, though neither part has three
+/// letters). Exact sets are short vectors, sorted and deduplicated when
+/// turned into a formula: extraction runs over every rule at start-up, so
+/// it avoids allocating per character.
 enum Info {
     Exact(Vec<Vec<u8>>),
-    Match(Formula),
+    Match {
+        pre: Option<Vec<Vec<u8>>>,
+        suf: Option<Vec<Vec<u8>>>,
+        f: Formula,
+    },
+}
+
+/// Every string of `a` followed by every string of `b`, if there are few.
+fn product(a: &[Vec<u8>], b: &[Vec<u8>]) -> Option<Vec<Vec<u8>>> {
+    if a.len() * b.len() > MAX_EXACT {
+        return None;
+    }
+    let mut out = Vec::with_capacity(a.len() * b.len());
+    for x in a {
+        for y in b {
+            let mut v = x.clone();
+            v.extend_from_slice(y);
+            out.push(v);
+        }
+    }
+    Some(out)
 }
 
 impl Info {
@@ -89,9 +112,18 @@ impl Info {
         Info::Exact(vec![Vec::new()])
     }
 
+    /// A formula and nothing known of the ends.
+    fn formula(f: Formula) -> Info {
+        Info::Match {
+            pre: None,
+            suf: None,
+            f,
+        }
+    }
+
     fn into_formula(self) -> Formula {
         match self {
-            Info::Match(f) => f,
+            Info::Match { f, .. } => f,
             Info::Exact(mut set) => {
                 if set.is_empty() || set.iter().any(|s| s.len() < MIN_LEN) {
                     Formula::Any
@@ -129,7 +161,7 @@ fn class_bytes(ranges: impl Iterator<Item = (u32, u32)>, utf8: bool) -> Info {
     let mut out: Vec<Vec<u8>> = Vec::new();
     for (lo, hi) in ranges {
         if hi - lo > MAX_EXACT as u32 {
-            return Info::Match(Formula::Any);
+            return Info::formula(Formula::Any);
         }
         for c in lo..=hi {
             if c < 256 && !(utf8 && c >= 0x80) {
@@ -143,7 +175,7 @@ fn class_bytes(ranges: impl Iterator<Item = (u32, u32)>, utf8: bool) -> Info {
                 out.push(ch.encode_utf8(&mut buf).as_bytes().to_vec());
             }
             if out.len() > MAX_EXACT {
-                return Info::Match(Formula::Any);
+                return Info::formula(Formula::Any);
             }
         }
     }
@@ -168,19 +200,29 @@ fn info(h: &Hir) -> Info {
         ),
         HirKind::Repetition(r) => {
             if r.min == 0 {
-                Info::Match(Formula::Any)
+                Info::formula(Formula::Any)
             } else if r.min == 1 && r.max == Some(1) {
                 info(&r.sub)
             } else {
-                // At least one copy of the sub-expression is in every match.
-                Info::Match(info(&r.sub).into_formula())
+                // At least one copy of the sub-expression is in every match,
+                // which starts with the first copy and ends with the last.
+                match info(&r.sub) {
+                    Info::Exact(set) => Info::Match {
+                        pre: Some(set.clone()),
+                        suf: Some(set.clone()),
+                        f: Info::Exact(set).into_formula(),
+                    },
+                    m => m,
+                }
             }
         }
         HirKind::Capture(c) => info(&c.sub),
         HirKind::Concat(subs) => {
             let mut conj = Vec::new();
+            // The exact run since the last break (what every match has
+            // just before the next part), and what all matches start with.
             let mut cur: Vec<Vec<u8>> = vec![Vec::new()];
-            let mut exact = true;
+            let mut pre: Option<Option<Vec<Vec<u8>>>> = None;
             for s in subs {
                 match info(s) {
                     // The common case (a run of single strings) extends in place.
@@ -189,64 +231,114 @@ fn info(h: &Hir) -> Info {
                             a.extend_from_slice(&set[0]);
                         }
                     }
-                    Info::Exact(set) if cur.len() * set.len() <= MAX_EXACT => {
-                        let mut next = Vec::with_capacity(cur.len() * set.len());
-                        for a in &cur {
-                            for b in &set {
-                                let mut v = a.clone();
-                                v.extend_from_slice(b);
-                                next.push(v);
-                            }
+                    Info::Exact(set) => match product(&cur, &set) {
+                        Some(next) => cur = next,
+                        None => {
+                            pre.get_or_insert_with(|| Some(cur.clone()));
+                            conj.push(Info::Exact(std::mem::replace(&mut cur, set)).into_formula());
                         }
-                        cur = next;
-                    }
-                    Info::Exact(set) => {
-                        exact = false;
-                        conj.push(Info::Exact(std::mem::replace(&mut cur, set)).into_formula());
-                    }
-                    Info::Match(f) => {
-                        exact = false;
-                        let run = std::mem::replace(&mut cur, vec![Vec::new()]);
+                    },
+                    Info::Match { pre: p, suf, f } => {
+                        // The run joins the part's starts when that does not
+                        // multiply it or it is too short to search for on its
+                        // own: `cheap` joined with each blank of `\s+` would
+                        // be six literals for one.
+                        let short = cur.iter().any(|c| c.len() < MIN_LEN);
+                        let join = |p: &&[Vec<u8>]| short || p.len() == 1;
+                        let joined = p.as_deref().filter(join).and_then(|p| product(&cur, p));
+                        // A repeated string's own literal is in the joined run.
+                        let implied = joined.is_some()
+                            && p.is_some_and(|p| Info::Exact(p).into_formula() == f);
+                        let run = joined.unwrap_or_else(|| std::mem::take(&mut cur));
+                        pre.get_or_insert_with(|| Some(run.clone()));
                         conj.push(Info::Exact(run).into_formula());
-                        conj.push(f);
+                        if !implied {
+                            conj.push(f);
+                        }
+                        // Likewise a single end string starts the next run
+                        // (`ad+res` needs "dres").
+                        cur = match suf {
+                            Some(suf) if suf.len() == 1 => suf,
+                            _ => vec![Vec::new()],
+                        };
                     }
                 }
             }
-            if exact {
-                Info::Exact(cur)
-            } else {
-                conj.push(Info::Exact(cur).into_formula());
-                Info::Match(Formula::and(conj))
+            match pre {
+                None => Info::Exact(cur),
+                Some(pre) => {
+                    conj.push(Info::Exact(cur.clone()).into_formula());
+                    Info::Match {
+                        pre,
+                        suf: Some(cur),
+                        f: Formula::and(conj),
+                    }
+                }
             }
         }
         HirKind::Alternation(subs) => {
-            let mut union: Vec<Vec<u8>> = Vec::new();
-            let mut parts: Vec<Formula> = Vec::new();
-            let mut exact = true;
-            for s in subs {
-                match info(s) {
-                    Info::Exact(set) if exact && union.len() + set.len() <= MAX_EXACT => {
-                        union.extend(set);
-                    }
-                    i => {
-                        if exact {
-                            exact = false;
-                            for u in union.drain(..) {
-                                parts.push(Info::Exact(vec![u]).into_formula());
-                            }
-                        }
-                        let f = i.into_formula();
-                        if f.is_any() {
-                            return Info::Match(Formula::Any);
-                        }
-                        parts.push(f);
+            let infos: Vec<Info> = subs.iter().map(info).collect();
+            let total: usize = infos
+                .iter()
+                .map(|i| match i {
+                    Info::Exact(set) => set.len(),
+                    _ => MAX_EXACT + 1,
+                })
+                .sum();
+            if total <= MAX_EXACT {
+                return Info::Exact(
+                    infos
+                        .into_iter()
+                        .flat_map(|i| match i {
+                            Info::Exact(set) => set,
+                            _ => Vec::new(),
+                        })
+                        .collect(),
+                );
+            }
+            // Every match is one branch's: it starts as one of them starts.
+            let ends = |pick: fn(&Info) -> Option<&Vec<Vec<u8>>>| {
+                let mut all: Vec<Vec<u8>> = Vec::new();
+                for i in &infos {
+                    all.extend(pick(i)?.iter().cloned());
+                    if all.len() > MAX_EXACT {
+                        return None;
                     }
                 }
+                Some(all)
+            };
+            let pre = ends(|i| match i {
+                Info::Exact(set) => Some(set),
+                Info::Match { pre, .. } => pre.as_ref(),
+            });
+            let suf = ends(|i| match i {
+                Info::Exact(set) => Some(set),
+                Info::Match { suf, .. } => suf.as_ref(),
+            });
+            let mut parts = Vec::with_capacity(infos.len());
+            for i in infos {
+                let f = match i {
+                    // Each string of a big exact branch is its own literal.
+                    Info::Exact(set) => Formula::or(
+                        set.into_iter()
+                            .map(|u| Info::Exact(vec![u]).into_formula())
+                            .collect(),
+                    ),
+                    m => m.into_formula(),
+                };
+                if f.is_any() {
+                    return Info::Match {
+                        pre,
+                        suf,
+                        f: Formula::Any,
+                    };
+                }
+                parts.push(f);
             }
-            if exact {
-                Info::Exact(union)
-            } else {
-                Info::Match(Formula::or(parts))
+            Info::Match {
+                pre,
+                suf,
+                f: Formula::or(parts),
             }
         }
     }
@@ -481,6 +573,16 @@ mod tests {
                 Formula::And(vec![lit("click"), lit("here")]),
                 lit("unsubscribe")
             ])
+        );
+        // A repeated string inside a run joins both of its neighbours.
+        assert_eq!(formula_of("(?i-u)ad+res+e?"), lit("dres"));
+        assert_eq!(
+            formula_of("(?-u)xx(?:abc)+yy"),
+            Formula::And(vec![lit("xxabc"), lit("abcyy")])
+        );
+        assert_eq!(
+            formula_of("(?-u)a(?:bc){2,}d"),
+            Formula::And(vec![lit("abc"), lit("bcd")])
         );
         // A one-byte alternative makes the whole alternation unusable.
         assert_eq!(formula_of("(?-u)x|hello"), Formula::Any);
