@@ -11,7 +11,7 @@
 //! bigrams inside a run capture two-character words and word pairs, which
 //! is what bigram indexing in CJK search engines relies on.
 
-use crate::message::script::{Script, script};
+use crate::message::script::{char_pairs, cjk_runs, script};
 
 /// Longest script segment kept whole as a token (in characters); longer
 /// ones are represented by their bigrams only.
@@ -24,27 +24,18 @@ const MAX_SEGMENT: usize = 8;
 pub fn tokens(line: &[u8], out: &mut Vec<Vec<u8>>) {
     // Invalid UTF-8 (Latin-1 text) cannot hold CJK characters.
     let text = String::from_utf8_lossy(line);
-    let chars: Vec<char> = text.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        if script(chars[i]) == Script::Other {
-            i += 1;
-            continue;
+    for (run, cjk) in cjk_runs(&text) {
+        if cjk {
+            run_tokens(run, out);
         }
-        let start = i;
-        while i < chars.len() && script(chars[i]) != Script::Other {
-            i += 1;
-        }
-        run_tokens(&chars[start..i], out);
     }
 }
 
-fn run_tokens(run: &[char], out: &mut Vec<Vec<u8>>) {
-    for pair in run.windows(2) {
-        let mut t = String::from("c2:");
-        t.extend(pair);
-        out.push(t.into_bytes());
+fn run_tokens(run: &str, out: &mut Vec<Vec<u8>>) {
+    for pair in char_pairs(run) {
+        out.push(format!("c2:{pair}").into_bytes());
     }
+    let run: Vec<char> = run.chars().collect();
     let mut s = 0;
     while s < run.len() {
         let sc = script(run[s]);

@@ -9,7 +9,7 @@ use regex::Regex;
 use super::html::perl_num;
 use super::{EvalCtx, EvalFn};
 use crate::message::Message;
-use crate::message::script::is_cjk_char;
+use crate::message::script::{char_pairs, cjk_runs, is_cjk_char};
 
 pub(super) fn lookup(name: &str) -> Option<EvalFn> {
     Some(match name {
@@ -70,25 +70,12 @@ fn words(text: &str, unicode: bool, cjk: bool, into: &mut HashMap<String, u32>) 
             add(w);
             continue;
         }
-        let mut rest = w;
-        while let Some(c) = rest.chars().next() {
-            let in_run = is_cjk_char(c);
-            let end = rest
-                .char_indices()
-                .find(|&(_, d)| is_cjk_char(d) != in_run)
-                .map_or(rest.len(), |(i, _)| i);
-            let (seg, tail) = rest.split_at(end);
+        for (seg, in_run) in cjk_runs(w) {
             if in_run && seg.chars().nth(1).is_some() {
-                let mut chars = seg.char_indices().peekable();
-                while let Some((i, _)) = chars.next() {
-                    if let Some(&(j, d)) = chars.peek() {
-                        add(&seg[i..j + d.len_utf8()]);
-                    }
-                }
+                char_pairs(seg).for_each(&mut add);
             } else {
                 add(seg);
             }
-            rest = tail;
         }
     }
 }

@@ -33,3 +33,53 @@ pub fn script(c: char) -> Script {
         _ => Script::Other,
     }
 }
+
+/// `text` cut into maximal runs of CJK and of other characters, each with
+/// whether it is CJK.
+pub fn cjk_runs(text: &str) -> impl Iterator<Item = (&str, bool)> {
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let c = rest.chars().next()?;
+        let cjk = is_cjk_char(c);
+        let end = rest
+            .char_indices()
+            .find(|&(_, d)| is_cjk_char(d) != cjk)
+            .map_or(rest.len(), |(i, _)| i);
+        let (run, tail) = rest.split_at(end);
+        rest = tail;
+        Some((run, cjk))
+    })
+}
+
+/// Every pair of neighbouring characters of `run`, as slices of it.
+pub fn char_pairs(run: &str) -> impl Iterator<Item = &str> {
+    let mut chars = run.char_indices().peekable();
+    std::iter::from_fn(move || {
+        let (i, _) = chars.next()?;
+        let &(j, d) = chars.peek()?;
+        Some(&run[i..j + d.len_utf8()])
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_and_pairs() {
+        let runs: Vec<_> = cjk_runs("OK確認してIDを").collect();
+        assert_eq!(
+            runs,
+            [
+                ("OK", false),
+                ("確認して", true),
+                ("ID", false),
+                ("を", true)
+            ]
+        );
+        let pairs: Vec<_> = char_pairs("確認して").collect();
+        assert_eq!(pairs, ["確認", "認し", "して"]);
+        assert_eq!(char_pairs("を").count(), 0);
+        assert_eq!(cjk_runs("").count(), 0);
+    }
+}
