@@ -10,6 +10,11 @@
 //! The formula is only ever a necessary condition: a line it rejects has
 //! no match, so hits and `/g` counts are the same as running every rule on
 //! every line. Rules with no usable literal (formula `Any`) always run.
+//! A sub-expression repeated `{n,}` whose every copy holds one of a set of
+//! literals needs `n` occurrences of them on the line (the copies are
+//! disjoint), so those literals are counted, not just seen: SpamAssassin's
+//! fill-in-the-form rules repeat a field name five times, and a field name
+//! or two is on many lines, five on few.
 //! Patterns that only PCRE2 runs get their formula from a weakened
 //! translation (lookarounds and back-references removed), which matches a
 //! superset of the original.
@@ -33,6 +38,11 @@ pub enum Formula {
     Lit(Vec<u8>),
     And(Vec<Formula>),
     Or(Vec<Formula>),
+    /// At least this many occurrences, on one line, of the literals of a
+    /// `Lit` or an `Or` of them: a sub-expression repeated `{n,}` whose
+    /// every copy contains one of them (the copies are disjoint, so their
+    /// literals are distinct occurrences).
+    AtLeast(u32, Box<Formula>),
 }
 
 impl Formula {
@@ -71,6 +81,48 @@ impl Formula {
     /// Whether this formula can ever reject a line.
     pub fn is_any(&self) -> bool {
         matches!(self, Formula::Any)
+    }
+
+    /// Literals one of which occurs in every match (a cover): a literal
+    /// itself, the union of an `Or`'s covers, the smallest cover among
+    /// an `And`'s parts. None when some match may contain none.
+    fn cover(&self) -> Option<Vec<Vec<u8>>> {
+        match self {
+            Formula::Any => None,
+            Formula::Lit(l) => Some(vec![l.clone()]),
+            Formula::AtLeast(_, f) => f.cover(),
+            Formula::Or(v) => {
+                let mut all = Vec::new();
+                for f in v {
+                    all.extend(f.cover()?);
+                }
+                all.sort_unstable();
+                all.dedup();
+                Some(all)
+            }
+            Formula::And(v) => v.iter().filter_map(Formula::cover).min_by_key(Vec::len),
+        }
+    }
+
+    /// What `n` disjoint copies of a sub-expression with this formula
+    /// need: the formula, and `n` occurrences of its cover's literals
+    /// (each copy holds one, at a place of its own).
+    fn repeated(self, n: u32) -> Formula {
+        if n < 2 {
+            return self;
+        }
+        let Some(cover) = self.cover() else {
+            return self;
+        };
+        let counted = Formula::AtLeast(
+            n,
+            Box::new(Formula::or(cover.into_iter().map(Formula::Lit).collect())),
+        );
+        match self {
+            Formula::Lit(_) => counted,
+            Formula::Or(v) if v.iter().all(|f| matches!(f, Formula::Lit(_))) => counted,
+            f => Formula::and(vec![f, counted]),
+        }
     }
 }
 
@@ -204,15 +256,20 @@ fn info(h: &Hir) -> Info {
             } else if r.min == 1 && r.max == Some(1) {
                 info(&r.sub)
             } else {
-                // At least one copy of the sub-expression is in every match,
-                // which starts with the first copy and ends with the last.
+                // At least `min` copies of the sub-expression are in every
+                // match, which starts with the first copy and ends with the
+                // last.
                 match info(&r.sub) {
                     Info::Exact(set) => Info::Match {
                         pre: Some(set.clone()),
                         suf: Some(set.clone()),
-                        f: Info::Exact(set).into_formula(),
+                        f: Info::Exact(set).into_formula().repeated(r.min),
                     },
-                    m => m,
+                    Info::Match { pre, suf, f } => Info::Match {
+                        pre,
+                        suf,
+                        f: f.repeated(r.min),
+                    },
                 }
             }
         }
@@ -352,6 +409,7 @@ pub fn requires(f: &Formula, part: &[u8]) -> bool {
     match f {
         Formula::Any => false,
         Formula::Lit(l) => contains_ci(l, part),
+        Formula::AtLeast(_, f) => requires(f, part),
         Formula::And(v) => v.iter().any(|f| requires(f, part)),
         Formula::Or(v) => v.iter().all(|f| requires(f, part)),
     }
@@ -364,16 +422,20 @@ pub enum Cond {
     Lit(u32),
     And(Vec<Cond>),
     Or(Vec<Cond>),
+    /// At least this many occurrences of these literals on one line.
+    AtLeast(u32, Vec<u32>),
 }
 
 impl Cond {
-    /// Evaluate with `has(id)` telling whether a literal was seen.
-    pub fn eval(&self, has: &impl Fn(u32) -> bool) -> bool {
+    /// Evaluate with `has(id)` telling whether a literal was seen and
+    /// `at_least(n, ids)` whether they occur `n` times.
+    fn eval(&self, has: &impl Fn(u32) -> bool, at_least: &impl Fn(u32, &[u32]) -> bool) -> bool {
         match self {
             Cond::Any => true,
             Cond::Lit(id) => has(*id),
-            Cond::And(v) => v.iter().all(|c| c.eval(has)),
-            Cond::Or(v) => v.iter().any(|c| c.eval(has)),
+            Cond::And(v) => v.iter().all(|c| c.eval(has, at_least)),
+            Cond::Or(v) => v.iter().any(|c| c.eval(has, at_least)),
+            Cond::AtLeast(n, ids) => at_least(*n, ids),
         }
     }
 
@@ -388,6 +450,8 @@ impl Cond {
 pub struct ClassFilter {
     ac: Option<AhoCorasick>,
     literals: usize,
+    /// Per literal: whether every occurrence is recorded.
+    counted: Vec<bool>,
 }
 
 /// Builds one class's automaton while interning its rules' literals.
@@ -395,6 +459,8 @@ pub struct ClassFilter {
 pub struct ClassBuilder {
     ids: HashMap<Vec<u8>, u32>,
     lits: Vec<Vec<u8>>,
+    /// Literals whose every occurrence counts (in an `AtLeast`).
+    counted: Vec<bool>,
 }
 
 impl ClassBuilder {
@@ -402,17 +468,40 @@ impl ClassBuilder {
     pub fn add(&mut self, f: &Formula) -> Cond {
         match f {
             Formula::Any => Cond::Any,
-            Formula::Lit(l) => {
-                let next = self.lits.len() as u32;
-                let id = *self.ids.entry(l.clone()).or_insert_with(|| {
-                    self.lits.push(l.clone());
-                    next
-                });
-                Cond::Lit(id)
+            Formula::Lit(l) => Cond::Lit(self.intern(l)),
+            Formula::AtLeast(n, f) => {
+                let lits: Vec<&Vec<u8>> = match &**f {
+                    Formula::Lit(l) => vec![l],
+                    Formula::Or(v) => v
+                        .iter()
+                        .filter_map(|f| match f {
+                            Formula::Lit(l) => Some(l),
+                            _ => None,
+                        })
+                        .collect(),
+                    // Not built by `repeated`; judged as the plain set.
+                    other => return self.add(other),
+                };
+                let mut ids: Vec<u32> = lits.into_iter().map(|l| self.intern(l)).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                for &id in &ids {
+                    self.counted[id as usize] = true;
+                }
+                Cond::AtLeast(*n, ids)
             }
             Formula::And(v) => Cond::And(v.iter().map(|f| self.add(f)).collect()),
             Formula::Or(v) => Cond::Or(v.iter().map(|f| self.add(f)).collect()),
         }
+    }
+
+    fn intern(&mut self, l: &[u8]) -> u32 {
+        let next = self.lits.len() as u32;
+        *self.ids.entry(l.to_vec()).or_insert_with(|| {
+            self.lits.push(l.to_vec());
+            self.counted.push(false);
+            next
+        })
     }
 
     /// The automaton over every literal added. A build failure leaves the
@@ -430,7 +519,11 @@ impl ClassBuilder {
                     .ok()
             })
             .flatten();
-        ClassFilter { ac, literals }
+        ClassFilter {
+            ac,
+            literals,
+            counted: self.counted,
+        }
     }
 }
 
@@ -443,6 +536,8 @@ pub struct Seen {
     present: Vec<u64>,
     /// (literal, line), sorted and unique.
     occ: Vec<(u32, u32)>,
+    /// (literal, line) of every occurrence of a counted literal, sorted.
+    every: Vec<(u32, u32)>,
 }
 
 impl ClassFilter {
@@ -457,10 +552,14 @@ impl ClassFilter {
         // however often it occurs.
         let mut on_line = vec![0u64; words];
         let mut occ = Vec::new();
+        let mut every = Vec::new();
         for (n, line) in lines.into_iter().enumerate() {
             on_line.fill(0);
             for m in ac.find_overlapping_iter(line) {
                 let id = m.pattern().as_u32();
+                if self.counted[id as usize] {
+                    every.push((id, n as u32));
+                }
                 let (w, bit) = ((id / 64) as usize, 1u64 << (id % 64));
                 if on_line[w] & bit == 0 {
                     on_line[w] |= bit;
@@ -471,10 +570,12 @@ impl ClassFilter {
         }
         occ.sort_unstable();
         occ.dedup();
+        every.sort_unstable();
         Seen {
             all_pass: false,
             present,
             occ,
+            every,
         }
     }
 }
@@ -491,18 +592,42 @@ impl Seen {
     /// Can a rule with `cond` match anywhere in this text?
     pub fn any_line(&self, cond: &Cond) -> bool {
         self.all_pass
-            || cond.eval(&|id| {
-                self.present
-                    .get((id / 64) as usize)
-                    .is_some_and(|w| w & (1 << (id % 64)) != 0)
-            })
+            || cond.eval(
+                &|id| {
+                    self.present
+                        .get((id / 64) as usize)
+                        .is_some_and(|w| w & (1 << (id % 64)) != 0)
+                },
+                &|n, ids| !self.count_lines(n, ids).is_empty(),
+            )
     }
 
     /// Can a rule with `cond` match line `n`?
     pub fn line(&self, cond: &Cond, n: usize) -> bool {
         self.all_pass
             || cond.is_any()
-            || cond.eval(&|id| self.occ.binary_search(&(id, n as u32)).is_ok())
+            || cond.eval(
+                &|id| self.occ.binary_search(&(id, n as u32)).is_ok(),
+                &|k, ids| self.count_lines(k, ids).binary_search(&(n as u32)).is_ok(),
+            )
+    }
+
+    /// The lines where the literals `ids` occur `n` times or more in all.
+    fn count_lines(&self, n: u32, ids: &[u32]) -> Vec<u32> {
+        let mut lines: Vec<u32> = Vec::new();
+        for &id in ids {
+            let start = self.every.partition_point(|&(l, _)| l < id);
+            let end = start + self.every[start..].partition_point(|&(l, _)| l == id);
+            lines.extend(self.every[start..end].iter().map(|&(_, line)| line));
+        }
+        lines.sort_unstable();
+        let mut out = Vec::new();
+        for run in lines.chunk_by(|a, b| a == b) {
+            if run.len() >= n as usize {
+                out.push(run[0]);
+            }
+        }
+        out
     }
 
     /// The lines of literal `id`, ascending (a run of `occ`).
@@ -529,6 +654,7 @@ impl Seen {
     fn line_set(&self, cond: &Cond) -> Option<Vec<u32>> {
         match cond {
             Cond::Any => None,
+            Cond::AtLeast(n, ids) => Some(self.count_lines(*n, ids)),
             Cond::Lit(id) => {
                 let mut out: Vec<u32> = self.lines_of(*id).iter().map(|&(_, n)| n).collect();
                 out.dedup();
@@ -621,6 +747,46 @@ mod tests {
         assert_eq!(seen.lines(&any), None);
         let seen = f.scan([b"free".as_slice()]);
         assert!(!seen.any_line(&c));
+    }
+
+    #[test]
+    fn counted_repetitions() {
+        let lit = |s: &str| Formula::Lit(s.as_bytes().to_vec());
+        // Three disjoint copies, each holding "cat" or "dog".
+        assert_eq!(
+            formula_of("(?-u)(?:(?:cat|dog)\\s?){3}"),
+            Formula::AtLeast(3, Box::new(Formula::Or(vec![lit("cat"), lit("dog")])))
+        );
+        // A part with literals of its own keeps them beside the count.
+        assert_eq!(
+            formula_of("(?-u)(?:name.(?:city|zip.)\\W){2,}"),
+            Formula::And(vec![
+                lit("name"),
+                Formula::Or(vec![lit("city"), lit("zip")]),
+                Formula::AtLeast(2, Box::new(lit("name")))
+            ])
+        );
+        // Not every copy has a literal: nothing to count.
+        assert_eq!(formula_of("(?-u)(?:cat|\\d){3}"), Formula::Any);
+
+        let mut b = ClassBuilder::default();
+        let c = b.add(&formula_of("(?i-u)(?:(?:name|city|phone)\\W+){3}"));
+        let f = b.build();
+        let lines: [&[u8]; 4] = [
+            b"Name, City, Phone:",
+            b"name name",
+            b"our phone: call the city hall by name",
+            b"nothing",
+        ];
+        let seen = f.scan(lines.iter().copied());
+        assert!(seen.any_line(&c));
+        assert_eq!(seen.lines(&c), Some(vec![0, 2]));
+        let expect: Vec<u32> = (0..4u32).filter(|&n| seen.line(&c, n as usize)).collect();
+        assert_eq!(expect, [0, 2]);
+        // Occurrences on different lines do not add up.
+        let seen = f.scan([b"name city".as_slice(), b"phone"]);
+        assert!(!seen.any_line(&c));
+        assert_eq!(seen.lines(&c), Some(vec![]));
     }
 
     #[test]
