@@ -259,7 +259,7 @@ impl Bayes {
                 .iter()
                 .any(|a| list.iter().any(|g| glob_matches(g, a)))
         };
-        if !self.opts.ignore_from.is_empty() && glob(&self.opts.ignore_from, &msg.from_addrs()) {
+        if !self.opts.ignore_from.is_empty() && glob(&self.opts.ignore_from, msg.from_addrs()) {
             return true;
         }
         if !self.opts.ignore_to.is_empty() {

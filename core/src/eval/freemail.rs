@@ -152,7 +152,7 @@ fn find_body_freemails(ctx: &EvalCtx<'_>) -> Option<Vec<String>> {
     // message keeps attribute URIs without their tags; an anchor's href is
     // filed twice there (as link and as the key of its anchor text), other
     // tags' URIs once, which tells them apart.
-    let text_lower: Vec<String> = lines.iter().map(|l| l.to_lowercase()).collect();
+    let text_lower: std::cell::OnceCell<Vec<String>> = std::cell::OnceCell::new();
     let html = ctx.msg.html_uris();
     let mut from_links = 0;
     for (i, u) in html.iter().enumerate() {
@@ -171,7 +171,8 @@ fn find_body_freemails(ctx: &EvalCtx<'_>) -> Option<Vec<String>> {
             continue;
         };
         let e = String::from_utf8_lossy(m.as_bytes()).to_lowercase();
-        if text_lower.iter().any(|l| l.contains(&e)) {
+        let lower = text_lower.get_or_init(|| lines.iter().map(|l| l.to_lowercase()).collect());
+        if lower.iter().any(|l| l.contains(&e)) {
             continue;
         }
         push(&mut emails, e);
@@ -184,6 +185,10 @@ fn find_body_freemails(ctx: &EvalCtx<'_>) -> Option<Vec<String>> {
     let strip_url = url_with_at_re();
     let strip_quoted = quoted_email_re(email_re);
     'body: for line in lines {
+        // Every address has an `@`; the stripping only removes text.
+        if !line.contains('@') {
+            continue;
+        }
         let l = replace_all(strip_url, line.as_bytes());
         let l = match strip_quoted {
             Some(r) => replace_all(r, &l),

@@ -26,6 +26,7 @@ mod mime;
 /// Header-block line shapes, shared with the report rewriter.
 pub(crate) use headers::is_space;
 pub(crate) use mime::{is_mbox_from, looks_like_field};
+pub mod images;
 pub(crate) mod mime_stats;
 mod netset;
 mod options;
@@ -84,6 +85,8 @@ pub struct Message {
     opts: MessageOptions,
     relays: OnceLock<RelayInfo>,
     mime_stats: OnceLock<mime_stats::MimeStats>,
+    images: OnceLock<images::Images>,
+    from_addrs: OnceLock<Vec<String>>,
     /// `ALL` as decoded lines (many rules read it).
     all_decoded: OnceLock<Vec<Vec<u8>>>,
     /// Bayes' visible and invisible rendered text, computed on first use.
@@ -147,6 +150,8 @@ impl Message {
             opts: opts.clone(),
             relays: OnceLock::new(),
             mime_stats: OnceLock::new(),
+            images: OnceLock::new(),
+            from_addrs: OnceLock::new(),
             all_decoded: OnceLock::new(),
             bayes_text: OnceLock::new(),
             auth: OnceLock::new(),
@@ -757,7 +762,12 @@ impl Message {
     /// SpamAssassin's `all_from_addrs`: the first Resent-From if present,
     /// else From, Envelope-Sender, Resent-Sender, X-Envelope-From and the
     /// envelope sender; repeated dots squeezed, duplicates removed.
-    pub fn from_addrs(&self) -> Vec<String> {
+    /// Computed on first use (a dozen list and welcomelist evals ask).
+    pub fn from_addrs(&self) -> &[String] {
+        self.from_addrs.get_or_init(|| self.compute_from_addrs())
+    }
+
+    fn compute_from_addrs(&self) -> Vec<String> {
         let resent = self.header_addrs_instances("Resent-From", Instances::First);
         let addrs: Vec<String> = if !resent.is_empty() {
             resent

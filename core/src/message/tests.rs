@@ -132,7 +132,7 @@ fn dump_views() {
             };
             h.push(format!("{}:{}", json_bytes(name.as_bytes()), j));
         }
-        let mut fa = m.from_addrs();
+        let mut fa = m.from_addrs().to_vec();
         fa.sort();
         docs.push(format!(
             "{{\"file\":{},\"headers\":{{{}}},\"body\":{},\"rawbody\":{},\"uris\":{},\"from_addrs\":{}}}",
@@ -319,7 +319,11 @@ fn fixtures_match_spamassassin() {
         );
         let uris: Vec<Vec<u8>> = m.uris().iter().map(|u| u.clone().into_bytes()).collect();
         assert_eq!(uris, want.get("uris").bytes_list(), "uris of {name}");
-        let mut from: Vec<Vec<u8>> = m.from_addrs().into_iter().map(String::into_bytes).collect();
+        let mut from: Vec<Vec<u8>> = m
+            .from_addrs()
+            .iter()
+            .map(|a| a.clone().into_bytes())
+            .collect();
         from.sort();
         assert_eq!(
             from,

@@ -489,7 +489,7 @@ pub fn plan(ctx: &EvalCtx<'_>, uris: &[String], rules: &[NetRule<'_>]) -> Option
                         .iter()
                         .map(|b| s(b))
                         .collect(),
-                    _ => ctx.msg.from_addrs(),
+                    _ => ctx.msg.from_addrs().to_vec(),
                 };
                 let hosts: Vec<String> = if r.function == "check_rbl_from_domain" {
                     addrs
