@@ -150,8 +150,14 @@ fn named_list<'a>(ctx: &'a EvalCtx<'_>, args: &[String]) -> Option<&'a [String]>
     }
 }
 
-fn lowered(addrs: Vec<String>) -> Vec<String> {
-    addrs.into_iter().map(|a| a.to_lowercase()).collect()
+/// [`to_addrs`] lowercased, worked out once per message (five evals ask).
+fn to_addrs_lower<'a>(ctx: &EvalCtx<'a>) -> &'a [String] {
+    ctx.msg.memo().to_addrs.get_or_init(|| {
+        to_addrs(ctx)
+            .into_iter()
+            .map(|a| a.to_lowercase())
+            .collect()
+    })
 }
 
 /// check_from_in_list(NAME): a sender address is in the named list.
@@ -161,7 +167,7 @@ fn from_in_list(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
 
 /// check_to_in_list(NAME): a recipient address is in the named list.
 fn to_in_list(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
-    named_list(ctx, args).map_or(0, |l| any_listed(l, &lowered(to_addrs(ctx))))
+    named_list(ctx, args).map_or(0, |l| any_listed(l, to_addrs_lower(ctx)))
 }
 
 /// check_replyto_in_list(NAME): the first Reply-To address is listed.
@@ -177,11 +183,11 @@ fn replyto_in_list(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
 }
 
 fn to_in_more_spam(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
-    any_listed(&ctx.conf.derived.more_spam_to, &lowered(to_addrs(ctx)))
+    any_listed(&ctx.conf.derived.more_spam_to, to_addrs_lower(ctx))
 }
 
 fn to_in_all_spam(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
-    any_listed(&ctx.conf.derived.all_spam_to, &lowered(to_addrs(ctx)))
+    any_listed(&ctx.conf.derived.all_spam_to, to_addrs_lower(ctx))
 }
 
 /// The host of a canonical URI (`scheme://user@host:port/...`),
@@ -280,11 +286,11 @@ pub fn from_in_blocklist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
 }
 
 pub fn to_in_welcomelist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
-    any_listed(&ctx.conf.welcomelist_to, &lowered(to_addrs(ctx)))
+    any_listed(&ctx.conf.welcomelist_to, to_addrs_lower(ctx))
 }
 
 pub fn to_in_blocklist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
-    any_listed(&ctx.conf.blocklist_to, &lowered(to_addrs(ctx)))
+    any_listed(&ctx.conf.blocklist_to, to_addrs_lower(ctx))
 }
 
 /// A subject list entry (`welcomelist_subject Make * Fast`): lowercased,

@@ -107,6 +107,8 @@ pub struct Memo {
     pub date_diff: OnceLock<i64>,
     /// Free mail addresses named in the body (None: over the limits).
     pub body_freemails: OnceLock<Option<Vec<String>>>,
+    /// Recipient addresses (`all_to_addrs`), lowercased.
+    pub to_addrs: OnceLock<Vec<String>>,
 }
 
 impl std::fmt::Debug for body::BodyViews {
