@@ -185,6 +185,24 @@ pub fn free_udp_tcp_port() -> u16 {
     panic!("no loopback port free for both UDP and TCP");
 }
 
+/// A UDP socket and a TCP listener on one loopback port, both held: no
+/// other test can take the port between finding it and binding it (as
+/// with [`free_udp_tcp_port`], whose port is free only when it returns).
+pub fn bind_udp_tcp() -> (u16, UdpSocket, TcpListener) {
+    for _ in 0..100 {
+        let Ok(t) = TcpListener::bind("127.0.0.1:0") else {
+            continue;
+        };
+        let Ok(port) = t.local_addr().map(|a| a.port()) else {
+            continue;
+        };
+        if let Ok(u) = UdpSocket::bind(("127.0.0.1", port)) {
+            return (port, u, t);
+        }
+    }
+    panic!("no loopback port free for both UDP and TCP");
+}
+
 /// Debian's knotd, authoritative for the given zones on `127.0.0.1:port`.
 pub struct Knot {
     pub port: u16,
@@ -408,9 +426,7 @@ pub struct DelayProxy {
 
 impl DelayProxy {
     pub fn start(upstream: SocketAddr, delay: Duration) -> DelayProxy {
-        let port = free_udp_tcp_port();
-        let udp = UdpSocket::bind(("127.0.0.1", port)).expect("bind proxy UDP");
-        let tcp = TcpListener::bind(("127.0.0.1", port)).expect("bind proxy TCP");
+        let (port, udp, tcp) = bind_udp_tcp();
         udp.set_read_timeout(Some(Duration::from_millis(50)))
             .expect("udp timeout");
         tcp.set_nonblocking(true).expect("tcp nonblocking");
@@ -541,9 +557,7 @@ pub struct SilentServer {
 
 impl SilentServer {
     pub fn start() -> SilentServer {
-        let port = free_udp_tcp_port();
-        let udp = UdpSocket::bind(("127.0.0.1", port)).expect("bind silent UDP");
-        let tcp = TcpListener::bind(("127.0.0.1", port)).expect("bind silent TCP");
+        let (port, udp, tcp) = bind_udp_tcp();
         udp.set_read_timeout(Some(Duration::from_millis(50)))
             .expect("udp timeout");
         let stop = Arc::new(AtomicBool::new(false));
