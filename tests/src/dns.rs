@@ -171,18 +171,7 @@ pub fn txt_data(text: &str) -> String {
 
 /// A loopback port free for both UDP and TCP.
 pub fn free_udp_tcp_port() -> u16 {
-    for _ in 0..100 {
-        let Ok(t) = TcpListener::bind("127.0.0.1:0") else {
-            continue;
-        };
-        let Ok(port) = t.local_addr().map(|a| a.port()) else {
-            continue;
-        };
-        if UdpSocket::bind(("127.0.0.1", port)).is_ok() {
-            return port;
-        }
-    }
-    panic!("no loopback port free for both UDP and TCP");
+    bind_udp_tcp().0
 }
 
 /// A UDP socket and a TCP listener on one loopback port, both held: no

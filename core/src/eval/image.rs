@@ -136,7 +136,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn headers() {
+    fn ranges() {
         assert!(in_range(1.0, Some(1.0), 1.0, false));
         assert!(!in_range(1.0, Some(1.0), 1.0, true));
     }
