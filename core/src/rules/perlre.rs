@@ -11,6 +11,9 @@
 
 use std::fmt;
 
+use regex_automata::meta::Cache;
+use regex_automata::{Input, PatternID};
+
 /// A rule regex split into body and modifiers (`/re/flags`, `m{re}flags` ...).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PerlPattern {
@@ -116,7 +119,7 @@ struct Inner {
 
 #[derive(Debug)]
 enum Engine {
-    Rust(regex::bytes::Regex),
+    Rust(RustRegex),
     Pcre(pcre2::bytes::Regex),
     /// Neither engine could build it: never matches ([`Matcher::force`]
     /// returns why).
@@ -182,10 +185,7 @@ impl Matcher {
     fn engine(&self) -> &Engine {
         self.0.engine.get_or_init(|| {
             if let Some(full) = &self.0.rust
-                && let Ok(re) = regex::bytes::RegexBuilder::new(full)
-                    .size_limit(64 << 20)
-                    .dfa_size_limit(8 << 20)
-                    .build()
+                && let Some(re) = RustRegex::build(full)
             {
                 return Engine::Rust(re);
             }
@@ -211,7 +211,10 @@ impl Matcher {
     /// match limit counts as no match (bounded cost per rule).
     pub fn is_match(&self, hay: &[u8]) -> bool {
         match self.engine() {
-            Engine::Rust(r) => r.is_match(hay),
+            Engine::Rust(r) => r.with_cache(|re, cache| {
+                re.search_half_with(cache, &Input::new(hay).earliest(true))
+                    .is_some()
+            }),
             Engine::Pcre(r) => r.is_match(hay).unwrap_or(false),
             Engine::Broken(_) => false,
         }
@@ -221,14 +224,15 @@ impl Matcher {
     pub fn count(&self, hay: &[u8], cap: u32) -> u32 {
         let mut n = 0;
         match self.engine() {
-            Engine::Rust(r) => {
-                for _ in r.find_iter(hay) {
+            Engine::Rust(r) => r.with_cache(|re, cache| {
+                let mut it = regex_automata::util::iter::Searcher::new(Input::new(hay));
+                while let Ok(Some(_)) = it.try_advance(|input| Ok(re.search_with(cache, input))) {
                     n += 1;
                     if n >= cap {
                         break;
                     }
                 }
-            }
+            }),
             Engine::Pcre(r) => {
                 for m in r.find_iter(hay) {
                     if m.is_err() {
@@ -248,7 +252,11 @@ impl Matcher {
     /// The bytes of capture group 1 of the first match, if any.
     pub fn capture1(&self, hay: &[u8]) -> Option<Vec<u8>> {
         match self.engine() {
-            Engine::Rust(r) => r.captures(hay)?.get(1).map(|m| m.as_bytes().to_vec()),
+            Engine::Rust(r) => {
+                let caps = r.captures(hay)?;
+                let span = caps.get_group(1)?;
+                Some(hay[span.range()].to_vec())
+            }
             Engine::Pcre(r) => r
                 .captures(hay)
                 .ok()
@@ -266,9 +274,10 @@ impl Matcher {
         match self.engine() {
             Engine::Rust(r) => {
                 if let Some(c) = r.captures(hay) {
-                    for name in r.capture_names().flatten() {
-                        if let Some(m) = c.name(name) {
-                            out.push((name.to_string(), m.as_bytes().to_vec()));
+                    let names = r.re.group_info().pattern_names(PatternID::ZERO);
+                    for (i, name) in names.enumerate() {
+                        if let (Some(name), Some(span)) = (name, c.get_group(i)) {
+                            out.push((name.to_string(), hay[span.range()].to_vec()));
                         }
                     }
                 }
@@ -314,6 +323,80 @@ impl Matcher {
             Some(Engine::Broken(_)) => "none",
             _ => "regex",
         }
+    }
+}
+
+/// A pattern the `regex` crate's engines run, with match caches that the
+/// scanning threads share.
+///
+/// `regex::bytes::Regex` keeps a cache (lazy DFA states included) for each
+/// thread that runs it, so with two scanner threads every regex builds its
+/// states twice, once per thread, for text the other has already seen:
+/// most of the cost of the big rules is building states, not using them.
+/// Here the threads take turns with one cache; a thread that finds it in
+/// use takes a spare (made the first time, kept for the next time), so
+/// there are never more caches than threads running the pattern at once.
+#[derive(Debug)]
+struct RustRegex {
+    re: regex_automata::meta::Regex,
+    shared: std::sync::Mutex<Option<Box<Cache>>>,
+    spare: std::sync::Mutex<Vec<Cache>>,
+}
+
+impl RustRegex {
+    /// Built as `regex::bytes::Regex` builds a pattern (leftmost-first,
+    /// empty matches anywhere, no UTF-8 requirement), with larger limits.
+    fn build(full: &str) -> Option<RustRegex> {
+        use regex_automata::{MatchKind, meta, util::syntax};
+        let re = meta::Builder::new()
+            .configure(
+                meta::Config::new()
+                    .match_kind(MatchKind::LeftmostFirst)
+                    .utf8_empty(false)
+                    .nfa_size_limit(Some(64 << 20))
+                    .hybrid_cache_capacity(8 << 20),
+            )
+            .syntax(syntax::Config::new().utf8(false))
+            .build(full)
+            .ok()?;
+        Some(RustRegex {
+            re,
+            shared: std::sync::Mutex::new(None),
+            spare: std::sync::Mutex::new(Vec::new()),
+        })
+    }
+
+    /// Run `f` with a cache no other thread is using.
+    fn with_cache<R>(&self, f: impl FnOnce(&regex_automata::meta::Regex, &mut Cache) -> R) -> R {
+        use std::sync::TryLockError;
+        let shared = match self.shared.try_lock() {
+            Ok(g) => Some(g),
+            // A panic inside a search cannot leave a cache half-updated
+            // in a way a later search trusts (each search resets what it
+            // reads), so a poisoned cache is still usable.
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut g) = shared {
+            let cache = g.get_or_insert_with(|| Box::new(self.re.create_cache()));
+            return f(&self.re, cache);
+        }
+        let taken = self.spare.lock().ok().and_then(|mut v| v.pop());
+        let mut cache = taken.unwrap_or_else(|| self.re.create_cache());
+        let out = f(&self.re, &mut cache);
+        if let Ok(mut v) = self.spare.lock() {
+            v.push(cache);
+        }
+        out
+    }
+
+    /// Capture groups of the first match.
+    fn captures(&self, hay: &[u8]) -> Option<regex_automata::util::captures::Captures> {
+        self.with_cache(|re, cache| {
+            let mut caps = re.create_captures();
+            re.search_captures_with(cache, &Input::new(hay), &mut caps);
+            caps.is_match().then_some(caps)
+        })
     }
 }
 
