@@ -217,8 +217,69 @@ fn own(uid: u32) -> Identity {
     }
 }
 
+/// How long an account lookup is remembered. Every request names its
+/// user, and each `getpwnam`/`getgrouplist` reads `/etc/passwd` and
+/// `/etc/group` again (or asks the directory service): a twentieth of the
+/// daemon's CPU under load. Like nscd, we keep the answer a short while:
+/// an account added, changed or removed takes effect within this time.
+const ACCOUNT_TTL: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// At most this many names are remembered; a full cache starts again.
+const ACCOUNT_CACHE_MAX: usize = 1024;
+
+/// A looked-up account: its passwd entry and its supplementary groups.
+#[derive(Clone)]
+struct Account {
+    pw: nix::unistd::User,
+    groups: Vec<u32>,
+}
+
+type AccountCache = std::collections::HashMap<String, (std::time::Instant, Option<Account>)>;
+
+fn accounts() -> &'static std::sync::Mutex<AccountCache> {
+    static CACHE: std::sync::OnceLock<std::sync::Mutex<AccountCache>> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Default::default)
+}
+
+/// The account `name`, from the cache while it is fresh (unknown names
+/// too, so a stream of requests for a missing user does not read the
+/// files each time).
+fn account(name: &str) -> Option<Account> {
+    let now = std::time::Instant::now();
+    if let Ok(cache) = accounts().lock()
+        && let Some((at, found)) = cache.get(name)
+        && now.duration_since(*at) < ACCOUNT_TTL
+    {
+        return found.clone();
+    }
+    let found = nix::unistd::User::from_name(name)
+        .ok()
+        .flatten()
+        .map(|pw| Account {
+            groups: group_list(&pw),
+            pw,
+        });
+    if let Ok(mut cache) = accounts().lock() {
+        if cache.len() >= ACCOUNT_CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(name.to_string(), (now, found.clone()));
+    }
+    found
+}
+
 fn lookup(name: &str) -> Option<nix::unistd::User> {
-    nix::unistd::User::from_name(name).ok().flatten()
+    account(name).map(|a| a.pw)
+}
+
+/// `pw`'s supplementary groups (its primary group if the list cannot be
+/// read).
+fn group_list(pw: &nix::unistd::User) -> Vec<u32> {
+    std::ffi::CString::new(pw.name.as_bytes())
+        .ok()
+        .and_then(|n| nix::unistd::getgrouplist(&n, pw.gid).ok())
+        .map(|g| g.iter().map(|g| g.as_raw()).collect())
+        .unwrap_or_else(|| vec![pw.gid.as_raw()])
 }
 
 /// `--virtual-config-dir` expansion, as spamd does it: the name made safe
@@ -280,11 +341,11 @@ pub struct FsCreds {
 
 impl FsCreds {
     fn of(pw: &nix::unistd::User) -> FsCreds {
-        let groups = std::ffi::CString::new(pw.name.as_bytes())
-            .ok()
-            .and_then(|n| nix::unistd::getgrouplist(&n, pw.gid).ok())
-            .map(|g| g.iter().map(|g| g.as_raw()).collect())
-            .unwrap_or_else(|| vec![pw.gid.as_raw()]);
+        // The cached list when `pw` is the account the cache holds.
+        let groups = account(&pw.name)
+            .filter(|a| a.pw.uid == pw.uid && a.pw.gid == pw.gid)
+            .map(|a| a.groups)
+            .unwrap_or_else(|| group_list(pw));
         FsCreds {
             uid: pw.uid.as_raw(),
             gid: pw.gid.as_raw(),
