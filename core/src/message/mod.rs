@@ -109,6 +109,8 @@ pub struct Memo {
     pub body_freemails: OnceLock<Option<Vec<String>>>,
     /// Recipient addresses (`all_to_addrs`), lowercased.
     pub to_addrs: OnceLock<Vec<String>>,
+    /// `EnvelopeFrom` (header rules, the SPF check and several evals ask).
+    envelope_from: OnceLock<Option<String>>,
 }
 
 impl std::fmt::Debug for body::BodyViews {
@@ -592,6 +594,13 @@ impl Message {
     /// when no Received header precedes it; nothing if X-Sender and a
     /// fetchmail Received show up.
     pub fn envelope_from(&self) -> Option<String> {
+        self.memo
+            .envelope_from
+            .get_or_init(|| self.compute_envelope_from())
+            .clone()
+    }
+
+    fn compute_envelope_from(&self) -> Option<String> {
         // Usable: has an '@' after the first character, or is empty ("<>").
         let usable = |e: &str| e.is_empty() || e.find('@').is_some_and(|i| i > 0);
         if let Some(h) = &self.opts.envelope_sender_header {

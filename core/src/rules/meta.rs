@@ -314,7 +314,7 @@ pub fn compile<F: FnMut(&str) -> Option<usize>>(
 }
 
 /// Evaluate with `value(i)` giving rule i's hit count.
-pub fn eval(e: &Expr, value: &dyn Fn(usize) -> f64) -> f64 {
+pub fn eval<F: Fn(usize) -> f64>(e: &Expr, value: &F) -> f64 {
     let t = |x: f64| f64::from(u8::from(x != 0.0));
     match e {
         Expr::Num(n) => *n,
