@@ -1,10 +1,11 @@
 //! The scanning workers: `--max-children` long-lived threads.
 //!
 //! Scans used to run on tokio's blocking pool, whose threads come and go.
-//! The regex engines keep a lazy-DFA cache per regex for each thread that
-//! runs it, so every new thread grew memory by a full set of caches. A fixed
-//! set of workers bounds that: at most `--max-children` caches per regex,
-//! however long the daemon runs and however many clients it serves.
+//! A thread that finds a rule regex's shared match cache busy takes a spare
+//! one (`spamcore::rules::perlre`), and PCRE2's match data is kept per
+//! thread, so threads that come and go would grow memory. A fixed set of
+//! workers bounds that: at most `--max-children` caches per regex, however
+//! long the daemon runs and however many clients it serves.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::sync::atomic::{AtomicUsize, Ordering};
