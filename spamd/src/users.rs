@@ -136,8 +136,8 @@ pub fn resolve(s: &UserSettings, user: Option<&str>) -> Result<Identity, String>
             ..Identity::default()
         };
         if s.user_config {
-            match lookup(name) {
-                Some(pw) => {
+            match account(name) {
+                Some(Account { pw, .. }) => {
                     let st = pw.dir.join(".spamassassin");
                     id.prefs = Some(st.join("user_prefs"));
                     id.state_dir = Some(st);
@@ -158,8 +158,8 @@ pub fn resolve(s: &UserSettings, user: Option<&str>) -> Result<Identity, String>
     // root's. Unknown users and root itself fall back to the default user.
     let mut notes = Vec::new();
     let found = match user {
-        Some(name) => match lookup(name) {
-            Some(pw) if !pw.uid.is_root() => Some(pw),
+        Some(name) => match account(name) {
+            Some(a) if !a.pw.uid.is_root() => Some(a),
             Some(_) => None,
             None => {
                 let m = format!("spamd: handle_user (getpwnam) unable to find user: '{name}'");
@@ -172,8 +172,8 @@ pub fn resolve(s: &UserSettings, user: Option<&str>) -> Result<Identity, String>
         },
         None => None,
     };
-    let (pw, read_prefs, found) = match found {
-        Some(pw) => (pw, s.user_config, true),
+    let (acct, read_prefs, found) = match found {
+        Some(a) => (a, s.user_config, true),
         None => {
             if s.paranoid {
                 return Err(
@@ -184,12 +184,14 @@ pub fn resolve(s: &UserSettings, user: Option<&str>) -> Result<Identity, String>
                 "spamd: still running as root: user not specified with -u, not found, or set to root, falling back to {}",
                 s.default_user
             ));
-            let pw = lookup(&s.default_user)
-                .filter(|p| !p.uid.is_root())
+            let a = account(&s.default_user)
+                .filter(|a| !a.pw.uid.is_root())
                 .ok_or_else(|| format!("spamd: setuid to {} failed", s.default_user))?;
-            (pw, false, false)
+            (a, false, false)
         }
     };
+    let creds = FsCreds::of(&acct);
+    let pw = acct.pw;
     if found {
         notes.push(format!("spamd: setuid to {} succeeded", pw.name));
     }
@@ -197,7 +199,7 @@ pub fn resolve(s: &UserSettings, user: Option<&str>) -> Result<Identity, String>
     Ok(Identity {
         name: pw.name.clone(),
         uid: pw.uid.as_raw(),
-        creds: Some(FsCreds::of(&pw)),
+        creds: Some(creds),
         prefs: read_prefs.then(|| st.join("user_prefs")),
         state_dir: Some(st),
         home: Some(pw.dir),
@@ -268,10 +270,6 @@ fn account(name: &str) -> Option<Account> {
     found
 }
 
-fn lookup(name: &str) -> Option<nix::unistd::User> {
-    account(name).map(|a| a.pw)
-}
-
 /// `pw`'s supplementary groups (its primary group if the list cannot be
 /// read).
 fn group_list(pw: &nix::unistd::User) -> Vec<u32> {
@@ -340,16 +338,11 @@ pub struct FsCreds {
 }
 
 impl FsCreds {
-    fn of(pw: &nix::unistd::User) -> FsCreds {
-        // The cached list when `pw` is the account the cache holds.
-        let groups = account(&pw.name)
-            .filter(|a| a.pw.uid == pw.uid && a.pw.gid == pw.gid)
-            .map(|a| a.groups)
-            .unwrap_or_else(|| group_list(pw));
+    fn of(a: &Account) -> FsCreds {
         FsCreds {
-            uid: pw.uid.as_raw(),
-            gid: pw.gid.as_raw(),
-            groups,
+            uid: a.pw.uid.as_raw(),
+            gid: a.pw.gid.as_raw(),
+            groups: a.groups.clone(),
         }
     }
 
