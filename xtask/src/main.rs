@@ -45,6 +45,10 @@
 //! `cargo run --release -p xtask -- tune-scores` fits the embedded rules'
 //!   scores on the training split and writes `rules/90_scores.cf`.
 
+/// The daemon's allocator, so `profile` and `parity` run the engine as spamd does.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 mod bayes_cjk;
 mod bayes_compare;
 mod bayes_expiry;
