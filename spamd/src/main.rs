@@ -644,10 +644,10 @@ fn reload_problem(cli: &Cli, engine: &Engine) -> Option<String> {
     None
 }
 
-/// Rules load with their regexes checked but the automata not yet built
-/// (most of the start-up time): spamd answers at once, a rule a scan needs
-/// is built on first use, and this thread builds the rest while no scan
-/// runs (on two cores, building beside a scan slowed the scan more than
+/// Rules load with their regexes checked but only the automata every scan
+/// needs built (the rest is most of the start-up time): spamd answers at
+/// once, another rule a scan needs is built on first use, and this thread
+/// builds the rest while no scan runs (on two cores, building beside a scan slowed the scan more than
 /// it saved).
 fn warm_in_background(shared: Arc<Shared>) {
     let spawned = std::thread::Builder::new()

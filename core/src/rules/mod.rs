@@ -979,6 +979,12 @@ fn compile_patterns<'a>(
         }
         let m = Matcher::compile(&pat).map_err(|e| format!("invalid regexp '{p}': {e}"))?;
         let f = m.required_literals();
+        // A pattern without a required literal runs on every message, so
+        // the first scan would build it: build it here, on all the
+        // workers, rather than in that scan's one thread.
+        if f.is_any() {
+            let _ = m.force();
+        }
         Ok((m, f, key))
     };
     let threads = std::thread::available_parallelism()

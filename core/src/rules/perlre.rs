@@ -98,10 +98,11 @@ pub fn parse_delimited(text: &str) -> Result<PerlPattern, PatternError> {
 ///
 /// Patterns the `regex` crate runs are parsed (and so checked) when the
 /// rules load, which also gives the prefilter its formula, but the
-/// automata are built on first use, or by [`Matcher::force`] (spamd warms
-/// every rule in the background once it answers, and `--lint` builds all
-/// of them): building them is most of the start-up time. PCRE2 patterns
-/// compile at once.
+/// automata are built on first use, or by [`Matcher::force`] (the rule
+/// load builds the patterns with no required literal, which every scan
+/// runs; spamd warms the others in the background once it answers, and
+/// `--lint` builds all of them): building them is most of the start-up
+/// time. PCRE2 patterns compile at once.
 #[derive(Debug, Clone)]
 pub struct Matcher(std::sync::Arc<Inner>);
 
