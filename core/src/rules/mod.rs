@@ -82,7 +82,7 @@ enum Test {
     /// harvest (`eval::dnsbl`).
     Net(String, Vec<String>),
     Mimeheader(Box<mimeheader::MimeheaderTest>),
-    Meta(meta::Expr),
+    Meta(meta::Program),
     /// Defined but never hits here (unsupported eval, DNS, `reuse`).
     Never,
 }
@@ -342,7 +342,7 @@ impl CompiledRules {
                     match meta::compile(expr, &all_names, &mut resolve) {
                         Ok((e, deps)) => {
                             meta_deps.insert(i, deps);
-                            (Test::Meta(e), Area::Meta)
+                            (Test::Meta(meta::Program::new(&e)), Area::Meta)
                         }
                         Err(e) => {
                             diags.push(diag(e));
@@ -837,7 +837,7 @@ impl CompiledRules {
         }
         counts[i] = match &r.test {
             Test::Meta(e) => {
-                let v = meta::eval(e, &|d| f64::from(counts[d]));
+                let v = e.eval(&|d| f64::from(counts[d]));
                 if v > 0.0 {
                     v.round().max(1.0) as u32
                 } else if v != 0.0 {
