@@ -204,7 +204,26 @@ fn schemeless_tail(s: &[u8], from: usize) -> Option<usize> {
 /// Scan one body line for URIs the way SpamAssassin's linkifier does.
 fn scan_line(s: &[u8], out: &mut Vec<(Vec<u8>, HitKind)>) {
     let mut at = 0;
+    // Every hit lies inside one run of non-whitespace (all the matchers
+    // stop at ASCII whitespace) and holds a `:` (a scheme), `@` (an
+    // address) or `.` (`www.`, `ftp.`, a host and its TLD), so a run
+    // without any of them is skipped whole.
+    let mut run_end = 0;
     while at < s.len() {
+        if at >= run_end {
+            if is_ascii_ws(s[at]) {
+                at += 1;
+                continue;
+            }
+            run_end = s[at..]
+                .iter()
+                .position(|&b| is_ascii_ws(b))
+                .map_or(s.len(), |n| at + n);
+            if !s[at..run_end].iter().any(|b| matches!(b, b':' | b'@' | b'.')) {
+                at = run_end;
+                continue;
+            }
+        }
         let prev = at.checked_sub(1).map(|p| s[p]);
         let boundary = is_word(s[at]) != prev.is_some_and(is_word);
         let iso_shift = at >= 3 && s[at - 3] == 0x1b && s[at - 2] == b'(';
