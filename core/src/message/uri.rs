@@ -219,7 +219,10 @@ fn scan_line(s: &[u8], out: &mut Vec<(Vec<u8>, HitKind)>) {
                 .iter()
                 .position(|&b| is_ascii_ws(b))
                 .map_or(s.len(), |n| at + n);
-            if !s[at..run_end].iter().any(|b| matches!(b, b':' | b'@' | b'.')) {
+            if !s[at..run_end]
+                .iter()
+                .any(|b| matches!(b, b':' | b'@' | b'.'))
+            {
                 at = run_end;
                 continue;
             }

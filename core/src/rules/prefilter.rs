@@ -422,6 +422,9 @@ pub enum Cond {
     Lit(u32),
     And(Vec<Cond>),
     Or(Vec<Cond>),
+    /// One of these literals: an `Or` of literals only (some hold hundreds,
+    /// e.g. a list of shortener domains), tested in one loop.
+    AnyOf(Vec<u32>),
     /// At least this many occurrences of these literals on one line.
     AtLeast(u32, Vec<u32>),
 }
@@ -435,6 +438,7 @@ impl Cond {
             Cond::Lit(id) => has(*id),
             Cond::And(v) => v.iter().all(|c| c.eval(has, at_least)),
             Cond::Or(v) => v.iter().any(|c| c.eval(has, at_least)),
+            Cond::AnyOf(ids) => ids.iter().any(|&id| has(id)),
             Cond::AtLeast(n, ids) => at_least(*n, ids),
         }
     }
@@ -491,7 +495,21 @@ impl ClassBuilder {
                 Cond::AtLeast(*n, ids)
             }
             Formula::And(v) => Cond::And(v.iter().map(|f| self.add(f)).collect()),
-            Formula::Or(v) => Cond::Or(v.iter().map(|f| self.add(f)).collect()),
+            Formula::Or(v) => {
+                let parts: Vec<Cond> = v.iter().map(|f| self.add(f)).collect();
+                let ids: Vec<u32> = parts
+                    .iter()
+                    .filter_map(|c| match c {
+                        Cond::Lit(id) => Some(*id),
+                        _ => None,
+                    })
+                    .collect();
+                if ids.len() == parts.len() {
+                    Cond::AnyOf(ids)
+                } else {
+                    Cond::Or(parts)
+                }
+            }
         }
     }
 
@@ -665,6 +683,15 @@ impl Seen {
                 for c in v {
                     out.extend(self.line_set(c)?);
                 }
+                out.sort_unstable();
+                out.dedup();
+                Some(out)
+            }
+            Cond::AnyOf(ids) => {
+                let mut out: Vec<u32> = ids
+                    .iter()
+                    .flat_map(|&id| self.lines_of(id).iter().map(|&(_, n)| n))
+                    .collect();
                 out.sort_unstable();
                 out.dedup();
                 Some(out)
