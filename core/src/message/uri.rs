@@ -1229,6 +1229,11 @@ mod tests {
         let lines = vec![
             b"see http://www.example.com/x?y=1 and www.foo.com, mail joe@example.org. sf.net"
                 .to_vec(),
+            // Runs without ':', '@' or '.' are skipped; the ones around
+            // them (tab and vertical tab separated, at the line's ends)
+            // are not.
+            b"www.start.com\tplain  words\x0bann@mail.example.net go:www.bar.com x end.org"
+                .to_vec(),
         ];
         let u = collect(&lines, &[], &[]);
         for want in [
@@ -1236,6 +1241,10 @@ mod tests {
             "http://www.foo.com",
             "mailto:joe@example.org",
             "http://sf.net",
+            "http://www.start.com",
+            "mailto:ann@mail.example.net",
+            "http://www.bar.com",
+            "http://end.org",
         ] {
             assert!(u.contains(&want.to_owned()), "{want} not in {u:?}");
         }
