@@ -38,9 +38,9 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 /// Allocator settings for a long-running, multi-threaded daemon whose
 /// requests come and go in bursts of large buffers (messages, answers).
 ///
-/// glibc (when it served every allocation): under load RSS climbed from 81 MB to 514 MB and stayed there: with the
-/// defaults every thread that allocates may get its own arena (up to 8 per
-/// core), and after the first large buffer is freed glibc raises its
+/// glibc (when it served every allocation): under load RSS climbed from
+/// 81 MB to 514 MB and stayed there: with the defaults every thread that
+/// allocates may get its own arena (up to 8 per core), and after the first large buffer is freed glibc raises its
 /// mmap threshold (up to 32 MB), so later message-sized buffers come from
 /// the arenas, where freed memory is fragmented and rarely returned.
 /// A fixed mmap threshold keeps buffers of 256 KB and more in their own
@@ -647,8 +647,8 @@ fn reload_problem(cli: &Cli, engine: &Engine) -> Option<String> {
 /// Rules load with their regexes checked but only the automata every scan
 /// needs built (the rest is most of the start-up time): spamd answers at
 /// once, another rule a scan needs is built on first use, and this thread
-/// builds the rest while no scan runs (on two cores, building beside a scan slowed the scan more than
-/// it saved).
+/// builds the rest while no scan runs (on two cores, building beside a
+/// scan slowed the scan more than it saved).
 fn warm_in_background(shared: Arc<Shared>) {
     let spawned = std::thread::Builder::new()
         .name("spamd-warm".into())

@@ -313,8 +313,9 @@ pub fn compile<F: FnMut(&str) -> Option<usize>>(
     Ok((e, p.deps))
 }
 
-/// Evaluate with `value(i)` giving rule i's hit count: the tree itself
-/// (the reference for [`Program`], which the scan runs).
+/// Evaluate with `value(i)` giving rule i's hit count: the tree itself,
+/// the tests' reference for [`Program`], which the scan runs.
+#[cfg(test)]
 pub fn eval<F: Fn(usize) -> f64>(e: &Expr, value: &F) -> f64 {
     match e {
         Expr::Num(n) => *n,

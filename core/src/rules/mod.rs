@@ -577,18 +577,14 @@ impl CompiledRules {
     /// it reports). Returns the patterns neither engine could build, which
     /// never match.
     ///
-    /// Rules that run on every message (no literal for the prefilter) come
-    /// first, in scan order.
+    /// In scan order; the rules that run on every message (no literal for
+    /// the prefilter) were built when the rules loaded.
     ///
     /// `pause` is called before each rule (spamd's waits while scans run,
     /// which build what they need themselves).
     pub fn warm(&self, mut pause: impl FnMut()) -> Vec<Diagnostic> {
         let mut diags = Vec::new();
-        let always = |i: &usize| self.prefilter.conds.get(*i).is_none_or(|c| c.is_any());
-        let order = self.order.iter();
-        let first: Vec<usize> = order.clone().copied().filter(always).collect();
-        let rest = order.copied().filter(|i| !always(i));
-        for i in first.into_iter().chain(rest) {
+        for &i in self.order.iter() {
             let Some(r) = self.rules.get(i) else { continue };
             pause();
             let m = match &r.test {
