@@ -213,5 +213,7 @@ fn profile(
     for (class, judged, total) in rules.prefilter_stats() {
         println!("  {class:<8} {judged:>5}/{total}");
     }
+    let (groups, body, rawbody) = rules.gate_stats();
+    println!("of the others, gated by {groups} multi-pattern DFAs: body {body}, rawbody {rawbody}");
     Ok(())
 }

@@ -6,6 +6,7 @@
 
 mod area;
 mod capture;
+pub mod gate;
 pub mod meta;
 mod mimeheader;
 pub mod perlre;
@@ -146,6 +147,8 @@ struct Prefilter {
     full: prefilter::ClassFilter,
     /// Indexed like `rules`; `Any` for rules the prefilter does not judge.
     conds: Vec<prefilter::Cond>,
+    /// Multi-pattern gates for the body and rawbody rules it does not judge.
+    gates: gate::Gates,
 }
 
 impl Prefilter {
@@ -153,6 +156,7 @@ impl Prefilter {
         rules: &[Rule],
         formulas: &HashMap<&str, prefilter::Formula>,
         header_slots: usize,
+        runnable: &[usize],
     ) -> Prefilter {
         let mut b: [prefilter::ClassBuilder; 4] = Default::default();
         // One automaton per header request: a header's value is searched
@@ -180,7 +184,21 @@ impl Prefilter {
                     _ => prefilter::Cond::Any,
                 }
             })
+            .collect::<Vec<_>>();
+        // The rules it cannot judge and that run, in scan order, gated.
+        let candidates = runnable
+            .iter()
+            .filter(|&&i| conds[i].is_any() && rules[i].template.is_none())
+            .filter_map(|&i| {
+                let (class, m) = match &rules[i].test {
+                    Test::Body(m) => (gate::Class::Body, m),
+                    Test::Rawbody(m) => (gate::Class::Rawbody, m),
+                    _ => return None,
+                };
+                Some((i, class, m.gate_pattern()?))
+            })
             .collect();
+        let gates = gate::Gates::build(rules.len(), candidates);
         let [body, rawbody, uri, full] = b.map(prefilter::ClassBuilder::build);
         Prefilter {
             header: hb.into_iter().map(prefilter::ClassBuilder::build).collect(),
@@ -189,6 +207,7 @@ impl Prefilter {
             uri,
             full,
             conds,
+            gates,
         }
     }
 }
@@ -458,8 +477,12 @@ impl CompiledRules {
                 }),
             }
         }
-        let prefilter =
-            std::sync::Arc::new(Prefilter::build(&rules, &formulas, header_requests.len()));
+        let prefilter = std::sync::Arc::new(Prefilter::build(
+            &rules,
+            &formulas,
+            header_requests.len(),
+            &runnable,
+        ));
         (
             CompiledRules {
                 network_rules,
@@ -548,6 +571,17 @@ impl CompiledRules {
             }
         }
         out
+    }
+
+    /// The gates of the rules the prefilter cannot judge: (groups, body
+    /// rules gated, rawbody rules gated).
+    pub fn gate_stats(&self) -> (usize, usize, usize) {
+        let g = &self.prefilter.gates;
+        (
+            g.len(),
+            g.gated(gate::Class::Body),
+            g.gated(gate::Class::Rawbody),
+        )
     }
 
     /// Whether the literal prefilter can skip rule `i` (it has required
@@ -678,6 +712,11 @@ impl CompiledRules {
             let d = p.now().saturating_sub(t);
             p.add(Stage::Uris, d);
         }
+        let views_gates = if self.use_prefilter {
+            self.prefilter.gates.len()
+        } else {
+            0
+        };
         let views = Views {
             msg,
             uris,
@@ -693,6 +732,7 @@ impl CompiledRules {
             rawbody: OnceCell::new(),
             uri: OnceCell::new(),
             full: OnceCell::new(),
+            gates: (0..views_gates).map(|_| OnceCell::new()).collect(),
         };
         if let Some(p) = prof.as_deref_mut()
             && let Some(pf) = views.pf
@@ -842,7 +882,13 @@ impl CompiledRules {
                     0
                 }
             }
-            test => run_test(test, &self.prefilter.conds[i], &r.tflags, views, ctx),
+            test => match views.pf.and_then(|pf| Some((pf, pf.gates.of(i)?))) {
+                Some((pf, (g, p))) => match views.gate_lines(pf, g).of(p) {
+                    Some(cands) => run_gated(test, cands, &r.tflags, views),
+                    None => run_test(test, &self.prefilter.conds[i], &r.tflags, views, ctx),
+                },
+                None => run_test(test, &self.prefilter.conds[i], &r.tflags, views, ctx),
+            },
         };
         if counts[i] > 0
             && !r.produces.is_empty()
@@ -1206,6 +1252,8 @@ struct Views<'a> {
     rawbody: OnceCell<prefilter::Seen>,
     uri: OnceCell<prefilter::Seen>,
     full: OnceCell<prefilter::Seen>,
+    /// Per gate group, the lines each of its patterns matched.
+    gates: Vec<OnceCell<gate::Lines>>,
 }
 
 impl Views<'_> {
@@ -1261,6 +1309,21 @@ impl Views<'_> {
             .get_or_init(|| pf.uri.scan(self.uris.iter().map(|u| u.as_bytes())))
     }
 
+    /// The lines each pattern of gate group `g` matched.
+    fn gate_lines(&self, pf: &Prefilter, g: u32) -> &gate::Lines {
+        self.gates[g as usize].get_or_init(|| {
+            let msg = self.msg;
+            match pf.gates.class(g) {
+                gate::Class::Body => pf
+                    .gates
+                    .scan(g, msg.body_lines_bytes().iter().map(|l| l.as_slice())),
+                gate::Class::Rawbody => pf
+                    .gates
+                    .scan(g, msg.rawbody_chunks().iter().map(|l| l.as_slice())),
+            }
+        })
+    }
+
     fn full_seen(&self, pf: &Prefilter) -> &prefilter::Seen {
         self.full
             .get_or_init(|| pf.full.scan(std::iter::once(self.msg.pristine())))
@@ -1294,6 +1357,27 @@ fn run_filtered<L: AsRef<[u8]>>(
             ),
         },
     }
+}
+
+/// Run a gated body or rawbody rule on the lines its gate matched (only
+/// those rules have gates).
+fn run_gated(test: &Test, cands: &[u32], t: &TFlags, views: &Views<'_>) -> u32 {
+    let msg = views.msg;
+    let (m, lines, skip) = match test {
+        Test::Body(m) => {
+            let lines = msg.body_lines_bytes();
+            (m, lines, usize::from(t.nosubject && !lines.is_empty()))
+        }
+        Test::Rawbody(m) => (m, msg.rawbody_chunks(), 0),
+        _ => return 0,
+    };
+    let picked = cands
+        .iter()
+        .map(|&n| n as usize)
+        .filter(|&n| n >= skip)
+        .filter_map(|n| lines.get(n))
+        .map(Vec::as_slice);
+    run_lines(m, picked, t)
 }
 
 fn run_test(
@@ -1529,6 +1613,47 @@ mod tests {
         assert!(counts.contains(&("M", 5)), "{counts:?}");
         assert!(!counts.iter().any(|(n, _)| *n == "NS" || *n == "H2"));
         on.set_prefilter(true);
+    }
+
+    #[test]
+    fn gates_change_nothing() {
+        // No required literal in any of them: all gated, none judged.
+        let cf = "body G1 /\\b[a-z]\\d[a-z]\\b/\nbody G2 /(?<![a-z])[xy]{2}(?!q)/i\n\
+                  body G3 /(\\w)\\1\\1/\ntflags G3 multiple maxhits=4\n\
+                  body G4 /\\d{3}/\ntflags G4 nosubject\n\
+                  body G5 /^\\s*[a-z]+\\s*$/m\nrawbody G6 /<[a-z]>/\n";
+        let on = compile(cf);
+        let mut off = compile(cf);
+        off.set_prefilter(false);
+        assert_eq!(on.prefilter_stats().iter().map(|s| s.1).sum::<usize>(), 0);
+        let (groups, body, rawbody) = on.gate_stats();
+        assert!(groups >= 2, "{groups}");
+        assert_eq!((body, rawbody), (5, 1));
+        let msgs: [&[u8]; 5] = [
+            b"Subject: 123 a1b\n\nXY here, xyq, aaa bbb ccc ddd eee\n\nword\n\n<p>text</p> 456\n",
+            b"Subject: hi\n\nnothing to see\n",
+            b"Subject: 789\n\nfoo xy\n\nZZZ \xff\xfe x2y\n",
+            b"Content-Type: text/html\n\n<b>zzz</b> 1234\n",
+            b"\n",
+        ];
+        for m in msgs {
+            let msg = Message::parse(m);
+            assert_eq!(on.rule_counts(&msg), off.rule_counts(&msg));
+        }
+        let counts = on.rule_counts(&Message::parse(msgs[0]));
+        for want in [
+            ("G1", 1),
+            ("G2", 1),
+            ("G3", 4),
+            ("G4", 1),
+            ("G5", 1),
+            ("G6", 1),
+        ] {
+            assert!(counts.contains(&want), "{want:?} in {counts:?}");
+        }
+        // The subject's digits alone do not make G4 hit (nosubject).
+        let counts = on.rule_counts(&Message::parse(b"Subject: 789\n\nno digits\n"));
+        assert!(!counts.iter().any(|(n, _)| *n == "G4"), "{counts:?}");
     }
 
     #[test]

@@ -306,14 +306,23 @@ impl Matcher {
         if let Some(f) = &self.0.formula {
             return f.clone();
         }
+        self.gate_pattern().map_or(Formula::Any, |p| formula_of(&p))
+    }
+
+    /// A `regex` crate pattern (flags inline, bytes mode) that matches
+    /// wherever this one does, for [`super::gate`]: the pattern itself when
+    /// the `regex` crate runs it, the weakened translation of a PCRE2 one;
+    /// None for `/x` patterns and anything that does not translate.
+    pub fn gate_pattern(&self) -> Option<String> {
+        if let Some(full) = &self.0.rust {
+            return Some(full.clone());
+        }
         let p = &self.0.perl;
         if p.mods.contains('x') {
-            return Formula::Any;
+            return None;
         }
-        match super::translate::to_rust_weakened(&p.body) {
-            Ok(tr) => formula_of(&format!("(?{}-u){tr}", mod_flags(&p.mods, "ims"))),
-            Err(_) => Formula::Any,
-        }
+        let tr = super::translate::to_rust_weakened(&p.body).ok()?;
+        Some(format!("(?{}-u){tr}", mod_flags(&p.mods, "ims")))
     }
 
     /// Which engine runs this pattern (for `--lint` statistics): "regex"
@@ -334,14 +343,56 @@ impl Matcher {
 /// thread that runs it, so with two scanner threads every regex builds its
 /// states twice, once per thread, for text the other has already seen:
 /// most of the cost of the big rules is building states, not using them.
-/// Here the threads take turns with one cache; a thread that finds it in
-/// use takes a spare (made the first time, kept for the next time), so
-/// there are never more caches than threads running the pattern at once.
+/// Here the threads share them through a [`CachePool`].
 #[derive(Debug)]
 struct RustRegex {
     re: regex_automata::meta::Regex,
-    shared: std::sync::Mutex<Option<Box<Cache>>>,
-    spare: std::sync::Mutex<Vec<Cache>>,
+    caches: CachePool<Cache>,
+}
+
+/// Match caches the scanning threads share: one that they take turns
+/// with, and spares for a thread that finds it in use (made the first time,
+/// kept for the next time), so there are never more caches than threads
+/// running the pattern at once.
+#[derive(Debug)]
+pub(crate) struct CachePool<C> {
+    shared: std::sync::Mutex<Option<Box<C>>>,
+    spare: std::sync::Mutex<Vec<C>>,
+}
+
+impl<C> Default for CachePool<C> {
+    fn default() -> Self {
+        CachePool {
+            shared: std::sync::Mutex::new(None),
+            spare: std::sync::Mutex::new(Vec::new()),
+        }
+    }
+}
+
+impl<C> CachePool<C> {
+    /// Run `f` with a cache no other thread is using (`make` builds one).
+    pub(crate) fn with<R>(&self, make: impl Fn() -> C, f: impl FnOnce(&mut C) -> R) -> R {
+        use std::sync::TryLockError;
+        let shared = match self.shared.try_lock() {
+            Ok(g) => Some(g),
+            // A panic inside a search cannot leave a cache half-updated
+            // in a way a later search trusts (each search resets what it
+            // reads), so a poisoned cache is still usable.
+            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(TryLockError::WouldBlock) => None,
+        };
+        if let Some(mut g) = shared {
+            let cache = g.get_or_insert_with(|| Box::new(make()));
+            return f(cache);
+        }
+        let taken = self.spare.lock().ok().and_then(|mut v| v.pop());
+        let mut cache = taken.unwrap_or_else(make);
+        let out = f(&mut cache);
+        if let Ok(mut v) = self.spare.lock() {
+            v.push(cache);
+        }
+        out
+    }
 }
 
 impl RustRegex {
@@ -362,33 +413,14 @@ impl RustRegex {
             .ok()?;
         Some(RustRegex {
             re,
-            shared: std::sync::Mutex::new(None),
-            spare: std::sync::Mutex::new(Vec::new()),
+            caches: CachePool::default(),
         })
     }
 
     /// Run `f` with a cache no other thread is using.
     fn with_cache<R>(&self, f: impl FnOnce(&regex_automata::meta::Regex, &mut Cache) -> R) -> R {
-        use std::sync::TryLockError;
-        let shared = match self.shared.try_lock() {
-            Ok(g) => Some(g),
-            // A panic inside a search cannot leave a cache half-updated
-            // in a way a later search trusts (each search resets what it
-            // reads), so a poisoned cache is still usable.
-            Err(TryLockError::Poisoned(p)) => Some(p.into_inner()),
-            Err(TryLockError::WouldBlock) => None,
-        };
-        if let Some(mut g) = shared {
-            let cache = g.get_or_insert_with(|| Box::new(self.re.create_cache()));
-            return f(&self.re, cache);
-        }
-        let taken = self.spare.lock().ok().and_then(|mut v| v.pop());
-        let mut cache = taken.unwrap_or_else(|| self.re.create_cache());
-        let out = f(&self.re, &mut cache);
-        if let Ok(mut v) = self.spare.lock() {
-            v.push(cache);
-        }
-        out
+        self.caches
+            .with(|| self.re.create_cache(), |cache| f(&self.re, cache))
     }
 
     /// Capture groups of the first match.
