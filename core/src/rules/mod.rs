@@ -737,7 +737,8 @@ impl CompiledRules {
         if let Some(p) = prof.as_deref_mut()
             && let Some(pf) = views.pf
         {
-            // Scan every class up front so the automaton's time shows apart.
+            // Scan every class up front (the gates' groups too) so the
+            // automata's time shows apart.
             p.time(Stage::Prefilter, || {
                 views.body_seen(pf);
                 views.rawbody_seen(pf);
@@ -745,6 +746,9 @@ impl CompiledRules {
                 views.full_seen(pf);
                 for slot in 0..views.requests.len() {
                     views.header_seen(pf, slot);
+                }
+                for g in 0..pf.gates.len() {
+                    views.gate_lines(pf, g as u32);
                 }
             });
         }

@@ -62,7 +62,7 @@ impl Stage {
             Stage::Rawbody => "rawbody view",
             Stage::Uris => "URI list",
             Stage::Relays => "relays (Received)",
-            Stage::Prefilter => "literal prefilter",
+            Stage::Prefilter => "literal prefilter + gates",
             Stage::HeaderRules => "header rules",
             Stage::MimeheaderRules => "mimeheader rules",
             Stage::BodyRules => "body rules",
