@@ -7,6 +7,7 @@
 mod area;
 mod capture;
 pub mod gate;
+mod helper;
 pub mod meta;
 mod mimeheader;
 pub mod perlre;
@@ -694,6 +695,7 @@ impl CompiledRules {
         bayes: Option<f64>,
         mut prof: Option<&mut Profile>,
     ) -> (Vec<u32>, bool) {
+        let _running = helper::InFlight::enter();
         let mut counts = vec![0u32; self.rules.len()];
         let ctx = EvalCtx {
             msg,
@@ -728,12 +730,19 @@ impl CompiledRules {
             header_seen: (0..self.header_requests.len())
                 .map(|_| OnceCell::new())
                 .collect(),
-            body: OnceCell::new(),
-            rawbody: OnceCell::new(),
-            uri: OnceCell::new(),
-            full: OnceCell::new(),
-            gates: (0..views_gates).map(|_| OnceCell::new()).collect(),
+            scans: std::sync::Arc::new(helper::Scans::new(views_gates)),
         };
+        // Profiles time each stage on this thread: no helper then.
+        let _sharing = (prof.is_none() && self.use_prefilter)
+            .then(|| {
+                helper::share(&self.prefilter, &views.scans, || helper::Texts {
+                    body: msg.body_lines_bytes().to_vec(),
+                    rawbody: msg.rawbody_chunks().to_vec(),
+                    uris: uris.to_vec(),
+                    full: msg.pristine().to_vec(),
+                })
+            })
+            .flatten();
         if let Some(p) = prof.as_deref_mut()
             && let Some(pf) = views.pf
         {
@@ -1252,12 +1261,9 @@ struct Views<'a> {
     requests: &'a [String],
     headers: Vec<OnceCell<Option<Vec<u8>>>>,
     header_seen: Vec<OnceCell<prefilter::Seen>>,
-    body: OnceCell<prefilter::Seen>,
-    rawbody: OnceCell<prefilter::Seen>,
-    uri: OnceCell<prefilter::Seen>,
-    full: OnceCell<prefilter::Seen>,
-    /// Per gate group, the lines each of its patterns matched.
-    gates: Vec<OnceCell<gate::Lines>>,
+    /// The prefilter's scans of the body, rawbody, URI and full texts and
+    /// the gates' scans, which the helper thread may be filling in too.
+    scans: std::sync::Arc<helper::Scans>,
 }
 
 impl Views<'_> {
@@ -1295,27 +1301,28 @@ impl Views<'_> {
     }
 
     fn body_seen(&self, pf: &Prefilter) -> &prefilter::Seen {
-        self.body.get_or_init(|| {
+        self.scans.body.get_or_init(|| {
             pf.body
                 .scan(self.msg.body_lines_bytes().iter().map(|l| l.as_slice()))
         })
     }
 
     fn rawbody_seen(&self, pf: &Prefilter) -> &prefilter::Seen {
-        self.rawbody.get_or_init(|| {
+        self.scans.rawbody.get_or_init(|| {
             pf.rawbody
                 .scan(self.msg.rawbody_chunks().iter().map(|l| l.as_slice()))
         })
     }
 
     fn uri_seen(&self, pf: &Prefilter) -> &prefilter::Seen {
-        self.uri
+        self.scans
+            .uri
             .get_or_init(|| pf.uri.scan(self.uris.iter().map(|u| u.as_bytes())))
     }
 
     /// The lines each pattern of gate group `g` matched.
     fn gate_lines(&self, pf: &Prefilter, g: u32) -> &gate::Lines {
-        self.gates[g as usize].get_or_init(|| {
+        self.scans.gates[g as usize].get_or_init(|| {
             let msg = self.msg;
             match pf.gates.class(g) {
                 gate::Class::Body => pf
@@ -1329,7 +1336,8 @@ impl Views<'_> {
     }
 
     fn full_seen(&self, pf: &Prefilter) -> &prefilter::Seen {
-        self.full
+        self.scans
+            .full
             .get_or_init(|| pf.full.scan(std::iter::once(self.msg.pristine())))
     }
 }
@@ -1658,6 +1666,67 @@ mod tests {
         // The subject's digits alone do not make G4 hit (nosubject).
         let counts = on.rule_counts(&Message::parse(b"Subject: 789\n\nno digits\n"));
         assert!(!counts.iter().any(|(n, _)| *n == "G4"), "{counts:?}");
+    }
+
+    #[test]
+    fn helper_scans_equal_own() {
+        let cf = "body G1 /\\b[a-z]\\d[a-z]\\b/\nbody G2 /(?<![a-z])[xy]{2}(?!q)/i\n\
+                  body L1 /cheap\\s+meds/i\nrawbody R1 /<b>/\nrawbody G3 /<[a-z]>/\n\
+                  uri U1 /example\\.com/\nfull F1 /^Subject: hi/m\n";
+        let r = compile(cf);
+        let pf = &r.prefilter;
+        assert!(!pf.gates.is_empty());
+        let raw = b"Subject: hi\nContent-Type: text/html\n\n<b>Cheap meds</b> a1b xy http://example.com/\n";
+        let msg = Message::parse(raw);
+        let texts = || helper::Texts {
+            body: msg.body_lines_bytes().to_vec(),
+            rawbody: msg.rawbody_chunks().to_vec(),
+            uris: msg.uris().to_vec(),
+            full: msg.pristine().to_vec(),
+        };
+        // Other tests may hold the helper for a moment.
+        let scans = std::sync::Arc::new(helper::Scans::new(pf.gates.len()));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let sharing = loop {
+            if let Some(s) = helper::share(pf, &scans, texts) {
+                break s;
+            }
+            assert!(std::time::Instant::now() < deadline, "helper never free");
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        // The helper fills in everything on its own (nothing here asks).
+        while scans.body.get().is_none() {
+            assert!(std::time::Instant::now() < deadline, "helper never done");
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        drop(sharing);
+        fn own(v: &[Vec<u8>]) -> Vec<&[u8]> {
+            v.iter().map(Vec::as_slice).collect()
+        }
+        let (body, rawbody) = (own(msg.body_lines_bytes()), own(msg.rawbody_chunks()));
+        let show = |s: Option<&prefilter::Seen>| format!("{s:?}");
+        let expect = pf.body.scan(body.iter().copied());
+        assert_eq!(show(scans.body.get()), show(Some(&expect)));
+        let expect = pf.rawbody.scan(rawbody.iter().copied());
+        assert_eq!(show(scans.rawbody.get()), show(Some(&expect)));
+        let expect = pf.uri.scan(msg.uris().iter().map(|u| u.as_bytes()));
+        assert_eq!(show(scans.uri.get()), show(Some(&expect)));
+        let expect = pf.full.scan(std::iter::once(msg.pristine()));
+        assert_eq!(show(scans.full.get()), show(Some(&expect)));
+        for (g, cell) in scans.gates.iter().enumerate() {
+            let g = g as u32;
+            let lines = match pf.gates.class(g) {
+                gate::Class::Body => &body,
+                gate::Class::Rawbody => &rawbody,
+            };
+            let expect = pf.gates.scan(g, lines.iter().copied());
+            assert_eq!(format!("{:?}", cell.get()), format!("{:?}", Some(&expect)));
+        }
+        // And the scan gives the same hits with the helper as without.
+        let mut off = compile(cf);
+        off.set_prefilter(false);
+        assert_eq!(r.rule_counts(&msg), off.rule_counts(&msg));
+        assert_eq!(r.rule_counts(&msg).len(), 7, "{:?}", r.rule_counts(&msg));
     }
 
     #[test]
