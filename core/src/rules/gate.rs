@@ -1,6 +1,6 @@
 //! Multi-pattern gates for the rules the literal prefilter cannot judge.
 //!
-//! About two hundred body and rawbody rules have no required literal (the
+//! About 150 body and rawbody rules have no required literal (the
 //! obfuscation tags of `replace_tags` turn every letter into a class, some
 //! alternatives hold none), so they ran on every line of every message, one
 //! regex at a time. Here their patterns are grouped into a few lazy DFAs
@@ -11,7 +11,10 @@
 //! rule only PCRE2 runs is gated by its weakened translation (lookarounds
 //! and atomic groups dropped, back-references widened to `.*`), which
 //! matches wherever the original does. So a gate never hides a line a rule
-//! could match on, and hits and `/g` counts stay the same.
+//! could match on, and hits and `/g` counts stay the same. Patterns that
+//! repeat a wide class a counted number of times (`[a-z]{8,}`,
+//! `[1-9A-Za-z]{26,33}`) are left out: their DFA states multiply with the
+//! other patterns' and the group costs more than the rules run alone.
 //!
 //! Memory: one lazy DFA cache per group and scanning thread, each bounded
 //! by [`CACHE_BYTES`] (cleared and rebuilt when full, never grown).
@@ -85,8 +88,10 @@ impl Gates {
             of_rule: vec![None; rules],
         };
         for class in [Class::Body, Class::Rawbody] {
-            let mine: Vec<&(usize, Class, String)> =
-                candidates.iter().filter(|c| c.1 == class).collect();
+            let mine: Vec<&(usize, Class, String)> = candidates
+                .iter()
+                .filter(|c| c.1 == class && !counts_wide(&c.2))
+                .collect();
             let mut start = 0;
             while start < mine.len() {
                 let mut end = start;
@@ -191,6 +196,54 @@ impl Gates {
     }
 }
 
+/// Whether a pattern repeats a wide class (eight bytes or more) a counted
+/// number of times: `[a-z]{8,}`, `(?:\w+\s){6}`. Lazy DFA states multiply
+/// with such counters, and more so with several patterns in one DFA, so
+/// these stay out of the groups and run by themselves.
+fn counts_wide(p: &str) -> bool {
+    use regex_syntax::hir::{Hir, HirKind};
+    fn wide(h: &Hir) -> bool {
+        match h.kind() {
+            HirKind::Class(c) => match c {
+                regex_syntax::hir::Class::Bytes(b) => {
+                    b.ranges()
+                        .iter()
+                        .map(|r| usize::from(r.end() - r.start()) + 1)
+                        .sum::<usize>()
+                        >= 8
+                }
+                regex_syntax::hir::Class::Unicode(u) => {
+                    u.ranges()
+                        .iter()
+                        .map(|r| r.end() as usize - r.start() as usize + 1)
+                        .sum::<usize>()
+                        >= 8
+                }
+            },
+            HirKind::Repetition(r) => wide(&r.sub),
+            HirKind::Capture(c) => wide(&c.sub),
+            HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(wide),
+            _ => false,
+        }
+    }
+    fn walk(h: &Hir) -> bool {
+        match h.kind() {
+            HirKind::Repetition(r) => {
+                let counted = r.min >= 4 || r.max.is_some_and(|m| m >= 8);
+                (counted && wide(&r.sub)) || walk(&r.sub)
+            }
+            HirKind::Capture(c) => walk(&c.sub),
+            HirKind::Concat(v) | HirKind::Alternation(v) => v.iter().any(walk),
+            _ => false,
+        }
+    }
+    regex_syntax::ParserBuilder::new()
+        .utf8(false)
+        .build()
+        .parse(p)
+        .map_or(true, |h| walk(&h))
+}
+
 /// A lazy DFA finding every pattern of `pats` that matches (bytes mode, as
 /// the rules' own `regex` builds).
 fn build_dfa(pats: &[&str]) -> Option<DFA> {
@@ -213,6 +266,28 @@ fn build_dfa(pats: &[&str]) -> Option<DFA> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn wide_counters() {
+        for p in [
+            r"(?-u)\b(?:[a-z]{8,}[\s.]+){6}",
+            r"(?-u)\b[LM3][a-km-zA-HJ-NP-Z1-9]{26,33}\b",
+            r"(?i-u)(?:\w+\s){6}",
+            r"(?-u)x[^<]{1,30}y",
+            "(?-u)(",
+        ] {
+            assert!(counts_wide(p), "{p}");
+        }
+        for p in [
+            r"(?-u)\b[a-z]\d[a-z]\b",
+            r"(?i-u)\bfoo\s+bar",
+            r"(?-u)[xy]{2,5}",
+            r"(?-u)\d{1,3}",
+            r"(?-u)(?:ab|cd){4,}",
+        ] {
+            assert!(!counts_wide(p), "{p}");
+        }
+    }
 
     #[test]
     fn lines_per_pattern() {
