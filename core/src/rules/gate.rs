@@ -81,17 +81,13 @@ impl Lines {
 impl Gates {
     /// Build the groups. `candidates` lists, per rule to gate, the rule's
     /// index, the class its text comes from and its gate pattern (with
-    /// its flags inline, bytes mode); `rules` is the rule count.
+    /// its flags inline, bytes mode: [`super::perlre::Matcher::gate`]);
+    /// `rules` is the rule count. The groups' DFAs are built on all cores
+    /// (it is part of start-up).
     pub fn build(rules: usize, candidates: Vec<(usize, Class, String)>) -> Gates {
-        let mut gates = Gates {
-            groups: Vec::new(),
-            of_rule: vec![None; rules],
-        };
+        let mut plans: Vec<Vec<&Candidate>> = Vec::new();
         for class in [Class::Body, Class::Rawbody] {
-            let mine: Vec<&(usize, Class, String)> = candidates
-                .iter()
-                .filter(|c| c.1 == class && !counts_wide(&c.2))
-                .collect();
+            let mine: Vec<&Candidate> = candidates.iter().filter(|c| c.1 == class).collect();
             let mut start = 0;
             while start < mine.len() {
                 let mut end = start;
@@ -103,36 +99,31 @@ impl Gates {
                     text += mine[end].2.len();
                     end += 1;
                 }
-                gates.add_group(class, &mine[start..end]);
+                plans.push(mine[start..end].to_vec());
                 start = end;
             }
         }
-        gates
-    }
-
-    /// Build one group; if the patterns do not build together, halve it
-    /// (a single pattern that cannot build stays ungated: it always runs).
-    fn add_group(&mut self, class: Class, members: &[&(usize, Class, String)]) {
-        let pats: Vec<&str> = members.iter().map(|m| m.2.as_str()).collect();
-        match build_dfa(&pats) {
-            Some(dfa) => {
-                let g = self.groups.len() as u32;
-                for (p, m) in members.iter().enumerate() {
-                    self.of_rule[m.0] = Some((g, p as u32));
-                }
-                self.groups.push(Group {
-                    class,
-                    dfa,
-                    caches: CachePool::default(),
-                });
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, 8);
+        // A plan whose worker panicked leaves its rules ungated.
+        let built = super::par_map(&plans, threads, |plan| build_plan(plan));
+        let mut gates = Gates {
+            groups: Vec::new(),
+            of_rule: vec![None; rules],
+        };
+        for (members, dfa) in built.into_iter().flatten().flatten() {
+            let g = gates.groups.len() as u32;
+            for (p, m) in members.iter().enumerate() {
+                gates.of_rule[m.0] = Some((g, p as u32));
             }
-            None if members.len() > 1 => {
-                let (a, b) = members.split_at(members.len() / 2);
-                self.add_group(class, a);
-                self.add_group(class, b);
-            }
-            None => {}
+            gates.groups.push(Group {
+                class: members[0].1,
+                dfa,
+                caches: CachePool::default(),
+            });
         }
+        gates
     }
 
     /// The group and pattern gating rule `i`, if any.
@@ -200,7 +191,7 @@ impl Gates {
 /// number of times: `[a-z]{8,}`, `(?:\w+\s){6}`. Lazy DFA states multiply
 /// with such counters, and more so with several patterns in one DFA, so
 /// these stay out of the groups and run by themselves.
-fn counts_wide(p: &str) -> bool {
+pub(crate) fn counts_wide(p: &str) -> bool {
     use regex_syntax::hir::{Hir, HirKind};
     fn wide(h: &Hir) -> bool {
         match h.kind() {
@@ -242,6 +233,25 @@ fn counts_wide(p: &str) -> bool {
         .build()
         .parse(p)
         .map_or(true, |h| walk(&h))
+}
+
+/// A rule to gate: its index, its class, its gate pattern.
+type Candidate = (usize, Class, String);
+
+/// Build one planned group; if its patterns do not build together, halve
+/// it (a single pattern that cannot build stays ungated: it always runs).
+fn build_plan<'c>(members: &[&'c Candidate]) -> Vec<(Vec<&'c Candidate>, DFA)> {
+    let pats: Vec<&str> = members.iter().map(|m| m.2.as_str()).collect();
+    match build_dfa(&pats) {
+        Some(dfa) => vec![(members.to_vec(), dfa)],
+        None if members.len() > 1 => {
+            let (a, b) = members.split_at(members.len() / 2);
+            let mut out = build_plan(a);
+            out.extend(build_plan(b));
+            out
+        }
+        None => Vec::new(),
+    }
 }
 
 /// A lazy DFA finding every pattern of `pats` that matches (bytes mode, as

@@ -196,7 +196,7 @@ impl Prefilter {
                     Test::Rawbody(m) => (gate::Class::Rawbody, m),
                     _ => return None,
                 };
-                Some((i, class, m.gate_pattern()?))
+                Some((i, class, m.gate()?.to_string()))
             })
             .collect();
         let gates = gate::Gates::build(rules.len(), candidates);
@@ -1039,6 +1039,8 @@ fn compile_patterns<'a>(
         // workers, rather than in that scan's one thread.
         if f.is_any() {
             let _ = m.force();
+            // And what a gate would search for it (see `gate`).
+            let _ = m.gate();
         }
         Ok((m, f, key))
     };
@@ -1055,37 +1057,53 @@ fn compile_patterns<'a>(
     // leave one worker with most of them.
     let mut jobs = jobs;
     jobs.sort_by_key(|(_, p)| std::cmp::Reverse(p.len()));
+    let done = par_map(&jobs, threads, |(n, p)| compile_one(n, p));
+    // A panic in a regex compiler leaves those rules "not compiled".
+    for ((n, _), r) in jobs.iter().zip(done) {
+        if let Some(r) = r {
+            out.insert(
+                *n,
+                r.map(|(m, f, key)| {
+                    cache.insert(key, (m.clone(), f.clone()));
+                    (m, f)
+                }),
+            );
+        }
+    }
+    (out, cache)
+}
+
+/// `f` of every item, on up to `threads` workers that take items in turn
+/// from one queue (so one long item does not hold up a fixed share of the
+/// others); in item order. None for the items of a worker that panicked.
+pub(crate) fn par_map<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
     let next = std::sync::atomic::AtomicUsize::new(0);
+    let mut out: Vec<Option<R>> = items.iter().map(|_| None).collect();
     std::thread::scope(|scope| {
-        let handles: Vec<_> = (0..threads)
+        let workers: Vec<_> = (0..threads.max(1))
             .map(|_| {
                 scope.spawn(|| {
                     let mut done = Vec::new();
                     loop {
                         let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                        let Some((n, p)) = jobs.get(i) else { break };
-                        done.push((*n, compile_one(n, p)));
+                        let Some(item) = items.get(i) else { break };
+                        done.push((i, f(item)));
                     }
                     done
                 })
             })
             .collect();
-        for h in handles {
-            // A panic in a regex compiler leaves those rules "not compiled".
-            if let Ok(v) = h.join() {
-                for (n, r) in v {
-                    out.insert(
-                        n,
-                        r.map(|(m, f, key)| {
-                            cache.insert(key, (m.clone(), f.clone()));
-                            (m, f)
-                        }),
-                    );
-                }
+        for w in workers {
+            for (i, r) in w.join().into_iter().flatten() {
+                out[i] = Some(r);
             }
         }
     });
-    (out, cache)
+    out
 }
 
 fn continue_rule(

@@ -116,6 +116,8 @@ struct Inner {
     /// The prefilter formula of `rust`, from the parse at load time.
     formula: Option<super::prefilter::Formula>,
     engine: std::sync::OnceLock<Engine>,
+    /// The pattern a gate searches for this one, once worked out.
+    gate: std::sync::OnceLock<Option<String>>,
 }
 
 #[derive(Debug)]
@@ -167,6 +169,7 @@ impl Matcher {
             perl: p.clone(),
             formula: None,
             engine,
+            gate: std::sync::OnceLock::new(),
         })))
     }
 
@@ -179,6 +182,7 @@ impl Matcher {
             perl: p.clone(),
             formula: Some(formula),
             engine: std::sync::OnceLock::new(),
+            gate: std::sync::OnceLock::new(),
         })))
     }
 
@@ -323,6 +327,18 @@ impl Matcher {
         }
         let tr = super::translate::to_rust_weakened(&p.body).ok()?;
         Some(format!("(?{}-u){tr}", mod_flags(&p.mods, "ims")))
+    }
+
+    /// The pattern a multi-pattern gate searches for this one: the
+    /// [`Matcher::gate_pattern`], unless it counts repetitions of a wide
+    /// class ([`super::gate`] leaves those out). Worked out once (parsing
+    /// the big obfuscation patterns is costly, so the rule load does it on
+    /// its compile workers).
+    pub fn gate(&self) -> Option<&str> {
+        self.0
+            .gate
+            .get_or_init(|| self.gate_pattern().filter(|g| !super::gate::counts_wide(g)))
+            .as_deref()
     }
 
     /// Which engine runs this pattern (for `--lint` statistics): "regex"
