@@ -103,11 +103,8 @@ impl Gates {
                 start = end;
             }
         }
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, 8);
         // A plan whose worker panicked leaves its rules ungated.
-        let built = super::par_map(&plans, threads, |plan| build_plan(plan));
+        let built = super::par_map(&plans, super::load_workers(), |plan| build_plan(plan));
         let mut gates = Gates {
             groups: Vec::new(),
             of_rule: vec![None; rules],

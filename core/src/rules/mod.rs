@@ -1044,10 +1044,7 @@ fn compile_patterns<'a>(
         }
         Ok((m, f, key))
     };
-    let threads = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 8);
+    let threads = load_workers();
     let mut out = HashMap::with_capacity(jobs.len());
     let mut cache = PatternCache::with_capacity(jobs.len());
     // Reusing, only the new patterns compile: one worker is enough.
@@ -1071,6 +1068,13 @@ fn compile_patterns<'a>(
         }
     }
     (out, cache)
+}
+
+/// How many threads the rule load compiles on: the cores, at most 8.
+pub(crate) fn load_workers() -> usize {
+    std::thread::available_parallelism()
+        .map_or(1, |n| n.get())
+        .clamp(1, 8)
 }
 
 /// `f` of every item, on up to `threads` workers that take items in turn
@@ -1606,6 +1610,16 @@ mod tests {
         assert_eq!(hits[0].count, 3);
     }
 
+    /// The same hits, counts and scores with the prefilter (and gates) on
+    /// as with them off.
+    fn same_on_and_off(on: &CompiledRules, off: &CompiledRules, msgs: &[&[u8]]) {
+        for m in msgs {
+            let msg = Message::parse(m);
+            assert_eq!(on.rule_counts(&msg), off.rule_counts(&msg));
+            assert_eq!(on.run(&msg), off.run(&msg));
+        }
+    }
+
     #[test]
     fn prefilter_changes_nothing() {
         let cf = "body B1 /cheap\\s+meds/i\nbody B2 /(?:foo|bar)baz/\nbody B3 /viagra(?!x)/i\n\
@@ -1625,11 +1639,7 @@ mod tests {
             b"Subject: x\n\nviagrax foobar baz bbbbzz\n",
             b"\n",
         ];
-        for m in msgs {
-            let msg = Message::parse(m);
-            assert_eq!(on.rule_counts(&msg), off.rule_counts(&msg));
-            assert_eq!(on.run(&msg), off.run(&msg));
-        }
+        same_on_and_off(&on, &off, &msgs);
         let msg = Message::parse(msgs[0]);
         let counts = on.rule_counts(&msg);
         for r in [
@@ -1666,10 +1676,7 @@ mod tests {
             b"Content-Type: text/html\n\n<b>zzz</b> 1234\n",
             b"\n",
         ];
-        for m in msgs {
-            let msg = Message::parse(m);
-            assert_eq!(on.rule_counts(&msg), off.rule_counts(&msg));
-        }
+        same_on_and_off(&on, &off, &msgs);
         let counts = on.rule_counts(&Message::parse(msgs[0]));
         for want in [
             ("G1", 1),
