@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use super::perlre::{Matcher, PerlPattern, parse_delimited};
+use super::prefilter::Formula;
 use super::replace_tags::ReplaceTags;
 
 /// Tag values captured so far in one scan.
@@ -97,11 +98,16 @@ fn quotemeta(v: &[u8]) -> String {
     s
 }
 
-/// Whether every match of `p` contains each `%{NAME}` placeholder's text:
-/// each is replaced by a marker word and the marker must be among the
-/// literals the prefilter finds required.
-fn values_required(p: &PerlPattern, names: &[String]) -> bool {
-    let marker = |i: usize| format!("zqxtemplate{i}zqx");
+/// The placeholder's stand-in while the template's literals are worked out:
+/// lower-case letters, so the extraction keeps it whole, joined to its
+/// neighbours' literals.
+fn marker(i: usize) -> String {
+    format!("zqxtemplate{i}zqx")
+}
+
+/// The literals every match of the template contains, with placeholder `i`
+/// standing as [`marker`]`(i)`; None when the probe does not compile.
+fn probe_formula(p: &PerlPattern, names: &[String]) -> Option<Formula> {
     let mut body = p.body.clone();
     for (i, n) in names.iter().enumerate() {
         body = body.replace(&format!("%{{{n}}}"), &marker(i));
@@ -110,11 +116,52 @@ fn values_required(p: &PerlPattern, names: &[String]) -> bool {
         body,
         mods: p.mods.clone(),
     };
-    let Ok(m) = Matcher::compile(&probe) else {
-        return false;
-    };
-    let f = m.required_literals();
-    (0..names.len()).all(|i| super::prefilter::requires(&f, marker(i).as_bytes()))
+    Matcher::compile(&probe).ok().map(|m| m.required_literals())
+}
+
+/// Can a text hold the literals of `f` once each placeholder's marker stands
+/// for one of its `values`? `occurs` says whether a literal is in the text
+/// (None: cannot tell). A literal holding a marker needs one of the values
+/// in its place (the resolved pattern has them as alternatives); one that
+/// holds a marker twice, two different markers, or a piece of one is not
+/// judged.
+fn satisfiable(
+    f: &Formula,
+    values: &[&Vec<Vec<u8>>],
+    occurs: &dyn Fn(&[u8]) -> Option<bool>,
+) -> bool {
+    match f {
+        Formula::Any => true,
+        Formula::And(v) => v.iter().all(|f| satisfiable(f, values, occurs)),
+        Formula::Or(v) => v.iter().any(|f| satisfiable(f, values, occurs)),
+        // Once is necessary for `n` times.
+        Formula::AtLeast(_, f) => satisfiable(f, values, occurs),
+        Formula::Lit(l) => {
+            let mut found: Vec<(usize, usize)> = Vec::new();
+            for i in 0..values.len() {
+                let m = marker(i);
+                for (at, w) in l.windows(m.len()).enumerate() {
+                    if w == m.as_bytes() {
+                        found.push((i, at));
+                    }
+                }
+            }
+            match found.as_slice() {
+                [] if l.windows(3).any(|w| w == b"zqx") => true,
+                [] => occurs(l) != Some(false),
+                [(i, at)] => {
+                    let end = at + marker(*i).len();
+                    values[*i].iter().any(|v| {
+                        let mut lit = l[..*at].to_vec();
+                        lit.extend_from_slice(v);
+                        lit.extend_from_slice(&l[end..]);
+                        occurs(&lit) != Some(false)
+                    })
+                }
+                _ => true,
+            }
+        }
+    }
 }
 
 /// A pattern with `%{NAME}` placeholders.
@@ -122,9 +169,11 @@ fn values_required(p: &PerlPattern, names: &[String]) -> bool {
 pub struct Template {
     pattern: PerlPattern,
     names: Vec<String>,
-    /// Every match contains one of each tag's values, so a text holding
-    /// none of them cannot match and nothing needs compiling.
-    values_required: bool,
+    /// The literals every match contains, placeholders as markers: a text
+    /// without them (the values put in) cannot match, and nothing needs
+    /// compiling. Mailing-list mail links to its list address, so the
+    /// values alone are often there; the text around them seldom is.
+    formula: Option<Formula>,
     /// Compiled instances by final pattern text (bounded).
     cache: Mutex<HashMap<String, Matcher>>,
 }
@@ -137,27 +186,33 @@ impl Template {
             pattern.body = tags.expand(&pattern.body);
         }
         let names = template_names(&pattern.body);
-        let values_required = !names.is_empty() && values_required(&pattern, &names);
-        (!names.is_empty()).then(|| Template {
+        if names.is_empty() {
+            return None;
+        }
+        let formula = probe_formula(&pattern, &names);
+        Some(Template {
             pattern,
             names,
-            values_required,
+            formula,
             cache: Mutex::new(HashMap::new()),
         })
     }
 
     /// Whether this message's captures can let the rule match a text for
-    /// which `occurs(value)` says whether a value occurs in it (ASCII case
-    /// ignored). True whenever that cannot be judged.
+    /// which `occurs(literal)` says whether a literal occurs in it (ASCII
+    /// case ignored). False when a tag was not captured (the rule does not
+    /// run); true whenever the rest cannot be judged.
     pub fn possible(&self, tags: &Tags, occurs: &dyn Fn(&[u8]) -> Option<bool>) -> bool {
-        if !self.values_required {
-            return true;
+        let mut values = Vec::with_capacity(self.names.len());
+        for n in &self.names {
+            match tags.0.get(n) {
+                Some(v) if !v.is_empty() => values.push(v),
+                _ => return false,
+            }
         }
-        self.names.iter().all(|n| {
-            tags.0
-                .get(n)
-                .is_some_and(|vals| vals.iter().any(|v| occurs(v) != Some(false)))
-        })
+        self.formula
+            .as_ref()
+            .is_none_or(|f| satisfiable(f, &values, occurs))
     }
 
     /// The pattern for this message's captures, or None if a tag is missing.
@@ -179,7 +234,9 @@ impl Template {
         })
         .ok()?;
         if let Ok(mut cache) = self.cache.lock() {
-            if cache.len() >= 256 {
+            // A few recipients make most of the mail; each instance holds
+            // its own automata and match caches.
+            if cache.len() >= 32 {
                 cache.clear();
             }
             cache.insert(body, m.clone());
@@ -204,19 +261,48 @@ mod tests {
         assert_eq!(quotemeta(b"a.b@c"), "a\\.b\\@c");
     }
 
+    /// Whether a template can match `text` once `TO` holds `values`.
+    fn can_match(pattern: &str, values: &[&str], text: &str) -> bool {
+        let t = Template::new("R", pattern, &ReplaceTags::default()).expect("template");
+        let mut tags = Tags::default();
+        for v in values {
+            tags.add("TO".into(), v.as_bytes().to_vec());
+        }
+        t.possible(&tags, &|lit| {
+            Some(super::super::prefilter::contains_ci(text.as_bytes(), lit))
+        })
+    }
+
     #[test]
-    fn required_values() {
-        let req = |text: &str| {
-            let p = parse_delimited(text).expect("pattern");
-            values_required(&p, &template_names(&p.body))
-        };
-        assert!(req(
-            r"m|^https?://storage\.example\.com/.{4,128}\#%{GB_TO_ADDR}|i"
+    fn literals_around_the_values() {
+        let storage = r"m|^https?://storage\.example\.com/.{4,128}\#%{TO}|i";
+        let url = "https://storage.example.com/abcdef#Bob@Example.com";
+        assert!(can_match(storage, &["bob@example.com"], url));
+        assert!(can_match(storage, &["eve@x.org", "bob@example.com"], url));
+        // The value without the `#` before it, or the host missing.
+        assert!(!can_match(
+            storage,
+            &["bob@example.com"],
+            "mailto:bob@example.com"
         ));
-        assert!(req(r"/%{A_B}x%{C}/"));
-        assert!(!req(r"/foo|%{A_B}/"));
-        assert!(!req(r"/(?:%{A_B})?bar/"));
-        assert!(!req(r"/(?:%{A_B}|x)yz/"));
+        assert!(!can_match(
+            storage,
+            &["bob@example.com"],
+            "https://other.example.com/abcdef#bob@example.com"
+        ));
+        // Alternatives around the value: either will do.
+        let either = r"/(?:\#|\?&e=)%{TO}/";
+        assert!(can_match(either, &["a@b.cc"], "x?&e=a@b.cc"));
+        assert!(!can_match(either, &["a@b.cc"], "x&e=a@b.cc"));
+        // The value optional: the rest decides.
+        assert!(can_match(r"/(?:%{TO})?barbaz/", &["a@b.cc"], "barbaz"));
+        assert!(!can_match(r"/(?:%{TO})?barbaz/", &["a@b.cc"], "a@b.cc"));
+        // The same placeholder twice: not judged from the joined literal.
+        assert!(can_match(
+            r"/%{TO}%{TO}/",
+            &["a@b.cc", "d@e.ff"],
+            "a@b.ccd@e.ff"
+        ));
     }
 
     #[test]
@@ -232,7 +318,11 @@ mod tests {
         tags.add("TO".into(), b"bob@example.com".to_vec());
         tags.add("TO".into(), b"eve@example.com".to_vec());
         assert!(!t.possible(&tags, &|_| Some(false)));
-        assert!(t.possible(&tags, &|v| Some(v == b"eve@example.com")));
+        let in_text = |text: &'static [u8]| {
+            move |lit: &[u8]| Some(super::super::prefilter::contains_ci(text, lit))
+        };
+        assert!(t.possible(&tags, &in_text(b"http://x.example/#eve@example.com")));
+        assert!(!t.possible(&tags, &in_text(b"http://x.example/ eve@example.com")));
         assert!(t.possible(&tags, &|_| None), "undecided runs the rule");
     }
 }
