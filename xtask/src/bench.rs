@@ -369,8 +369,30 @@ pub(crate) fn run_load(
     })
 }
 
-/// A fixed, mixed sample: every k-th file of each folder, sorted by name.
-pub(crate) fn sample(corpus: &Path, n: usize) -> Result<Vec<Vec<u8>>, String> {
+/// `passes` of the whole public corpus at c=2 through a daemon that has had
+/// the timed load: rate, CPU per message and RSS after each pass.
+fn soak_passes(d: &Daemon, corpus: &Path, passes: usize) -> Result<(), String> {
+    let all = Arc::new(whole(corpus)?);
+    for pass in 1..=passes {
+        let cpu0 = tree_cpu_ticks(d.child.id());
+        let s = run_load(d.port, &all, 2)?;
+        let cpu_ms = (tree_cpu_ticks(d.child.id()).saturating_sub(cpu0)) as f64 * 10.0
+            / all.len().max(1) as f64;
+        std::thread::sleep(Duration::from_secs(1));
+        println!(
+            "{:<16} soak pass {pass}: {} messages, c=2 {:>7.1} msg/s p99 {:>7} ms | CPU {cpu_ms:>6.2} ms/msg | RSS after {:>4} MiB",
+            d.name,
+            all.len(),
+            s.rate,
+            ms(s.p99),
+            tree_rss_kib(d.child.id()) / 1024
+        );
+    }
+    Ok(())
+}
+
+/// The files of the public corpus's folders, each folder sorted by name.
+fn folder_files(corpus: &Path) -> Result<Vec<Vec<PathBuf>>, String> {
     let folders = ["easy_ham", "easy_ham_2", "hard_ham", "spam", "spam_2"];
     let mut all: Vec<Vec<PathBuf>> = Vec::new();
     for f in folders {
@@ -382,13 +404,32 @@ pub(crate) fn sample(corpus: &Path, n: usize) -> Result<Vec<Vec<u8>>, String> {
         files.sort();
         all.push(files);
     }
+    Ok(all)
+}
+
+fn read(p: &Path) -> Result<Vec<u8>, String> {
+    std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))
+}
+
+/// Every message of the public corpus.
+fn whole(corpus: &Path) -> Result<Vec<Vec<u8>>, String> {
+    folder_files(corpus)?
+        .iter()
+        .flatten()
+        .map(|p| read(p))
+        .collect()
+}
+
+/// A fixed, mixed sample: every k-th file of each folder, sorted by name.
+pub(crate) fn sample(corpus: &Path, n: usize) -> Result<Vec<Vec<u8>>, String> {
+    let all = folder_files(corpus)?;
     let total: usize = all.iter().map(Vec::len).sum();
     let mut out = Vec::new();
     for files in &all {
         let take = (n * files.len()).div_ceil(total).max(1);
         let step = (files.len() / take).max(1);
         for p in files.iter().step_by(step).take(take) {
-            out.push(std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()))?);
+            out.push(read(p)?);
         }
     }
     Ok(out)
@@ -404,6 +445,7 @@ pub fn main(args: &[String]) -> ExitCode {
     let mut bayes = false;
     let mut only: Option<String> = None;
     let mut network = true;
+    let mut soak = 0usize;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -415,6 +457,10 @@ pub fn main(args: &[String]) -> ExitCode {
             "--bayes" => bayes = true,
             // Run one system only (`ours`, `SpamAssassin`), e.g. while tuning.
             "--only" => only = it.next().cloned(),
+            // After the timed load, send ours and rspamd the whole public
+            // corpus this many times (c=2) and print RSS after each pass:
+            // memory after far more mail than the sample.
+            "--soak" => soak = it.next().and_then(|v| v.parse().ok()).unwrap_or(2),
             other => {
                 eprintln!("bench: unknown option {other}");
                 return ExitCode::from(2);
@@ -431,7 +477,7 @@ pub fn main(args: &[String]) -> ExitCode {
         if bayes {
             crate::bench_bayes::bench(n, &c)
         } else {
-            bench(n, &c, only.as_deref(), net_rows)
+            bench(n, &c, only.as_deref(), net_rows, soak)
         }
     };
     if let Err(e) = crate::public_corpus(corpus).and_then(run) {
@@ -453,7 +499,13 @@ pub fn main(args: &[String]) -> ExitCode {
 
 /// The offline rows (`-L`, and rspamd), or with `network` only the `+net`
 /// rows.
-fn bench(n: usize, corpus: &Path, only: Option<&str>, network: bool) -> Result<(), String> {
+fn bench(
+    n: usize,
+    corpus: &Path,
+    only: Option<&str>,
+    network: bool,
+    soak: usize,
+) -> Result<(), String> {
     let msgs = Arc::new(sample(corpus, n)?);
     let bytes: usize = msgs.iter().map(Vec::len).sum();
     let ours_bin = build_release_spamd()?;
@@ -553,6 +605,9 @@ fn bench(n: usize, corpus: &Path, only: Option<&str>, network: bool) -> Result<(
             rss / 1024
         );
         results.push((d.name, d.startup, c1, c2, rss, cpu_ms));
+        if soak > 0 && matches!(name, "ours" | "rspamd") {
+            soak_passes(&d, corpus, soak)?;
+        }
         drop(d);
     }
     if !network && only.is_none_or(|o| o == "ours") {
