@@ -160,6 +160,16 @@ fn to_addrs_lower<'a>(ctx: &EvalCtx<'a>) -> &'a [String] {
     })
 }
 
+/// Whether a recipient address is in `list`. The recipients are only
+/// worked out for a list that has entries: in most setups every one of
+/// these lists is empty.
+fn to_listed(ctx: &EvalCtx<'_>, list: &[String]) -> u32 {
+    if list.is_empty() {
+        return 0;
+    }
+    any_listed(list, to_addrs_lower(ctx))
+}
+
 /// check_from_in_list(NAME): a sender address is in the named list.
 fn from_in_list(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
     named_list(ctx, args).map_or(0, |l| any_listed(l, ctx.msg.from_addrs()))
@@ -167,7 +177,7 @@ fn from_in_list(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
 
 /// check_to_in_list(NAME): a recipient address is in the named list.
 fn to_in_list(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
-    named_list(ctx, args).map_or(0, |l| any_listed(l, to_addrs_lower(ctx)))
+    named_list(ctx, args).map_or(0, |l| to_listed(ctx, l))
 }
 
 /// check_replyto_in_list(NAME): the first Reply-To address is listed.
@@ -183,11 +193,11 @@ fn replyto_in_list(ctx: &EvalCtx<'_>, args: &[String]) -> u32 {
 }
 
 fn to_in_more_spam(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
-    any_listed(&ctx.conf.derived.more_spam_to, to_addrs_lower(ctx))
+    to_listed(ctx, &ctx.conf.derived.more_spam_to)
 }
 
 fn to_in_all_spam(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
-    any_listed(&ctx.conf.derived.all_spam_to, to_addrs_lower(ctx))
+    to_listed(ctx, &ctx.conf.derived.all_spam_to)
 }
 
 /// The host of a canonical URI (`scheme://user@host:port/...`),
@@ -286,11 +296,11 @@ pub fn from_in_blocklist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
 }
 
 pub fn to_in_welcomelist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
-    any_listed(&ctx.conf.welcomelist_to, to_addrs_lower(ctx))
+    to_listed(ctx, &ctx.conf.welcomelist_to)
 }
 
 pub fn to_in_blocklist(ctx: &EvalCtx<'_>, _args: &[String]) -> u32 {
-    any_listed(&ctx.conf.blocklist_to, to_addrs_lower(ctx))
+    to_listed(ctx, &ctx.conf.blocklist_to)
 }
 
 /// A subject list entry (`welcomelist_subject Make * Fast`): lowercased,
