@@ -275,6 +275,12 @@ fn tree_cpu_ticks(pid: u32) -> u64 {
     process_tree(pid).into_iter().map(ticks).sum()
 }
 
+/// The daemon's CPU since `ticks0` (from [`tree_cpu_ticks`]) in ms per
+/// message, over `messages` requests.
+fn cpu_ms_per_message(d: &Daemon, ticks0: u64, messages: usize) -> f64 {
+    tree_cpu_ticks(d.child.id()).saturating_sub(ticks0) as f64 * 10.0 / messages.max(1) as f64
+}
+
 /// Build our spamd in release mode; returns its path. In the private
 /// namespace of the `+net` rows it was built before entering.
 pub(crate) fn build_release_spamd() -> Result<PathBuf, String> {
@@ -375,13 +381,11 @@ pub(crate) fn run_load(
 
 /// `passes` of the whole public corpus at c=2 through a daemon that has had
 /// the timed load: rate, CPU per message and RSS after each pass.
-fn soak_passes(d: &Daemon, corpus: &Path, passes: usize) -> Result<(), String> {
-    let all = Arc::new(whole(corpus)?);
+fn soak_passes(d: &Daemon, all: &Arc<Vec<Vec<u8>>>, passes: usize) -> Result<(), String> {
     for pass in 1..=passes {
         let cpu0 = tree_cpu_ticks(d.child.id());
-        let s = run_load(d.port, &all, 2)?;
-        let cpu_ms = (tree_cpu_ticks(d.child.id()).saturating_sub(cpu0)) as f64 * 10.0
-            / all.len().max(1) as f64;
+        let s = run_load(d.port, all, 2)?;
+        let cpu_ms = cpu_ms_per_message(d, cpu0, all.len());
         std::thread::sleep(Duration::from_secs(1));
         println!(
             "{:<16} soak pass {pass}: {} messages, c=2 {:>7.1} msg/s p99 {:>7} ms | CPU {cpu_ms:>6.2} ms/msg | RSS after {:>4} MiB",
@@ -551,6 +555,8 @@ fn bench(
         None
     };
     let mut results = Vec::new();
+    // Read once for every daemon that gets the soak.
+    let whole_corpus = Arc::new(if soak > 0 { whole(corpus)? } else { Vec::new() });
     let rspamd = Path::new("/usr/bin/rspamd").exists();
     if !rspamd && !network {
         println!("rspamd: not installed (apt-get install -y rspamd); its column is skipped\n");
@@ -592,8 +598,7 @@ fn bench(
         let cpu0 = tree_cpu_ticks(d.child.id());
         let c1 = run_load(d.port, &msgs, 1)?;
         let c2 = run_load(d.port, &msgs, 2)?;
-        let cpu_ms = (tree_cpu_ticks(d.child.id()).saturating_sub(cpu0)) as f64 * 10.0
-            / (2 * msgs.len()) as f64;
+        let cpu_ms = cpu_ms_per_message(&d, cpu0, 2 * msgs.len());
         let rss = tree_rss_kib(d.child.id());
         println!(
             "{:<16} start {:>6} ms | c=1 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | c=2 {:>7.1} msg/s p50 {:>6} ms p99 {:>7} ms | CPU {cpu_ms:>6.2} ms/msg | RSS idle {:>4} MiB, after load {:>4} MiB",
@@ -610,7 +615,7 @@ fn bench(
         );
         results.push((d.name, d.startup, c1, c2, rss, cpu_ms));
         if soak > 0 && matches!(name, "ours" | "rspamd") {
-            soak_passes(&d, corpus, soak)?;
+            soak_passes(&d, &whole_corpus, soak)?;
         }
         drop(d);
     }
