@@ -566,9 +566,10 @@ fn run(cli: Cli) -> Result<(), String> {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let (done_tx, mut done_rx) = mpsc::channel::<()>(1);
         let mut listen_info = Vec::new();
+        let mut listeners = Vec::new();
         for b in bound {
             listen_info.push(listen_description(&b));
-            let listener = match b {
+            listeners.push(match b {
                 Bound::Tcp(l, ssl) => Listener::Tcp(
                     tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?,
                     acceptor.clone().filter(|_| ssl),
@@ -577,7 +578,21 @@ fn run(cli: Cli) -> Result<(), String> {
                     tokio::net::UnixListener::from_std(l).map_err(|e| e.to_string())?,
                     p,
                 ),
-            };
+            });
+        }
+        let metrics_listener = match metrics_listener {
+            Some(l) => Some(tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        // Logged before the first connection is accepted, as SpamAssassin
+        // does: the sockets are already listening, so clients queue.
+        info!(
+            "spamd: server started on {} (running version {})",
+            listen_info.join(", "),
+            spamcore::SA_VERSION
+        );
+        info!("spamd: server pid: {}", std::process::id());
+        for listener in listeners {
             tokio::spawn(server::serve(
                 listener,
                 shared.clone(),
@@ -587,15 +602,8 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         drop(done_tx);
         if let Some(l) = metrics_listener {
-            let l = tokio::net::TcpListener::from_std(l).map_err(|e| e.to_string())?;
             tokio::spawn(metrics::serve(l));
         }
-        info!(
-            "spamd: server started on {} (running version {})",
-            listen_info.join(", "),
-            spamcore::SA_VERSION
-        );
-        info!("spamd: server pid: {}", std::process::id());
         sd_notify(&[
             sd_notify::NotifyState::Ready,
             sd_notify::NotifyState::Status("answering spamc requests"),
